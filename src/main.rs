@@ -1,3 +1,8 @@
+//! `nbkp`: parse the command line, run the command, exit with its code.
+
+use clap::Parser;
+
 fn main() {
-    println!("nbkp");
+    let cli = nbkp::cli::Cli::parse();
+    std::process::exit(nbkp::commands::run(cli));
 }

@@ -1,0 +1,81 @@
+//! Command-line interface: clap types only. Behaviour lives in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str =
+    "Nomad Backup: rsync backups that run whenever their drives and hosts are really there";
+
+const LONG_ABOUT: &str = "\
+Nomad Backup: rsync backups that run whenever their drives and hosts are really there.
+
+nbkp reads one YAML config describing SSH endpoints, volumes (local folders, removable
+drives, remote hosts), sync endpoints (places inside volumes) and syncs (one-way rsync
+transfers between them). A sync runs only when sentinel files prove both sides are the
+intended ones (.nbkp-vol on each volume, .nbkp-src on the source, .nbkp-dst on the
+destination), so an unplugged drive is skipped, never written to.
+
+The config is searched at $XDG_CONFIG_HOME/nbkp/config.yaml (default ~/.config/nbkp/config.yaml),
+then /etc/xdg/nbkp/config.yaml, unless -c/--config names one.
+
+Exit codes: 0 success, 1 a sync or check failed, 2 bad config or bad command line.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nbkp",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    arg_required_else_help = true,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect the configuration file
+    #[command(subcommand, arg_required_else_help = true)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load and validate the config, then print it with everything resolved
+    ///
+    /// Shows every SSH endpoint (after `extends`), volume (normalised paths), sync
+    /// endpoint (full path, snapshot mode) and sync (effective rsync options and
+    /// filters). Problems are reported with file, line, column and field; the exit
+    /// code is 2 when the config is invalid. Warnings (unknown keys, unused
+    /// entries) go to stderr and do not change the exit code.
+    Show(ConfigShowArgs),
+}
+
+/// Which config file to read.
+#[derive(Debug, Args)]
+pub struct ConfigFileArg {
+    /// Config file [default: $XDG_CONFIG_HOME/nbkp/config.yaml, then /etc/xdg/nbkp/config.yaml]
+    #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    /// Tables for people
+    #[default]
+    Human,
+    /// One JSON document on stdout (snake_case keys; see docs/json.md)
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigShowArgs {
+    #[command(flatten)]
+    pub file: ConfigFileArg,
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+}

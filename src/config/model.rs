@@ -1,0 +1,281 @@
+//! The validated configuration: every value normalised, every reference
+//! checked. Serialises (snake_case) for `nbkp config show -o json`.
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use super::yaml::Pos;
+
+/// A loaded, valid config.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Config {
+    pub credential_provider: CredentialProvider,
+    pub credential_command: Option<Vec<String>>,
+    pub ssh_endpoints: IndexMap<String, SshEndpoint>,
+    pub volumes: IndexMap<String, Volume>,
+    pub sync_endpoints: IndexMap<String, SyncEndpoint>,
+    pub syncs: IndexMap<String, Sync>,
+    /// Where `credential-provider` and `credential-command` were written.
+    #[serde(skip)]
+    pub credential_pos: (Option<Pos>, Option<Pos>),
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialProvider {
+    #[default]
+    Keyring,
+    Prompt,
+    Env,
+    Command,
+}
+
+impl CredentialProvider {
+    pub const NAMES: [&'static str; 4] = ["keyring", "prompt", "env", "command"];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "keyring" => Self::Keyring,
+            "prompt" => Self::Prompt,
+            "env" => Self::Env,
+            "command" => Self::Command,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// How to reach one host over SSH (after `extends` is resolved).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SshEndpoint {
+    pub slug: String,
+    pub host: String,
+    pub port: u16,
+    /// True when `port` was written in the config (it then beats `~/.ssh/config`).
+    #[serde(skip)]
+    pub port_explicit: bool,
+    pub user: Option<String>,
+    /// Local path of the private key, `~` expanded.
+    pub key: Option<String>,
+    pub connection_options: ConnectionOptions,
+    /// First hop contacted first; from `proxy-jumps` or `[proxy-jump]`.
+    pub proxy_jumps: Vec<Ref>,
+    pub locations: Vec<String>,
+    /// The parent this endpoint was resolved from, if any.
+    pub extends: Option<String>,
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConnectionOptions {
+    pub connect_timeout: u32,
+    pub compress: bool,
+    pub server_alive_interval: Option<u32>,
+    /// Accepted for compatibility; OpenSSH has no per-connection equivalent.
+    pub allow_agent: bool,
+    /// Accepted for compatibility; OpenSSH has no per-connection equivalent.
+    pub look_for_keys: bool,
+    /// Accepted for compatibility; no ssh(1) equivalent.
+    pub banner_timeout: Option<f64>,
+    /// Accepted for compatibility; no ssh(1) equivalent.
+    pub auth_timeout: Option<f64>,
+    /// Accepted for compatibility; no ssh(1) equivalent.
+    pub channel_timeout: Option<f64>,
+    pub strict_host_key_checking: bool,
+    pub known_hosts_file: Option<String>,
+    pub forward_agent: bool,
+    /// Accepted for compatibility; no ssh(1) equivalent.
+    pub disabled_algorithms: Option<IndexMap<String, Vec<String>>>,
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        ConnectionOptions {
+            connect_timeout: 10,
+            compress: false,
+            server_alive_interval: None,
+            allow_agent: true,
+            look_for_keys: true,
+            banner_timeout: None,
+            auth_timeout: None,
+            channel_timeout: None,
+            strict_host_key_checking: true,
+            known_hosts_file: None,
+            forward_agent: false,
+            disabled_algorithms: None,
+        }
+    }
+}
+
+/// A slug that refers to another entry, with where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ref {
+    pub slug: String,
+    pub pos: Pos,
+}
+
+impl Serialize for Ref {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.slug)
+    }
+}
+
+/// A filesystem root, here or on a remote host.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Volume {
+    pub slug: String,
+    #[serde(flatten)]
+    pub location: VolumeLocation,
+    /// Normalised; `None` only for mount-managed volumes whose mount point is
+    /// discovered at run time.
+    pub path: Option<String>,
+    pub mount: Option<Mount>,
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum VolumeLocation {
+    Local,
+    Remote {
+        ssh_endpoint: Ref,
+        /// Candidates for location-aware selection; empty means `[ssh_endpoint]`.
+        ssh_endpoints: Vec<Ref>,
+    },
+}
+
+impl Volume {
+    pub fn is_local(&self) -> bool {
+        matches!(self.location, VolumeLocation::Local)
+    }
+
+    /// The remote host's primary endpoint slug, if remote.
+    pub fn primary_endpoint(&self) -> Option<&str> {
+        match &self.location {
+            VolumeLocation::Local => None,
+            VolumeLocation::Remote { ssh_endpoint, .. } => Some(&ssh_endpoint.slug),
+        }
+    }
+
+    /// Endpoints to choose from: the list when given, else the primary.
+    pub fn candidates(&self) -> Vec<&Ref> {
+        match &self.location {
+            VolumeLocation::Local => Vec::new(),
+            VolumeLocation::Remote {
+                ssh_endpoint,
+                ssh_endpoints,
+            } => {
+                if ssh_endpoints.is_empty() {
+                    vec![ssh_endpoint]
+                } else {
+                    ssh_endpoints.iter().collect()
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Mount {
+    pub device_uuid: String,
+    pub encryption: Option<Encryption>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Encryption {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub passphrase_id: String,
+}
+
+/// A place inside a volume that syncs read from or write to.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SyncEndpoint {
+    pub slug: String,
+    pub volume: Ref,
+    /// Without leading or trailing `/`; `None` for the volume root.
+    pub subdir: Option<String>,
+    pub snapshots: SnapshotMode,
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+/// How a destination keeps history.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum SnapshotMode {
+    None,
+    Btrfs { max_snapshots: Option<u32> },
+    HardLink { max_snapshots: Option<u32> },
+}
+
+impl SnapshotMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            SnapshotMode::None => "none",
+            SnapshotMode::Btrfs { .. } => "btrfs",
+            SnapshotMode::HardLink { .. } => "hard-link",
+        }
+    }
+
+    pub fn max_snapshots(self) -> Option<u32> {
+        match self {
+            SnapshotMode::None => None,
+            SnapshotMode::Btrfs { max_snapshots } | SnapshotMode::HardLink { max_snapshots } => {
+                max_snapshots
+            }
+        }
+    }
+
+    pub fn is_enabled(self) -> bool {
+        self != SnapshotMode::None
+    }
+}
+
+/// One one-way transfer.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Sync {
+    pub slug: String,
+    pub source: Ref,
+    pub destination: Ref,
+    pub enabled: bool,
+    pub rsync_options: RsyncOptions,
+    /// Normalised rsync filter rules, in order.
+    pub filters: Vec<String>,
+    /// `~` expanded.
+    pub filter_file: Option<String>,
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct RsyncOptions {
+    pub compress: bool,
+    pub checksum: bool,
+    /// Replaces the default options (never the sentinel filters).
+    pub default_options_override: Option<Vec<String>>,
+    pub extra_options: Vec<String>,
+}
+
+impl Config {
+    /// The full path of an endpoint, when its volume has a known path.
+    pub fn endpoint_path(&self, endpoint: &SyncEndpoint) -> Option<String> {
+        let volume = self.volumes.get(&endpoint.volume.slug)?;
+        let base = volume.path.as_deref()?;
+        Some(join(base, endpoint.subdir.as_deref()))
+    }
+}
+
+/// `base` + `/` + `sub`, without doubling the slash at the root.
+pub fn join(base: &str, sub: Option<&str>) -> String {
+    match sub {
+        None => base.to_string(),
+        Some(sub) if base.ends_with('/') => format!("{base}{sub}"),
+        Some(sub) => format!("{base}/{sub}"),
+    }
+}

@@ -1,0 +1,12 @@
+//! nbkp (Nomad Backup): rsync backups that run when their volumes are really there.
+//!
+//! The pipeline: YAML → [`config`] (parsed and validated) → plan (checks and
+//! steps, pure data) → a POSIX script (`nbkp sh`) or an in-process run (`nbkp run`).
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod ordering;
+pub mod output;
+pub mod plan;
+pub mod shell;
