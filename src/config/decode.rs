@@ -48,7 +48,7 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
                 d.error(
                     "enum",
                     &loc.parts(),
-                    Some(n.pos),
+                    Some(n.at()),
                     format!(
                         "unknown credential provider `{name}`; expected one of: {}",
                         CredentialProvider::NAMES.join(", ")
@@ -128,7 +128,7 @@ fn section<'a>(
         d.error(
             "dict_type",
             &loc.parts(),
-            Some(node.pos),
+            Some(node.at()),
             format!(
                 "`{name}` must be a mapping of names to entries, found {}",
                 describe(node)
@@ -145,7 +145,7 @@ fn section<'a>(
             d.error(
                 "duplicate-key",
                 &loc.at(&slug).parts(),
-                Some(key.pos),
+                Some(key.at()),
                 format!(
                     "`{slug}` is defined twice in `{name}` (first at line {}); names must be unique",
                     first.line
@@ -228,9 +228,10 @@ fn resolve_extends<'a>(
     d: &mut Diagnostics,
 ) -> Vec<(String, Pos, ResolvedEntry<'a>)> {
     let mut out = Vec::new();
+    let mut cycles: Vec<Vec<String>> = Vec::new();
     for (slug, pos, node) in section {
         let mut chain = vec![slug.clone()];
-        let entry = resolve_one(section, node, &mut chain, d);
+        let entry = resolve_one(section, node, &mut chain, &mut cycles, d);
         out.push((slug.clone(), *pos, entry));
     }
     out
@@ -257,10 +258,13 @@ fn entry_fields(node: &Node) -> RawEntries<'_> {
         .collect()
 }
 
+/// Problems are reported once, by the endpoint that owns the bad `extends`
+/// (`chain.len() == 1`); a cycle once for all its members.
 fn resolve_one<'a>(
     section: &[(String, Pos, &'a Node)],
     node: &'a Node,
     chain: &mut Vec<String>,
+    cycles: &mut Vec<Vec<String>>,
     d: &mut Diagnostics,
 ) -> ResolvedEntry<'a> {
     let own = entry_fields(node);
@@ -273,11 +277,8 @@ fn resolve_one<'a>(
             ok: true,
         };
     };
-    let loc = Loc(vec![
-        "ssh-endpoints".into(),
-        chain[0].clone(),
-        "extends".into(),
-    ]);
+    let this = chain.last().cloned().unwrap_or_default();
+    let loc = Loc(vec!["ssh-endpoints".into(), this.clone(), "extends".into()]);
     let mut scratch = Diagnostics::default();
     let Some(parent_slug) = fields::string(parent_node, &loc, &mut scratch) else {
         d.items.extend(scratch.items);
@@ -288,15 +289,24 @@ fn resolve_one<'a>(
             ok: false,
         };
     };
-    let this = chain.last().cloned().unwrap_or_default();
     if chain.contains(&parent_slug) {
-        chain.push(parent_slug.clone());
-        d.error(
-            "circular-extends",
-            &loc.parts(),
-            Some(parent_node.pos),
-            format!("Circular extends chain: {}", chain.join(" -> ")),
-        );
+        let mut members: Vec<String> = chain
+            .iter()
+            .skip_while(|s| **s != parent_slug)
+            .cloned()
+            .collect();
+        members.sort();
+        if parent_slug == chain[0] && !cycles.contains(&members) {
+            cycles.push(members);
+            let mut shown = chain.clone();
+            shown.push(parent_slug.clone());
+            d.error(
+                "circular-extends",
+                &loc.parts(),
+                Some(parent_node.at()),
+                format!("Circular extends chain: {}", shown.join(" -> ")),
+            );
+        }
         return ResolvedEntry {
             node,
             inherited: Vec::new(),
@@ -305,10 +315,18 @@ fn resolve_one<'a>(
         };
     }
     let Some((_, _, parent_entry)) = section.iter().find(|(s, _, _)| *s == parent_slug) else {
+        if chain.len() > 1 {
+            return ResolvedEntry {
+                node,
+                inherited: Vec::new(),
+                parent: Some(parent_slug),
+                ok: false,
+            };
+        }
         d.error(
             "unknown-reference",
             &loc.parts(),
-            Some(parent_node.pos),
+            Some(parent_node.at()),
             format!("Endpoint '{this}' extends unknown endpoint '{parent_slug}'"),
         );
         return ResolvedEntry {
@@ -319,7 +337,7 @@ fn resolve_one<'a>(
         };
     };
     chain.push(parent_slug.clone());
-    let parent_resolved = resolve_one(section, parent_entry, chain, d);
+    let parent_resolved = resolve_one(section, parent_entry, chain, cycles, d);
     chain.pop();
     if !parent_resolved.ok {
         return ResolvedEntry {
@@ -354,11 +372,7 @@ fn resolve_one<'a>(
             .map(|e| e.1);
         d.warning(
             "shallow-extends",
-            &[
-                "ssh-endpoints",
-                chain[0].as_str(),
-                "connection-options",
-            ],
+            &["ssh-endpoints", this.as_str(), "connection-options"],
             pos,
             format!(
                 "`connection-options` replaces the one inherited from `{parent_slug}` entirely (unset options fall back to defaults, not to `{parent_slug}`'s); repeat any you want to keep"
@@ -473,7 +487,7 @@ fn decode_ssh_endpoint(
             d.error(
                 "mutually-exclusive",
                 &loc.parts(),
-                Some(n.pos),
+                Some(n.at()),
                 "proxy-jump and proxy-jumps are mutually exclusive".into(),
             );
             None
@@ -494,7 +508,7 @@ fn decode_ssh_endpoint(
             d.error(
                 "mutually-exclusive",
                 &loc.parts(),
-                Some(n.pos),
+                Some(n.at()),
                 "location and locations are mutually exclusive".into(),
             );
             None
@@ -572,7 +586,7 @@ fn decode_connection_options(
                 d.error(
                     "dict_type",
                     &l.parts(),
-                    Some(n.pos),
+                    Some(n.at()),
                     format!(
                         "expected a mapping of names to lists, found {}",
                         describe(n)
@@ -638,7 +652,7 @@ fn decode_volume(
                     d.error(
                         "union_tag_invalid",
                         &loc.at("type").parts(),
-                        Some(n.pos),
+                        Some(n.at()),
                         format!("unknown volume type `{other}`; expected `local` or `remote`"),
                     );
                     None
@@ -664,7 +678,7 @@ fn decode_volume(
                     d.error(
                         "relative-path",
                         &loc.at("path").parts(),
-                        Some(n.pos),
+                        Some(n.at()),
                         format!(
                             "local volume path `{p}` is relative; write an absolute path (or start it with `~`) so backups do not depend on the directory nbkp runs from"
                         ),
@@ -678,7 +692,7 @@ fn decode_volume(
                     d.warning(
                         "relative-path",
                         &loc.at("path").parts(),
-                        Some(n.pos),
+                        Some(n.at()),
                         format!(
                             "remote path `{p}` is relative: it is taken relative to the SSH user's home; write `~/{normalised}` to say so"
                         ),
@@ -755,7 +769,7 @@ fn decode_mount(node: &Node, loc: &Loc, d: &mut Diagnostics) -> Option<Mount> {
             d.error(
                 "string_pattern_mismatch",
                 &l.parts(),
-                Some(n.pos),
+                Some(n.at()),
                 format!(
                     "`{s}` is not a UUID (8-4-4-4-12 hexadecimal digits, as `blkid` prints it)"
                 ),
@@ -772,7 +786,7 @@ fn decode_mount(node: &Node, loc: &Loc, d: &mut Diagnostics) -> Option<Mount> {
                 d.error(
                     "literal_error",
                     &l.parts(),
-                    Some(n.pos),
+                    Some(n.at()),
                     format!("unsupported encryption type `{t}`; the only one is `luks`"),
                 );
                 return None;
@@ -847,7 +861,7 @@ fn decode_sync_endpoint(
             d.error(
                 "subdir-escapes",
                 &l.parts(),
-                Some(n.pos),
+                Some(n.at()),
                 format!("subdir `{s}` contains `..`: an endpoint must stay inside its volume"),
             );
             return None;
@@ -994,7 +1008,7 @@ fn decode_filters(node: &Node, loc: &Loc, home: &Home, d: &mut Diagnostics) -> O
             d.error(
                 "filters-not-a-list",
                 &loc.parts(),
-                Some(node.pos),
+                Some(node.at()),
                 format!(
                     "filters must be a list, not a mapping. Add '- ' before each filter rule. Got: {}",
                     repr(node)
@@ -1006,7 +1020,7 @@ fn decode_filters(node: &Node, loc: &Loc, home: &Home, d: &mut Diagnostics) -> O
             d.error(
                 "filters-not-a-list",
                 &loc.parts(),
-                Some(node.pos),
+                Some(node.at()),
                 format!(
                     "filters must be a list, not a single string. Write it as a one-item list: filters: ['{}']",
                     s.text
@@ -1032,7 +1046,7 @@ fn filter_rules(item: &Node, loc: &Loc, home: &Home, d: &mut Diagnostics) -> Opt
         d.error(
             "invalid-filter",
             &loc.parts(),
-            Some(item.pos),
+            Some(item.at()),
             format!(
                 "Filter must be a string or a dict with 'include'/'exclude'/'merge'/'dir-merge' key, got: {}",
                 repr(item)
@@ -1046,7 +1060,7 @@ fn filter_rules(item: &Node, loc: &Loc, home: &Home, d: &mut Diagnostics) -> Opt
                 d.error(
                     "invalid-filter",
                     &loc.parts(),
-                    Some(item.pos),
+                    Some(item.at()),
                     "an empty filter rule does nothing; remove it".into(),
                 );
                 return None;
@@ -1102,7 +1116,7 @@ fn filter_rules(item: &Node, loc: &Loc, home: &Home, d: &mut Diagnostics) -> Opt
             d.error(
                 "unknown-dir-merge-option",
                 &loc.parts(),
-                Some(v.pos),
+                Some(v.at()),
                 format!(
                     "Unknown dir-merge option(s): {}. Allowed: exclude-self, path",
                     unknown.join(", ")

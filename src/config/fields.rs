@@ -33,7 +33,12 @@ pub fn describe(node: &Node) -> String {
     match &node.value {
         Value::Scalar(s) => match s.kind {
             ScalarKind::Null => "nothing (null)".into(),
-            ScalarKind::Bool(b) => format!("the boolean `{}` (YAML reads `{}` as {b})", b, s.text),
+            ScalarKind::Bool(b) if s.text.eq_ignore_ascii_case(&b.to_string()) => {
+                format!("the boolean `{b}`")
+            }
+            ScalarKind::Bool(b) => {
+                format!("the boolean `{b}` (YAML 1.1 reads `{}` as {b})", s.text)
+            }
             ScalarKind::Int(_) => format!("the number `{}`", s.text),
             ScalarKind::Float => format!("the number `{}`", s.text),
             ScalarKind::Str => format!("the string `{}`", s.text),
@@ -66,7 +71,7 @@ pub fn string(node: &Node, loc: &Loc, d: &mut Diagnostics) -> Option<String> {
             d.error(
                 "string_type",
                 &loc.parts(),
-                Some(node.pos),
+                Some(node.at()),
                 format!(
                     "expected a string, found {}; quote it: `\"{}\"`",
                     describe(node),
@@ -79,7 +84,7 @@ pub fn string(node: &Node, loc: &Loc, d: &mut Diagnostics) -> Option<String> {
             d.error(
                 "string_type",
                 &loc.parts(),
-                Some(node.pos),
+                Some(node.at()),
                 format!("expected a string, found {}", describe(node)),
             );
             None
@@ -94,7 +99,7 @@ pub fn non_empty(node: &Node, loc: &Loc, d: &mut Diagnostics) -> Option<String> 
         d.error(
             "string_too_short",
             &loc.parts(),
-            Some(node.pos),
+            Some(node.at()),
             "must not be empty".into(),
         );
         return None;
@@ -115,7 +120,7 @@ pub fn int(node: &Node, loc: &Loc, d: &mut Diagnostics) -> Option<i64> {
         d.error(
             "int_parsing",
             &loc.parts(),
-            Some(node.pos),
+            Some(node.at()),
             format!("expected a whole number, found {}", describe(node)),
         );
     }
@@ -129,7 +134,7 @@ pub fn int_in(node: &Node, loc: &Loc, d: &mut Diagnostics, min: i64, max: i64) -
         d.error(
             "greater_than_equal",
             &loc.parts(),
-            Some(node.pos),
+            Some(node.at()),
             format!("must be at least {min}, found {value}"),
         );
         return None;
@@ -138,7 +143,7 @@ pub fn int_in(node: &Node, loc: &Loc, d: &mut Diagnostics, min: i64, max: i64) -
         d.error(
             "less_than_equal",
             &loc.parts(),
-            Some(node.pos),
+            Some(node.at()),
             format!("must be at most {max}, found {value}"),
         );
         return None;
@@ -158,7 +163,7 @@ pub fn float_min0(node: &Node, loc: &Loc, d: &mut Diagnostics) -> Option<f64> {
             d.error(
                 "greater_than_equal",
                 &loc.parts(),
-                Some(node.pos),
+                Some(node.at()),
                 format!("must be a number of seconds of at least 0, found {v}"),
             );
             None
@@ -167,7 +172,7 @@ pub fn float_min0(node: &Node, loc: &Loc, d: &mut Diagnostics) -> Option<f64> {
             d.error(
                 "float_parsing",
                 &loc.parts(),
-                Some(node.pos),
+                Some(node.at()),
                 format!("expected a number, found {}", describe(node)),
             );
             None
@@ -191,7 +196,7 @@ pub fn boolean(node: &Node, loc: &Loc, d: &mut Diagnostics) -> Option<bool> {
         d.error(
             "bool_parsing",
             &loc.parts(),
-            Some(node.pos),
+            Some(node.at()),
             format!("expected true or false, found {}", describe(node)),
         );
     }
@@ -205,7 +210,7 @@ pub fn list<'a>(node: &'a Node, loc: &Loc, d: &mut Diagnostics) -> Option<&'a [N
             d.error(
                 "list_type",
                 &loc.parts(),
-                Some(node.pos),
+                Some(node.at()),
                 format!("expected a list, found {}", describe(node)),
             );
             None
@@ -253,7 +258,7 @@ impl<'a> Fields<'a> {
             d.error(
                 "dict_type",
                 &loc.parts(),
-                Some(node.pos),
+                Some(node.at()),
                 format!("expected a mapping of fields, found {}", describe(node)),
             );
             return None;
@@ -269,7 +274,7 @@ impl<'a> Fields<'a> {
                     d.error(
                         "duplicate-key",
                         &loc.at(&written).parts(),
-                        Some(key.pos),
+                        Some(key.at()),
                         format!(
                             "`{written}` is given twice (first at line {}); remove one",
                             first.key_pos.line
@@ -279,7 +284,7 @@ impl<'a> Fields<'a> {
                     d.warning(
                         "duplicate-key",
                         &loc.at(&written).parts(),
-                        Some(key.pos),
+                        Some(key.at()),
                         format!(
                             "`{written}` and `{}` (line {}) are the same field; using `{canonical}`",
                             first.written, first.key_pos.line
@@ -309,7 +314,7 @@ impl<'a> Fields<'a> {
         Some(Fields {
             entries,
             loc,
-            pos: node.pos,
+            pos: node.at(),
         })
     }
 
@@ -405,7 +410,7 @@ pub fn key_text(key: &Node, loc: &Loc, d: &mut Diagnostics) -> Option<String> {
             d.error(
                 "string_type",
                 &loc.at(&s.text).parts(),
-                Some(key.pos),
+                Some(key.at()),
                 format!(
                     "keys must be strings, found {}; quote it: `'{}'`",
                     describe(key),
@@ -418,7 +423,7 @@ pub fn key_text(key: &Node, loc: &Loc, d: &mut Diagnostics) -> Option<String> {
             d.error(
                 "string_type",
                 &loc.parts(),
-                Some(key.pos),
+                Some(key.at()),
                 format!("keys must be strings, found {}", describe(key)),
             );
             None

@@ -200,18 +200,41 @@ pub struct SyncEndpoint {
     pub volume: Ref,
     /// Without leading or trailing `/`; `None` for the volume root.
     pub subdir: Option<String>,
+    /// Serialised as the config's two blocks, `btrfs_snapshots` and `hard_link_snapshots`.
+    #[serde(flatten)]
     pub snapshots: SnapshotMode,
     #[serde(skip)]
     pub pos: Pos,
 }
 
 /// How a destination keeps history.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(tag = "mode", rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SnapshotMode {
     None,
     Btrfs { max_snapshots: Option<u32> },
     HardLink { max_snapshots: Option<u32> },
+}
+
+impl Serialize for SnapshotMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let block = |on: bool| {
+            serde_json::json!({
+                "enabled": on,
+                "max_snapshots": if on { self.max_snapshots() } else { None },
+            })
+        };
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry(
+            "btrfs_snapshots",
+            &block(matches!(self, SnapshotMode::Btrfs { .. })),
+        )?;
+        map.serialize_entry(
+            "hard_link_snapshots",
+            &block(matches!(self, SnapshotMode::HardLink { .. })),
+        )?;
+        map.end()
+    }
 }
 
 impl SnapshotMode {

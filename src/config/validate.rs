@@ -47,14 +47,20 @@ fn proxy_references(config: &Config, declared: &Declared, d: &mut Diagnostics) {
             }
         }
     }
-    // A chain that revisits an endpoint would make ssh loop forever.
+    // A chain that revisits an endpoint would make ssh loop forever. Each
+    // cycle is reported once, at the first endpoint (file order) on it.
+    let mut reported: Vec<String> = Vec::new();
     for (slug, ep) in &config.ssh_endpoints {
+        if reported.contains(slug) {
+            continue;
+        }
         let mut seen = vec![slug.as_str()];
         let mut frontier: Vec<&str> = ep.proxy_jumps.iter().map(|r| r.slug.as_str()).collect();
         let mut cyclic = false;
         while let Some(hop) = frontier.pop() {
             if seen.contains(&hop) {
                 cyclic = true;
+                reported.extend(seen.iter().map(|s| s.to_string()));
                 break;
             }
             seen.push(hop);

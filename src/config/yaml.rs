@@ -24,6 +24,19 @@ pub struct Pos {
 pub struct Node {
     pub value: Value,
     pub pos: Pos,
+    /// Where the key of this value stands, when the value is in a mapping.
+    pub key_pos: Option<Pos>,
+}
+
+impl Node {
+    /// The best place to point at for this node: a scalar's own position; for
+    /// a mapping, a list or a null, the key that introduces it.
+    pub fn at(&self) -> Pos {
+        match &self.value {
+            Value::Scalar(s) if s.kind != ScalarKind::Null => self.pos,
+            _ => self.key_pos.unwrap_or(self.pos),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +134,7 @@ impl Builder {
                 let node = Node {
                     value: Value::Scalar(Scalar { text, kind }),
                     pos,
+                    key_pos: None,
                 };
                 self.finish(node, anchor, pos)
             }
@@ -129,6 +143,7 @@ impl Builder {
                     Node {
                         value: Value::Seq(Vec::new()),
                         pos,
+                        key_pos: None,
                     },
                     anchor,
                 ),
@@ -139,6 +154,7 @@ impl Builder {
                     Node {
                         value: Value::Map(Vec::new()),
                         pos,
+                        key_pos: None,
                     },
                     anchor,
                     None,
@@ -146,7 +162,15 @@ impl Builder {
                 pos,
             ),
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
-                Some(Open::Seq(node, anchor)) | Some(Open::Map(node, anchor, None)) => {
+                Some(Open::Seq(node, anchor)) => self.finish(node, anchor, pos),
+                Some(Open::Map(mut node, anchor, None)) => {
+                    // A block mapping's start marker is not where a reader
+                    // looks; its first key is.
+                    if let Value::Map(entries) = &node.value {
+                        if let Some((first, _)) = entries.first() {
+                            node.pos = first.pos;
+                        }
+                    }
                     self.finish(node, anchor, pos)
                 }
                 _ => Err(SyntaxError {
@@ -164,6 +188,7 @@ impl Builder {
                 self.nodes += count(&target);
                 let mut node = target;
                 node.pos = pos;
+                node.key_pos = None;
                 self.finish(node, 0, pos)
             }
             Event::Nothing | Event::StreamStart | Event::DocumentEnd => Ok(()),
@@ -207,6 +232,8 @@ impl Builder {
                 None => *pending = Some(node),
                 Some(key) => {
                     if let Value::Map(entries) = &mut map.value {
+                        let mut node = node;
+                        node.key_pos = Some(key.pos);
                         entries.push((key, node));
                     }
                 }

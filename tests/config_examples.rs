@@ -1,0 +1,165 @@
+//! Every example config loads: ours under `docs/examples/` (without a single
+//! warning) and, where the folder exists, the Python nbkp's public examples in
+//! `../shared/configs/` (read in place, never copied).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `config show` in both formats; returns stderr of the human run.
+fn show_ok(file: &Path) -> String {
+    let human = Command::new(env!("CARGO_BIN_EXE_nbkp"))
+        .env("HOME", "/home/me")
+        .args(["config", "show", "-c"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&human.stderr).into_owned();
+    assert!(
+        human.status.success(),
+        "{} did not load:\n{stderr}",
+        file.display()
+    );
+    let stdout = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        stdout.contains("Syncs"),
+        "{}: no syncs table:\n{stdout}",
+        file.display()
+    );
+
+    let json = Command::new(env!("CARGO_BIN_EXE_nbkp"))
+        .env("HOME", "/home/me")
+        .args(["config", "show", "-o", "json", "-c"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(json.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    for key in [
+        "credential_provider",
+        "ssh_endpoints",
+        "volumes",
+        "sync_endpoints",
+        "syncs",
+    ] {
+        assert!(
+            v.get(key).is_some(),
+            "{}: JSON lacks `{key}`",
+            file.display()
+        );
+    }
+    assert!(!v["syncs"].as_object().unwrap().is_empty());
+    stderr
+}
+
+#[test]
+fn our_examples_load_without_warnings() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples");
+    let files = yaml_files(&dir);
+    assert!(
+        files.len() >= 4,
+        "expected several examples in {}",
+        dir.display()
+    );
+    for f in files {
+        let stderr = show_ok(&f);
+        assert!(stderr.is_empty(), "{} warns:\n{stderr}", f.display());
+    }
+}
+
+#[test]
+fn the_python_nbkp_examples_load() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/configs");
+    if !dir.is_dir() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must have ../shared/configs beside the checkout"
+        );
+        eprintln!("skipped: {} is not there", dir.display());
+        return;
+    }
+    let files = yaml_files(&dir);
+    assert!(!files.is_empty());
+    for f in files {
+        let stderr = show_ok(&f);
+        assert!(!stderr.contains("error"), "{}:\n{stderr}", f.display());
+    }
+}
+
+#[test]
+fn examples_cover_every_config_field() {
+    // Every key of the config reference appears in at least one example.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples");
+    let all: String = yaml_files(&dir)
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    let keys = [
+        "credential-provider:",
+        "credential-command:",
+        "ssh-endpoints:",
+        "host:",
+        "port:",
+        "user:",
+        "key:",
+        "connection-options:",
+        "connect-timeout:",
+        "compress:",
+        "server-alive-interval:",
+        "allow-agent:",
+        "look-for-keys:",
+        "banner-timeout:",
+        "auth-timeout:",
+        "channel-timeout:",
+        "strict-host-key-checking:",
+        "known-hosts-file:",
+        "forward-agent:",
+        "disabled-algorithms:",
+        "proxy-jump",
+        "proxy-jumps:",
+        "location:",
+        "locations:",
+        "extends:",
+        "volumes:",
+        "type: local",
+        "type: remote",
+        "ssh-endpoint:",
+        "path:",
+        "mount:",
+        "device-uuid:",
+        "encryption:",
+        "passphrase-id:",
+        "sync-endpoints:",
+        "volume:",
+        "subdir:",
+        "btrfs-snapshots:",
+        "hard-link-snapshots:",
+        "enabled:",
+        "max-snapshots:",
+        "syncs:",
+        "source:",
+        "destination:",
+        "rsync-options:",
+        "checksum:",
+        "default-options-override:",
+        "extra-options:",
+        "filters:",
+        "include:",
+        "exclude:",
+        "merge:",
+        "dir-merge:",
+        "exclude-self:",
+        "filter-file:",
+    ];
+    let missing: Vec<&str> = keys.iter().copied().filter(|k| !all.contains(k)).collect();
+    assert!(missing.is_empty(), "no example shows: {missing:?}");
+}
