@@ -163,3 +163,20 @@ fn examples_cover_every_config_field() {
     let missing: Vec<&str> = keys.iter().copied().filter(|k| !all.contains(k)).collect();
     assert!(missing.is_empty(), "no example shows: {missing:?}");
 }
+
+#[test]
+fn the_config_reference_documents_every_key() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/config.md"))
+        .unwrap();
+    let missing: Vec<&str> = nbkp::config::known_keys()
+        .into_iter()
+        // `slug` inside an entry is tolerated for compatibility, not a feature.
+        .filter(|k| {
+            *k != "slug" && !doc.contains(&format!("`{k}`")) && !doc.contains(&format!("`{k}:"))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/config.md does not document: {missing:?}"
+    );
+}

@@ -1145,3 +1145,32 @@ fn filter_rules(item: &Node, loc: &Loc, home: &Home, d: &mut Diagnostics) -> Opt
     }
     invalid(d)
 }
+
+/// Every key the decoder understands, for the docs check.
+pub fn known_keys() -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = [
+        TOP_KEYS,
+        SSH_KEYS,
+        CONNECTION_KEYS,
+        LOCAL_VOLUME_KEYS,
+        REMOTE_VOLUME_KEYS,
+        MOUNT_KEYS,
+        ENCRYPTION_KEYS,
+        ENDPOINT_KEYS,
+        SNAPSHOT_KEYS,
+        SYNC_KEYS,
+        RSYNC_KEYS,
+        &[
+            "include",
+            "exclude",
+            "merge",
+            "dir-merge",
+            "path",
+            "exclude-self",
+        ],
+    ]
+    .concat();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}

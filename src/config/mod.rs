@@ -5,6 +5,7 @@
 //! problem carries file, line, column and field path.
 
 mod decode;
+pub use decode::known_keys;
 pub mod diagnostic;
 mod fields;
 pub mod model;
