@@ -132,7 +132,10 @@ fn accept_loop(
         };
         conns.lock().unwrap().insert(id, (c2, s2));
         let done = Arc::new(AtomicUsize::new(0));
-        for (src, dst) in [(client.try_clone(), server.try_clone()), (Ok(server), Ok(client))] {
+        for (src, dst) in [
+            (client.try_clone(), server.try_clone()),
+            (Ok(server), Ok(client)),
+        ] {
             let (Ok(src), Ok(dst)) = (src, dst) else {
                 continue;
             };

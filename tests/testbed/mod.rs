@@ -147,7 +147,10 @@ fn need_programs(progs: &[&str]) -> Result<(), String> {
 
 fn kernel_fs(fs: &str) -> Result<(), String> {
     let known = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-    if known.lines().any(|l| l.split_whitespace().last() == Some(fs)) {
+    if known
+        .lines()
+        .any(|l| l.split_whitespace().last() == Some(fs))
+    {
         return Ok(());
     }
     // Maybe a module that is not loaded yet.
@@ -157,7 +160,10 @@ fn kernel_fs(fs: &str) -> Result<(), String> {
         .stderr(Stdio::null())
         .status();
     let known = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-    if known.lines().any(|l| l.split_whitespace().last() == Some(fs)) {
+    if known
+        .lines()
+        .any(|l| l.split_whitespace().last() == Some(fs))
+    {
         Ok(())
     } else {
         Err(format!("the kernel has no {fs} support"))
@@ -198,11 +204,17 @@ pub fn require_in(ci: bool, components: &[Component]) -> bool {
         return true;
     }
     let test = thread::current().name().unwrap_or("?").to_string();
-    let msg = format!("test bed component missing for {test}: {}", problems.join("; "));
+    let msg = format!(
+        "test bed component missing for {test}: {}",
+        problems.join("; ")
+    );
     if ci {
         panic!("{msg} (CI=true: missing components fail the test)");
     }
-    eprintln!("SKIP {msg}");
+    // Straight to fd 2, not eprintln!: libtest captures the print macros of
+    // passing tests, and a skip must be visible.
+    use std::io::Write;
+    let _ = writeln!(io::stderr(), "SKIP {msg}");
     false
 }
 
@@ -416,7 +428,9 @@ pub fn kill(pid: u32, signal: i32) {
 /// Whether a process exists (and is not a zombie).
 pub fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => proc_stat_fields(&s).map(|(state, _)| state != 'Z').unwrap_or(false),
+        Ok(s) => proc_stat_fields(&s)
+            .map(|(state, _)| state != 'Z')
+            .unwrap_or(false),
         Err(_) => false,
     }
 }

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use super::delay::DelayProxy;
 use super::volume::{BtrfsVolume, DriveBuilder, Ns};
 use super::{
-    check, cmd, global_lock, kill, process_alive, run_timeout, shq, temp_dir, try_check,
-    unique_id, wait_for, wait_until, Component, COMMAND_TIMEOUT,
+    check, cmd, global_lock, kill, process_alive, run_timeout, shq, temp_dir, try_check, unique_id,
+    wait_for, wait_until, Component, COMMAND_TIMEOUT,
 };
 
 /// The non-root account that can log in to every remote (created on demand
@@ -200,23 +200,43 @@ impl RemoteHost {
         check(&mut cmd(
             "ip",
             [
-                "link", "add", &inner.veth, "type", "veth", "peer", "name", &peer, "netns", &netns,
+                "link",
+                "add",
+                &inner.veth,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &peer,
+                "netns",
+                &netns,
             ],
         ));
-        check(&mut cmd("ip", ["addr", "add", &host_cidr, "dev", &inner.veth]));
+        check(&mut cmd(
+            "ip",
+            ["addr", "add", &host_cidr, "dev", &inner.veth],
+        ));
         check(&mut cmd("ip", ["link", "set", &inner.veth, "up"]));
-        check(&mut cmd("ip", ["-n", &netns, "addr", "add", &remote_cidr, "dev", &peer]));
+        check(&mut cmd(
+            "ip",
+            ["-n", &netns, "addr", "add", &remote_cidr, "dev", &peer],
+        ));
         check(&mut cmd("ip", ["-n", &netns, "link", "set", &peer, "up"]));
         check(&mut cmd("ip", ["-n", &netns, "link", "set", "lo", "up"]));
         drop(lock);
 
         // Keys.
-        for (name, comment) in [("host_key", "nbkp-testbed-host"), ("client_key", "nbkp-testbed-client")] {
-            check(&mut cmd(
-                "ssh-keygen",
-                ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"],
-            )
-            .arg(dir.join(name)));
+        for (name, comment) in [
+            ("host_key", "nbkp-testbed-host"),
+            ("client_key", "nbkp-testbed-client"),
+        ] {
+            check(
+                cmd(
+                    "ssh-keygen",
+                    ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"],
+                )
+                .arg(dir.join(name)),
+            );
         }
         let client_pub = std::fs::read_to_string(dir.join("client_key.pub")).unwrap();
         for user in ["root", TEST_USER] {
@@ -317,7 +337,11 @@ impl RemoteHost {
         let mut known = format!("{} {host_pub}\n", inner.remote_ip);
         let (via_host, via_port) = match &inner.proxy {
             Some(p) => {
-                known.push_str(&format!("[{}]:{} {host_pub}\n", p.addr().ip(), p.addr().port()));
+                known.push_str(&format!(
+                    "[{}]:{} {host_pub}\n",
+                    p.addr().ip(),
+                    p.addr().port()
+                ));
                 (p.addr().ip().to_string(), p.addr().port())
             }
             None => (inner.remote_ip.to_string(), 22),
@@ -337,6 +361,14 @@ impl RemoteHost {
         }
         std::fs::write(dir.join("ssh_config"), ssh_config).unwrap();
 
+        // Captured by libtest: shown when the test fails, or with --nocapture.
+        eprintln!(
+            "testbed: remote {} at {} (netns {}): ssh -F {} root@{HOST_ALIAS}",
+            inner.hostname,
+            inner.remote_ip,
+            inner.netns,
+            dir.join("ssh_config").display()
+        );
         RemoteHost {
             inner: Arc::new(inner),
         }
@@ -476,8 +508,11 @@ impl RemoteHost {
     /// Run `command` (a shell command line) over SSH as `user`, bounded by
     /// [`COMMAND_TIMEOUT`]. This is one login.
     pub fn ssh(&self, user: &str, command: &str) -> Output {
-        run_timeout(self.ssh_command(user).arg("--").arg(command), COMMAND_TIMEOUT)
-            .expect("run ssh")
+        run_timeout(
+            self.ssh_command(user).arg("--").arg(command),
+            COMMAND_TIMEOUT,
+        )
+        .expect("run ssh")
     }
 
     /// Like [`Self::ssh`] but panics unless it succeeds; returns stdout.
@@ -493,8 +528,11 @@ impl RemoteHost {
 
     /// Run a shell command line on the remote side without SSH.
     pub fn run_remote(&self, command: &str) -> Output {
-        run_timeout(self.remote_command("sh").arg("-c").arg(command), COMMAND_TIMEOUT)
-            .expect("run nsenter")
+        run_timeout(
+            self.remote_command("sh").arg("-c").arg(command),
+            COMMAND_TIMEOUT,
+        )
+        .expect("run nsenter")
     }
 
     /// Like [`Self::run_remote`] but panics unless it succeeds; returns stdout.
@@ -515,8 +553,14 @@ impl RemoteHost {
                 // "Accepted publickey for USER from ADDR port N ssh2: ..."
                 let rest = &l[l.find("Accepted ")?..];
                 let mut w = rest.split_whitespace();
-                let (_, _, _, user, _, from) =
-                    (w.next()?, w.next()?, w.next()?, w.next()?, w.next()?, w.next()?);
+                let (_, _, _, user, _, from) = (
+                    w.next()?,
+                    w.next()?,
+                    w.next()?,
+                    w.next()?,
+                    w.next()?,
+                    w.next()?,
+                );
                 Some((user.to_string(), from.to_string()))
             })
             .collect()
@@ -524,7 +568,9 @@ impl RemoteHost {
 
     /// Wait (bounded) until at least `n` logins were logged.
     pub fn wait_login_count(&self, n: usize, timeout: Duration) {
-        wait_for(&format!("{n} ssh logins"), timeout, || self.login_count() >= n);
+        wait_for(&format!("{n} ssh logins"), timeout, || {
+            self.login_count() >= n
+        });
     }
 
     /// Processes serving SSH sessions right now (children of the listener).
@@ -553,7 +599,10 @@ impl RemoteHost {
     /// A btrfs volume (`user_subvol_rm_allowed`) mounted only inside the
     /// remote's mount namespace, under [`Self::root`].
     pub fn btrfs_volume(&self) -> BtrfsVolume {
-        BtrfsVolume::create(super::volume::DEFAULT_BTRFS_SIZE, Ns::Remote(self.inner.clone()))
+        BtrfsVolume::create(
+            super::volume::DEFAULT_BTRFS_SIZE,
+            Ns::Remote(self.inner.clone()),
+        )
     }
 
     /// Like [`Self::btrfs_volume`] with a size in bytes (at least ~120 MiB).
@@ -569,7 +618,10 @@ impl RemoteHost {
 
 /// PIDs inside a named network namespace.
 fn netns_pids(netns: &str) -> Vec<u32> {
-    match run_timeout(&mut cmd("ip", ["netns", "pids", netns]), Duration::from_secs(10)) {
+    match run_timeout(
+        &mut cmd("ip", ["netns", "pids", netns]),
+        Duration::from_secs(10),
+    ) {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
             .split_whitespace()
             .filter_map(|s| s.parse().ok())
@@ -598,7 +650,10 @@ fn reap_stale() {
         for p in netns_pids(name) {
             kill(p, libc::SIGKILL);
         }
-        let _ = run_timeout(&mut cmd("ip", ["netns", "del", name]), Duration::from_secs(10));
+        let _ = run_timeout(
+            &mut cmd("ip", ["netns", "del", name]),
+            Duration::from_secs(10),
+        );
     }
 }
 
@@ -623,8 +678,16 @@ fn pick_slot() -> u32 {
         let mut first = w.next().unwrap_or("");
         if matches!(
             first,
-            "local" | "broadcast" | "unicast" | "anycast" | "multicast" | "unreachable"
-                | "blackhole" | "prohibit" | "throw" | "nat"
+            "local"
+                | "broadcast"
+                | "unicast"
+                | "anycast"
+                | "multicast"
+                | "unreachable"
+                | "blackhole"
+                | "prohibit"
+                | "throw"
+                | "nat"
         ) {
             first = w.next().unwrap_or("");
         }
@@ -637,7 +700,10 @@ fn pick_slot() -> u32 {
             }
         }
     }
-    let start = (std::process::id().wrapping_mul(64).wrapping_add(unique_id() as u32)) % SLOTS;
+    let start = (std::process::id()
+        .wrapping_mul(64)
+        .wrapping_add(unique_id() as u32))
+        % SLOTS;
     for i in 0..SLOTS {
         let slot = (start + i) % SLOTS;
         let net = SUBNET_BASE + slot * 4;
@@ -700,7 +766,13 @@ pub fn ensure_test_user() {
 /// uid and gid of [`TEST_USER`].
 pub fn test_user_ids() -> (u32, u32) {
     ensure_test_user();
-    let uid = check(&mut cmd("id", ["-u", TEST_USER])).trim().parse().unwrap();
-    let gid = check(&mut cmd("id", ["-g", TEST_USER])).trim().parse().unwrap();
+    let uid = check(&mut cmd("id", ["-u", TEST_USER]))
+        .trim()
+        .parse()
+        .unwrap();
+    let gid = check(&mut cmd("id", ["-g", TEST_USER]))
+        .trim()
+        .parse()
+        .unwrap();
     (uid, gid)
 }
