@@ -40,6 +40,18 @@ pub enum Command {
     /// Inspect the configuration file
     #[command(subcommand, arg_required_else_help = true)]
     Config(ConfigCommand),
+    /// Compile the config into a standalone POSIX shell script
+    ///
+    /// The script does what `nbkp run` does, with no nbkp installed: it checks
+    /// every sentinel, host and snapshot structure first (one SSH round trip per
+    /// host), runs the syncs in dependency order over one shared SSH connection
+    /// per host, makes btrfs or hard-link snapshots, moves `latest` atomically and
+    /// prunes old snapshots. It runs under dash, busybox sh, bash, zsh (sh mode)
+    /// and macOS /bin/sh, and takes -n/--dry-run, -p/--progress and
+    /// -S/--strictness when it runs (see its header).
+    ///
+    /// Endpoint choices (-l/-L/-N) are made now, when the script is written.
+    Sh(ShArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,4 +90,56 @@ pub struct ConfigShowArgs {
     /// Output format
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NetworkArg {
+    /// Endpoints whose addresses are all private (LAN, loopback, VPN ranges)
+    Private,
+    /// Endpoints with at least one public address
+    Public,
+}
+
+/// How to choose among a remote volume's `ssh-endpoints`.
+#[derive(Debug, Args, Default)]
+pub struct SelectArgs {
+    /// Prefer endpoints tagged with this location (repeatable)
+    #[arg(short = 'l', long = "location", value_name = "LOCATION")]
+    pub location: Vec<String>,
+    /// Avoid endpoints tagged with this location; a volume whose every endpoint is excluded is skipped (repeatable)
+    #[arg(short = 'L', long = "exclude-location", value_name = "LOCATION")]
+    pub exclude_location: Vec<String>,
+    /// Prefer endpoints on this kind of network
+    #[arg(short = 'N', long = "network", value_enum)]
+    pub network: Option<NetworkArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Platform {
+    Linux,
+    /// Local snapshot names use `-` instead of `:` in the time (Finder-friendly)
+    Darwin,
+}
+
+#[derive(Debug, Args)]
+pub struct ShArgs {
+    #[command(flatten)]
+    pub file: ConfigFileArg,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Write the script to FILE (made executable) instead of stdout
+    #[arg(short = 'o', long = "output-file", value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+    /// Write local source paths relative to the script's directory (needs -o)
+    #[arg(long)]
+    pub relative_src: bool,
+    /// Write local destination paths relative to the script's directory (needs -o)
+    #[arg(long)]
+    pub relative_dst: bool,
+    /// The system the script will run on [default: this one]
+    #[arg(long, value_enum)]
+    pub platform: Option<Platform>,
+    /// Print the plan the script is made from, as JSON, instead of the script
+    #[arg(long)]
+    pub plan: bool,
 }

@@ -9,4 +9,5 @@ pub mod config;
 pub mod ordering;
 pub mod output;
 pub mod plan;
+pub mod render;
 pub mod shell;

@@ -1,9 +1,11 @@
 //! One module per command; each returns the process exit code.
 
 mod config_show;
+mod sh;
 
-use crate::cli::{Cli, Command, ConfigCommand, OutputFormat};
-use crate::config::{self, ConfigError, Loaded};
+use crate::cli::{Cli, Command, ConfigCommand, NetworkArg, OutputFormat, SelectArgs};
+use crate::config::{self, Config, ConfigError, Loaded};
+use crate::plan::select::{self, Network, SelectOptions, Selection, SystemWorld};
 
 /// Exit code for a bad config or command line.
 pub const EXIT_USAGE: i32 = 2;
@@ -11,6 +13,7 @@ pub const EXIT_USAGE: i32 = 2;
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Config(ConfigCommand::Show(args)) => config_show::run(&args),
+        Command::Sh(args) => sh::run(&args),
     }
 }
 
@@ -35,4 +38,21 @@ fn report_config_error(e: &ConfigError, output: OutputFormat) {
         OutputFormat::Json => crate::output::print_json(&e.to_json()),
         OutputFormat::Human => eprintln!("{}", e.render()),
     }
+}
+
+/// Chooses endpoints for remote volumes (`-l/-L/-N`); unknown locations exit 2.
+pub fn select_endpoints(config: &Config, args: &SelectArgs) -> Result<Selection, i32> {
+    let opts = SelectOptions {
+        locations: args.location.clone(),
+        exclude_locations: args.exclude_location.clone(),
+        network: args.network.map(|n| match n {
+            NetworkArg::Private => Network::Private,
+            NetworkArg::Public => Network::Public,
+        }),
+    };
+    if let Err(msg) = select::check_locations(config, &opts) {
+        eprintln!("Error: {msg}");
+        return Err(EXIT_USAGE);
+    }
+    Ok(select::select(config, &opts, &SystemWorld::new()))
 }

@@ -1,3 +1,224 @@
 //! The plan: every decision about what a run does, made once, as pure data.
+//!
+//! `lower` turns a config (plus the endpoint choices made for this run) into a
+//! [`Plan`]; `nbkp sh` renders it into a POSIX script and `nbkp run` performs
+//! it. Neither back-end decides anything: which hosts, which probes, which
+//! checks and what they mean, which rsync arguments in which order, what
+//! happens to snapshots — all of it is here.
+//!
+//! Values that only exist at run time (the new snapshot's name, whether this
+//! is a dry run, the directory of the SSH control sockets) appear as [`Var`]s
+//! inside [`Arg`]s; each back-end fills them in the same way.
 
+pub mod args;
+pub mod lower;
 pub mod rsync;
+pub mod select;
+pub mod ssh;
+
+use serde::Serialize;
+
+pub use args::{Arg, Piece, Var};
+pub use lower::{lower, LowerError, LowerOptions};
+
+/// Everything a run does, in order.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Plan {
+    /// The config file the plan was made from, as given.
+    pub config_path: String,
+    /// Hosts that run commands; index 0 is always this machine.
+    pub hosts: Vec<Host>,
+    /// Syncs in execution order (disabled syncs are not here).
+    pub syncs: Vec<SyncPlan>,
+    /// Disabled syncs, for information: they never run and never block others.
+    pub disabled: Vec<String>,
+    /// Volumes excluded by `--exclude-location`.
+    pub excluded_volumes: Vec<String>,
+    /// Syncs that need an excluded volume: skipped as inactive.
+    pub excluded_syncs: Vec<String>,
+    /// Whether the script must compute `NBKP_SCRIPT_DIR` (relative paths).
+    pub uses_script_dir: bool,
+}
+
+/// Where commands run: this machine, or a host reached over SSH.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Host {
+    /// `localhost` or the SSH endpoint's slug.
+    pub name: String,
+    /// Short identifier used in variable names and socket names (`h0`, `h1`, …).
+    pub id: String,
+    /// How to reach it; `None` for this machine.
+    pub ssh: Option<ssh::SshCommand>,
+    /// Probes whose answers decide which syncs may run, in one round trip.
+    pub probes: Vec<Probe>,
+}
+
+/// One question asked of a host during preflight. Each answer is a short
+/// token (`1`, `0`, `missing`, …) printed as `<index> <token>` by the probe
+/// script, so answers can never inject anything into the caller.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Probe {
+    /// Always `1`: proves the host answered at all.
+    Reachable,
+    /// `1` when the path is a regular file (sentinels).
+    File { path: Arg },
+    /// `1` when the path is a writable directory.
+    WritableDir { path: Arg },
+    /// `1` directory and writable, `ro` directory but not writable, `0` absent.
+    SnapshotsDir { path: Arg },
+    /// `1` when the command is on the host's PATH.
+    Command { name: String },
+    /// `ok`, `missing`, `openrsync`, `old` (< 3.0.0) or `unknown`.
+    RsyncVersion,
+    /// `btrfs`, another file system type, or `unknown` when `stat` fails.
+    FsType { path: Arg },
+    /// `1` when the mount holding the path has the option.
+    MountOption { path: Arg, option: String },
+    /// `1` when the path is the root of a btrfs subvolume (inode 256).
+    Subvolume { path: Arg },
+    /// The `latest` symlink of an endpoint: `snapshot` (points at
+    /// `snapshots/<valid name>` that exists), `devnull`, `missing` (absent or
+    /// not a symlink) or `invalid`.
+    Latest { endpoint: Arg },
+}
+
+/// A reference to the answer of probe `index` on host `host` (indexes into
+/// [`Plan::hosts`]).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash)]
+pub struct ProbeRef {
+    pub host: usize,
+    pub index: usize,
+}
+
+/// What failing a check means for the sync.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// An expected condition (a drive not plugged in): skipped quietly.
+    Inactive,
+    /// Only in a dry run: the upstream sync would have filled the source.
+    Pending,
+    /// Something needs fixing (a missing tool, a broken `latest`).
+    Broken,
+}
+
+impl Verdict {
+    /// The script's preflight return code for this verdict.
+    pub fn code(self) -> u8 {
+        match self {
+            Verdict::Broken => 1,
+            Verdict::Inactive => 2,
+            Verdict::Pending => 3,
+        }
+    }
+}
+
+/// One check of a sync's preflight: an answer in `pass` passes; otherwise
+/// the first `fail` listing the answer says what it means, and any other
+/// answer (including none, when the host did not answer) means `otherwise`
+/// (`None`: it passes).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Check {
+    pub probe: ProbeRef,
+    pub pass: Vec<String>,
+    pub fail: Vec<Failure>,
+    pub otherwise: Option<Failure>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Failure {
+    /// Answers this failure applies to (empty for `otherwise`).
+    pub answers: Vec<String>,
+    pub verdict: Verdict,
+    pub message: String,
+    /// Applies only in a dry run; in a real run the answer passes (a source
+    /// whose `latest → /dev/null` is filled by its upstream earlier in the run).
+    pub dry_run_only: bool,
+}
+
+impl Check {
+    /// What `answer` (None: no answer) means, for this kind of run.
+    pub fn evaluate(&self, answer: Option<&str>, dry_run: bool) -> Option<&Failure> {
+        if let Some(a) = answer {
+            if self.pass.iter().any(|p| p == a) {
+                return None;
+            }
+            if let Some(f) = self.fail.iter().find(|f| f.answers.iter().any(|x| x == a)) {
+                return (dry_run || !f.dry_run_only).then_some(f);
+            }
+        }
+        self.otherwise.as_ref()
+    }
+}
+
+/// Checks in layers: a layer is evaluated only when every earlier layer
+/// passed, so a missing drive is reported once, not as ten consequences.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CheckLayer {
+    /// `host`, `volume`, `endpoint` or `sync`.
+    pub layer: &'static str,
+    pub checks: Vec<Check>,
+}
+
+/// How the destination keeps history.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum SnapshotPlan {
+    None,
+    /// rsync into `staging/`, then a read-only snapshot in `snapshots/`.
+    Btrfs {
+        endpoint: Arg,
+        max_snapshots: Option<u32>,
+    },
+    /// rsync into a new `snapshots/<name>/` with `--link-dest` to the latest.
+    HardLink {
+        endpoint: Arg,
+        max_snapshots: Option<u32>,
+    },
+}
+
+/// A call to one of the runtime library's operations (`templates/lib.sh`),
+/// made on `host`. The same library text runs in the script and, through
+/// `sh -s`, under `nbkp run`, so each operation exists once.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OpCall {
+    pub host: usize,
+    /// A function of the runtime library.
+    pub op: &'static str,
+    pub args: Vec<Arg>,
+}
+
+/// What one sync does, in order.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SyncPlan {
+    pub slug: String,
+    /// Identifier-safe form of the slug, for shell function names.
+    pub ident: String,
+    pub source: String,
+    pub destination: String,
+    /// The sync that writes this sync's source in this run, if any.
+    pub upstream: Option<String>,
+    pub checks: Vec<CheckLayer>,
+    pub snapshots: SnapshotPlan,
+    /// Before rsync: prepare the destination (orphan cleanup, the new
+    /// snapshot directory). Prints `snapshot <name>` and `latest <name>`.
+    pub prepare: Option<OpCall>,
+    /// The transfer itself.
+    pub rsync: Vec<Arg>,
+    /// After a successful rsync: snapshot, move `latest`, prune.
+    pub commit: Option<OpCall>,
+    /// After a failed rsync: remove what `prepare` created.
+    pub abort: Option<OpCall>,
+    /// One line for logs: `laptop-photos → nas-photos (hard-link)`.
+    pub summary: String,
+    /// Snapshot names: `colons` (`…T14:30:00.123Z`), or `hyphens`
+    /// (`…T14-30-00.123Z`) for local destinations on macOS.
+    pub snapshot_format: &'static str,
+}
+
+impl Plan {
+    pub fn host(&self, index: usize) -> &Host {
+        &self.hosts[index]
+    }
+}

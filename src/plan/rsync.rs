@@ -1,5 +1,7 @@
-//! rsync options for a sync, decided once (spec §3.2).
+//! rsync command lines (spec §3), decided once.
 
+use super::args::{lits, Arg, Var};
+use super::ssh::SshCommand;
 use crate::config::Sync;
 
 /// The defaults every sync gets unless `default-options-override` replaces them.
@@ -16,9 +18,36 @@ pub const DEFAULT_OPTIONS: &[&str] = &[
 /// removes the destination's `.nbkp-dst` and copies the source's sentinels.
 pub const SENTINEL_FILTERS: &[&str] = &["--filter=H .nbkp-*", "--filter=P .nbkp-*"];
 
-/// Options that do not depend on the run: base, sentinel filters, checksum,
-/// compress, extra options, then the sync's filter rules and filter file.
-pub fn sync_options(sync: &Sync) -> Vec<String> {
+/// `-p/--progress` modes and the rsync flags each adds (spec §3.4).
+pub const PROGRESS_MODES: &[(&str, &[&str])] = &[
+    ("none", &[]),
+    (
+        "overall",
+        &["--info=progress2", "--stats", "--human-readable"],
+    ),
+    ("per-file", &["-v", "--progress", "--human-readable"]),
+    (
+        "full",
+        &[
+            "-v",
+            "--progress",
+            "--info=progress2",
+            "--stats",
+            "--human-readable",
+        ],
+    ),
+];
+
+/// The flags of a progress mode, or `None` for an unknown mode.
+pub fn progress_flags(mode: &str) -> Option<&'static [&'static str]> {
+    PROGRESS_MODES
+        .iter()
+        .find(|(m, _)| *m == mode)
+        .map(|(_, f)| *f)
+}
+
+/// Base options, sentinel filters, checksum, compress and extra options.
+pub fn base_options(sync: &Sync) -> Vec<String> {
     let opts = &sync.rsync_options;
     let mut args: Vec<String> = match &opts.default_options_override {
         Some(custom) => custom.clone(),
@@ -32,9 +61,87 @@ pub fn sync_options(sync: &Sync) -> Vec<String> {
         args.push("--compress".into());
     }
     args.extend(opts.extra_options.iter().cloned());
-    args.extend(sync.filters.iter().map(|rule| format!("--filter={rule}")));
+    args
+}
+
+/// The sync's filter rules, then its filter file (always last).
+pub fn filter_options(sync: &Sync) -> Vec<String> {
+    let mut args: Vec<String> = sync
+        .filters
+        .iter()
+        .map(|rule| format!("--filter={rule}"))
+        .collect();
     if let Some(file) = &sync.filter_file {
         args.push(format!("--filter=merge {file}"));
     }
     args
+}
+
+/// Options that do not depend on the run: what `config show` displays.
+pub fn sync_options(sync: &Sync) -> Vec<String> {
+    let mut args = base_options(sync);
+    args.extend(filter_options(sync));
+    args
+}
+
+/// Which side of the transfer is remote.
+pub enum Direction<'a> {
+    /// Both paths on this machine.
+    Local,
+    /// This machine → a remote host.
+    Push(&'a SshCommand),
+    /// A remote host → this machine.
+    Pull(&'a SshCommand),
+    /// Both paths on one remote host: rsync runs there.
+    OnRemote(&'a SshCommand),
+}
+
+/// The full command (spec §3.2–3.3). `source` and `target` are paths ending
+/// in `/`, already joined with `latest`, `staging` or the snapshot name.
+pub fn command(
+    sync: &Sync,
+    direction: Direction,
+    source: Arg,
+    target: Arg,
+    link_dest: bool,
+) -> Vec<Arg> {
+    let mut words = vec![Arg::lit("rsync")];
+    words.extend(lits(base_options(sync)));
+    words.extend((0..Var::PROGRESS_SLOTS).map(|i| Arg::Optional(Var::Progress(i))));
+    words.push(Arg::Optional(Var::DryRun));
+    if link_dest {
+        words.push(Arg::Optional(Var::LinkDest));
+    }
+    words.extend(lits(filter_options(sync)));
+    match direction {
+        Direction::Local => {
+            words.push(source);
+            words.push(target);
+            words
+        }
+        Direction::Push(ssh) => {
+            // Remote paths travel inside rsync's protocol, not through the
+            // remote shell, so spaces and quotes arrive intact even with
+            // rsync older than 3.2.4.
+            words.push(Arg::lit("--protect-args"));
+            words.push(Arg::lit("-e"));
+            words.push(ssh.rsync_shell());
+            words.push(source);
+            words.push(target.with_prefix(&format!("{}:", ssh.destination)));
+            words
+        }
+        Direction::Pull(ssh) => {
+            words.push(Arg::lit("--protect-args"));
+            words.push(Arg::lit("-e"));
+            words.push(ssh.rsync_shell());
+            words.push(source.with_prefix(&format!("{}:", ssh.destination)));
+            words.push(target);
+            words
+        }
+        Direction::OnRemote(ssh) => {
+            words.push(source);
+            words.push(target);
+            ssh.argv(Arg::Joined(words))
+        }
+    }
 }

@@ -1,0 +1,89 @@
+//! `nbkp sh`: the plan rendered as a standalone POSIX script.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+
+use crate::cli::{OutputFormat, Platform, ShArgs};
+use crate::plan::{self, LowerOptions};
+
+pub fn run(args: &ShArgs) -> i32 {
+    if (args.relative_src || args.relative_dst) && args.output_file.is_none() {
+        eprintln!("Error: --relative-src/--relative-dst require --output-file");
+        return super::EXIT_USAGE;
+    }
+    let loaded = match super::load_config(args.file.config.as_deref(), OutputFormat::Human) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let selection = match super::select_endpoints(&loaded.config, &args.select) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let script_dir = args.output_file.as_ref().map(|f| {
+        let abs = std::path::absolute(f).unwrap_or_else(|_| f.clone());
+        abs.parent().map(|p| p.to_path_buf()).unwrap_or_default()
+    });
+    let darwin = match args.platform {
+        Some(p) => p == Platform::Darwin,
+        None => cfg!(target_os = "macos"),
+    };
+    let options = LowerOptions {
+        relative_src: args.relative_src,
+        relative_dst: args.relative_dst,
+        script_dir,
+        only: Vec::new(),
+        darwin,
+    };
+    let config_path = loaded.path.display().to_string();
+    let plan = match plan::lower(&loaded.config, &config_path, &selection, &options) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return super::EXIT_USAGE;
+        }
+    };
+    if args.plan {
+        crate::output::print_json(&plan);
+        return 0;
+    }
+    let script = match crate::render::script(&plan) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("Error: could not render the script: {e}");
+            return 1;
+        }
+    };
+    match &args.output_file {
+        None => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(script.as_bytes());
+            0
+        }
+        Some(path) => {
+            if let Err(e) = write_executable(path, &script) {
+                eprintln!("Error: cannot write {}: {e}", path.display());
+                return 1;
+            }
+            eprintln!("Written to {}", path.display());
+            0
+        }
+    }
+}
+
+/// Writes through a temporary file and a rename, so an existing script is
+/// never left half-written; the result is executable by its owner and group.
+fn write_executable(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode())
+        .unwrap_or(0o644);
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode | 0o110))?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! Command arguments as data: literal text plus run-time values.
+//!
+//! An [`Arg`] is one shell word (or, for [`Arg::Optional`], zero or one). The
+//! script renders it as shell syntax and the executor as a plain string; both
+//! quote through [`crate::shell::quote`], the one place text becomes shell.
+
+use serde::Serialize;
+
+/// A value known only when the plan runs.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Var {
+    /// `--dry-run` in a dry run, else empty.
+    DryRun,
+    /// `1` in a dry run, else empty (for the runtime library's operations).
+    DryRunMode,
+    /// The N-th rsync progress flag of the chosen mode (0-based), or empty.
+    Progress(u8),
+    /// The candidate name for this sync's new snapshot (UTC, milliseconds).
+    SnapshotCandidate,
+    /// The name `prepare` settled on for the new snapshot.
+    Snapshot,
+    /// `--link-dest=../<latest snapshot>`, or empty when there is none yet.
+    LinkDest,
+    /// The private directory holding this run's SSH control sockets.
+    ControlDir,
+    /// The directory of the generated script (`--relative-src/-dst`).
+    ScriptDir,
+}
+
+impl Var {
+    /// The shell variable the script keeps this value in.
+    pub fn shell_name(self) -> String {
+        match self {
+            Var::DryRun => "NBKP_DRY_RUN_FLAG".into(),
+            Var::DryRunMode => "NBKP_DRY_RUN".into(),
+            Var::Progress(i) => format!("NBKP_PROGRESS_{}", i + 1),
+            Var::SnapshotCandidate => "NBKP_CANDIDATE".into(),
+            Var::Snapshot => "NBKP_SNAPSHOT".into(),
+            Var::LinkDest => "NBKP_LINK_DEST".into(),
+            Var::ControlDir => "NBKP_CTL".into(),
+            Var::ScriptDir => "NBKP_SCRIPT_DIR".into(),
+        }
+    }
+
+    /// How many progress flags the widest mode has (spec §3.4, `full`).
+    pub const PROGRESS_SLOTS: u8 = 5;
+}
+
+/// A piece of one word.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Piece {
+    Lit(String),
+    Var(Var),
+}
+
+/// One argument of a command.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arg {
+    /// Literal text, passed as it is.
+    Lit(String),
+    /// One word made of literal text and run-time values.
+    Template(Vec<Piece>),
+    /// The value, as one word, when it is non-empty; nothing otherwise.
+    Optional(Var),
+    /// One word: the arguments quoted for a shell and joined by spaces
+    /// (the command string of `ssh host CMD`, the `-e` of rsync).
+    Joined(Vec<Arg>),
+}
+
+impl Arg {
+    pub fn lit(s: impl Into<String>) -> Arg {
+        Arg::Lit(s.into())
+    }
+
+    /// Literal text followed by a run-time value and more literal text.
+    pub fn template(pieces: Vec<Piece>) -> Arg {
+        // Adjacent literals merge and empty ones vanish, so equal words
+        // always have equal representations.
+        let mut out: Vec<Piece> = Vec::new();
+        for p in pieces {
+            match (out.last_mut(), p) {
+                (_, Piece::Lit(s)) if s.is_empty() => {}
+                (Some(Piece::Lit(prev)), Piece::Lit(s)) => prev.push_str(&s),
+                (_, p) => out.push(p),
+            }
+        }
+        match out.as_slice() {
+            [] => Arg::Lit(String::new()),
+            [Piece::Lit(s)] => Arg::Lit(s.clone()),
+            _ => Arg::Template(out),
+        }
+    }
+
+    /// This argument with `suffix` appended to its text.
+    pub fn with_suffix(&self, suffix: &str) -> Arg {
+        match self {
+            Arg::Lit(s) => Arg::Lit(format!("{s}{suffix}")),
+            Arg::Template(p) => {
+                let mut p = p.clone();
+                p.push(Piece::Lit(suffix.into()));
+                Arg::template(p)
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// This argument followed by a run-time value, as one word.
+    pub fn then_var(&self, var: Var) -> Arg {
+        let mut pieces = match self {
+            Arg::Lit(s) => vec![Piece::Lit(s.clone())],
+            Arg::Template(p) => p.clone(),
+            other => return other.clone(),
+        };
+        pieces.push(Piece::Var(var));
+        Arg::template(pieces)
+    }
+
+    /// This argument with `prefix` put in front of its text.
+    pub fn with_prefix(&self, prefix: &str) -> Arg {
+        match self {
+            Arg::Lit(s) => Arg::Lit(format!("{prefix}{s}")),
+            Arg::Template(p) => {
+                let mut v = vec![Piece::Lit(prefix.into())];
+                v.extend(p.iter().cloned());
+                Arg::template(v)
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// The literal text, when the argument has no run-time part.
+    pub fn as_lit(&self) -> Option<&str> {
+        match self {
+            Arg::Lit(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Renders the argument for a human: run-time values as `${NAME}`.
+    pub fn display(&self) -> String {
+        match self {
+            Arg::Lit(s) => s.clone(),
+            Arg::Template(pieces) => pieces
+                .iter()
+                .map(|p| match p {
+                    Piece::Lit(s) => s.clone(),
+                    Piece::Var(v) => format!("${{{}}}", v.shell_name()),
+                })
+                .collect(),
+            Arg::Optional(v) => format!("${{{}}}", v.shell_name()),
+            Arg::Joined(args) => args.iter().map(Arg::display).collect::<Vec<_>>().join(" "),
+        }
+    }
+}
+
+/// Literal arguments from strings.
+pub fn lits<I, S>(items: I) -> Vec<Arg>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    items.into_iter().map(|s| Arg::Lit(s.into())).collect()
+}

@@ -1,0 +1,780 @@
+//! Config + endpoint choices → [`Plan`]. A pure function: no clock, no
+//! environment, no file system; the same inputs give the same plan.
+
+use std::path::{Component, Path, PathBuf};
+
+use super::args::{Arg, Piece, Var};
+use super::rsync::{self, Direction};
+use super::select::{Selection, VolumeRoute};
+use super::ssh::SshCommand;
+use super::*;
+use crate::config::{join, Config, SnapshotMode, SyncEndpoint, Volume};
+use crate::ordering;
+
+/// Choices that shape the plan beyond the config itself.
+#[derive(Debug, Clone, Default)]
+pub struct LowerOptions {
+    /// Write local source paths relative to the script (`--relative-src`).
+    pub relative_src: bool,
+    /// Write local destination paths relative to the script (`--relative-dst`).
+    pub relative_dst: bool,
+    /// Absolute directory the script will live in (for the two options above).
+    pub script_dir: Option<PathBuf>,
+    /// Only these syncs (`-s`); all enabled syncs when empty.
+    pub only: Vec<String>,
+    /// The plan runs on macOS: local snapshot names use `-` in the time.
+    pub darwin: bool,
+}
+
+/// Why a config cannot become a plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LowerError {
+    pub message: String,
+}
+
+impl std::fmt::Display for LowerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// One side of a sync, resolved.
+struct Side {
+    host: usize,
+    /// The host's SSH command, when remote.
+    remote: bool,
+    volume_path: Arg,
+    endpoint_path: Arg,
+    /// Shown in messages: `/mnt/usb/photos` or `nas:/srv/photos`.
+    shown: String,
+}
+
+struct Lowering<'c> {
+    config: &'c Config,
+    selection: &'c Selection,
+    options: &'c LowerOptions,
+    hosts: Vec<Host>,
+}
+
+pub fn lower(
+    config: &Config,
+    config_path: &str,
+    selection: &Selection,
+    options: &LowerOptions,
+) -> Result<Plan, LowerError> {
+    for slug in &options.only {
+        if !config.syncs.contains_key(slug) {
+            let known: Vec<&str> = config.syncs.keys().map(String::as_str).collect();
+            return Err(LowerError {
+                message: format!("unknown sync '{slug}'. Known syncs: {}", known.join(", ")),
+            });
+        }
+    }
+    let wanted = |slug: &str| options.only.is_empty() || options.only.iter().any(|s| s == slug);
+    let enabled: Vec<&str> = config
+        .syncs
+        .values()
+        .filter(|s| s.enabled && wanted(&s.slug))
+        .map(|s| s.slug.as_str())
+        .collect();
+    let disabled = config
+        .syncs
+        .values()
+        .filter(|s| !s.enabled && wanted(&s.slug))
+        .map(|s| s.slug.clone())
+        .collect();
+    let order = ordering::topological(config, &enabled).map_err(|cycle| LowerError {
+        message: format!("Cyclic sync dependency detected: {}", cycle.join(" -> ")),
+    })?;
+    let upstreams = ordering::predecessors(config, &enabled);
+
+    let mut lw = Lowering {
+        config,
+        selection,
+        options,
+        hosts: vec![Host {
+            name: "localhost".into(),
+            id: "h0".into(),
+            ssh: None,
+            probes: Vec::new(),
+        }],
+    };
+    let mut syncs = Vec::new();
+    let mut excluded_volumes = Vec::new();
+    let mut excluded_syncs = Vec::new();
+    for slug in order {
+        let upstream = upstreams.get(slug).copied().flatten().map(str::to_string);
+        match lw.sync(slug, upstream)? {
+            Ok(plan) => syncs.push(plan),
+            Err(volume) => {
+                excluded_syncs.push(slug.to_string());
+                if !excluded_volumes.contains(&volume) {
+                    excluded_volumes.push(volume);
+                }
+            }
+        }
+    }
+    let uses_script_dir = options.relative_src || options.relative_dst;
+    Ok(Plan {
+        config_path: config_path.to_string(),
+        hosts: lw.hosts,
+        syncs,
+        disabled,
+        excluded_volumes,
+        excluded_syncs,
+        uses_script_dir,
+    })
+}
+
+/// `~` and `~/x` on a remote host: relative to the login's home, where every
+/// ssh command starts. `./` keeps a leading `-` from reading as an option.
+fn remote_path(path: &str) -> String {
+    if path == "~" {
+        ".".into()
+    } else if let Some(rest) = path.strip_prefix("~/") {
+        format!("./{rest}")
+    } else {
+        path.to_string()
+    }
+}
+
+/// `target` relative to `base`, both absolute and normalised.
+fn relative_to(target: &str, base: &Path) -> String {
+    let t: Vec<Component> = Path::new(target).components().collect();
+    let b: Vec<Component> = base.components().collect();
+    let common = t.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<String> = std::iter::repeat_n("..".to_string(), b.len() - common).collect();
+    parts.extend(
+        t[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    }
+}
+
+fn ident(slug: &str) -> String {
+    slug.replace('-', "_")
+}
+
+fn fail(answers: &[&str], verdict: Verdict, message: String) -> Failure {
+    Failure {
+        answers: answers.iter().map(|s| s.to_string()).collect(),
+        verdict,
+        message,
+        dry_run_only: false,
+    }
+}
+
+fn check(probe: ProbeRef, pass: &[&str], fails: Vec<Failure>, otherwise: Option<Failure>) -> Check {
+    Check {
+        probe,
+        pass: pass.iter().map(|s| s.to_string()).collect(),
+        fail: fails,
+        otherwise,
+    }
+}
+
+impl<'c> Lowering<'c> {
+    /// The host index for an SSH endpoint, adding the host on first use.
+    fn host_for(&mut self, ep: &super::ssh::Endpoint) -> usize {
+        if let Some(i) = self.hosts.iter().position(|h| h.name == ep.slug) {
+            return i;
+        }
+        let id = format!("h{}", self.hosts.len());
+        let ssh = SshCommand::new(ep, &id);
+        self.hosts.push(Host {
+            name: ep.slug.clone(),
+            id,
+            ssh: Some(ssh),
+            probes: vec![Probe::Reachable],
+        });
+        self.hosts.len() - 1
+    }
+
+    fn probe(&mut self, host: usize, probe: Probe) -> ProbeRef {
+        let probes = &mut self.hosts[host].probes;
+        let index = match probes.iter().position(|p| *p == probe) {
+            Some(i) => i,
+            None => {
+                probes.push(probe);
+                probes.len() - 1
+            }
+        };
+        ProbeRef { host, index }
+    }
+
+    fn local_path(&self, path: &str, relative: bool) -> Arg {
+        match (&self.options.script_dir, relative) {
+            (Some(dir), true) => Arg::template(vec![
+                Piece::Var(Var::ScriptDir),
+                Piece::Lit(format!("/{}", relative_to(path, dir))),
+            ]),
+            _ => Arg::lit(path),
+        }
+    }
+
+    /// Resolves one endpoint; `Err(volume)` when its volume is excluded.
+    fn side(
+        &mut self,
+        ep: &SyncEndpoint,
+        role_relative: bool,
+    ) -> Result<Result<Side, String>, LowerError> {
+        let volume: &Volume = &self.config.volumes[&ep.volume.slug];
+        let Some(path) = volume.path.as_deref() else {
+            return Err(LowerError {
+                message: format!(
+                    "volume '{}' has no path: its mount point is found when nbkp mounts the drive, which generated scripts cannot do yet. Give the volume a `path` (its fstab mount point) to use it in a script, or use `nbkp run`",
+                    volume.slug
+                ),
+            });
+        };
+        if volume.is_local() {
+            let volume_path = self.local_path(path, role_relative);
+            let ep_full = join(path, ep.subdir.as_deref());
+            let endpoint_path = self.local_path(&ep_full, role_relative);
+            return Ok(Ok(Side {
+                host: 0,
+                remote: false,
+                volume_path,
+                endpoint_path,
+                shown: ep_full,
+            }));
+        }
+        let route = self.selection.routes.get(&volume.slug).cloned();
+        let endpoint = match route {
+            Some(VolumeRoute::Via(endpoint)) => *endpoint,
+            Some(VolumeRoute::Excluded) => return Ok(Err(volume.slug.clone())),
+            None => {
+                // Not selected (no candidates resolved): use the primary as written.
+                let slug = volume.primary_endpoint().unwrap_or_default();
+                let cfg = &self.config.ssh_endpoints[slug];
+                super::ssh::Endpoint::from_config(cfg, Vec::new())
+            }
+        };
+        let host = self.host_for(&endpoint);
+        let rpath = remote_path(path);
+        let ep_full = join(&rpath, ep.subdir.as_deref());
+        Ok(Ok(Side {
+            host,
+            remote: true,
+            volume_path: Arg::lit(rpath),
+            endpoint_path: Arg::lit(ep_full.clone()),
+            shown: format!("{}:{}", endpoint.slug, join(path, ep.subdir.as_deref())),
+        }))
+    }
+
+    fn host_name(&self, host: usize) -> String {
+        let h = &self.hosts[host];
+        match &h.ssh {
+            None => "this machine".into(),
+            Some(ssh) => format!("{} ({})", h.name, ssh.destination),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn sync(
+        &mut self,
+        slug: &str,
+        upstream: Option<String>,
+    ) -> Result<Result<SyncPlan, String>, LowerError> {
+        let config = self.config;
+        let sync = &config.syncs[slug];
+        let src_ep = &config.sync_endpoints[&sync.source.slug];
+        let dst_ep = &config.sync_endpoints[&sync.destination.slug];
+        let src = match self.side(src_ep, self.options.relative_src)? {
+            Ok(s) => s,
+            Err(volume) => return Ok(Err(volume)),
+        };
+        let dst = match self.side(dst_ep, self.options.relative_dst)? {
+            Ok(s) => s,
+            Err(volume) => return Ok(Err(volume)),
+        };
+
+        let mut layers = Vec::new();
+
+        // 1. Hosts answer at all (an unreachable host is an expected state).
+        let mut reach = Vec::new();
+        let mut hosts = vec![src.host];
+        if dst.host != src.host {
+            hosts.push(dst.host);
+        }
+        for &h in &hosts {
+            if self.hosts[h].ssh.is_some() {
+                let p = self.probe(h, Probe::Reachable);
+                let name = self.host_name(h);
+                reach.push(check(
+                    p,
+                    &["1"],
+                    vec![],
+                    Some(fail(
+                        &[],
+                        Verdict::Inactive,
+                        format!("host {name} is unreachable"),
+                    )),
+                ));
+            }
+        }
+        if !reach.is_empty() {
+            layers.push(CheckLayer {
+                layer: "host",
+                checks: reach,
+            });
+        }
+
+        // 2. Tools: rsync where it runs, btrfs where snapshots are made.
+        let mut tools = Vec::new();
+        let rsync_hosts: Vec<usize> = if src.remote && dst.remote {
+            vec![dst.host]
+        } else {
+            hosts.clone()
+        };
+        for h in rsync_hosts {
+            let p = self.probe(h, Probe::RsyncVersion);
+            let name = self.host_name(h);
+            tools.push(check(
+                p,
+                &["ok"],
+                vec![
+                    fail(&["missing"], Verdict::Broken, format!("rsync not found on {name}")),
+                    fail(
+                        &["openrsync"],
+                        Verdict::Broken,
+                        format!("rsync on {name} is openrsync, which lacks options nbkp uses: install rsync 3 (e.g. `brew install rsync`)"),
+                    ),
+                    fail(&["old"], Verdict::Broken, format!("rsync on {name} is too old (3.0+ required)")),
+                ],
+                Some(fail(&[], Verdict::Broken, format!("could not run `rsync --version` on {name}"))),
+            ));
+        }
+        if let SnapshotMode::Btrfs { .. } = dst_ep.snapshots {
+            for tool in ["btrfs", "stat", "findmnt"] {
+                let p = self.probe(dst.host, Probe::Command { name: tool.into() });
+                let name = self.host_name(dst.host);
+                tools.push(check(
+                    p,
+                    &["1"],
+                    vec![],
+                    Some(fail(
+                        &[],
+                        Verdict::Broken,
+                        format!("{tool} not found on {name}"),
+                    )),
+                ));
+            }
+        }
+        layers.push(CheckLayer {
+            layer: "tools",
+            checks: tools,
+        });
+
+        // 3. Both volumes are really there.
+        let mut volumes = Vec::new();
+        for (role, side, ep) in [("source", &src, src_ep), ("destination", &dst, dst_ep)] {
+            let p = self.probe(
+                side.host,
+                Probe::File {
+                    path: side.volume_path.with_suffix("/.nbkp-vol"),
+                },
+            );
+            let vol = &ep.volume.slug;
+            let shown = match &config.volumes[vol].path {
+                Some(path) if side.remote => format!("{}:{path}", self.hosts[side.host].name),
+                Some(path) => path.clone(),
+                None => String::new(),
+            };
+            volumes.push(check(
+                p,
+                &["1"],
+                vec![],
+                Some(fail(
+                    &[],
+                    Verdict::Inactive,
+                    format!("{role} volume '{vol}' is not there: {shown}/.nbkp-vol not found (drive not plugged in or not mounted?)"),
+                )),
+            ));
+        }
+        layers.push(CheckLayer {
+            layer: "volume",
+            checks: volumes,
+        });
+
+        // 4. The endpoints are the intended ones.
+        let p = self.probe(
+            src.host,
+            Probe::File {
+                path: src.endpoint_path.with_suffix("/.nbkp-src"),
+            },
+        );
+        let mut sentinels = vec![check(
+            p,
+            &["1"],
+            vec![],
+            Some(fail(
+                &[],
+                Verdict::Inactive,
+                format!("source sentinel {}/.nbkp-src not found", src.shown),
+            )),
+        )];
+        let p = self.probe(
+            dst.host,
+            Probe::File {
+                path: dst.endpoint_path.with_suffix("/.nbkp-dst"),
+            },
+        );
+        sentinels.push(check(
+            p,
+            &["1"],
+            vec![],
+            Some(fail(
+                &[],
+                Verdict::Inactive,
+                format!("destination sentinel {}/.nbkp-dst not found", dst.shown),
+            )),
+        ));
+        layers.push(CheckLayer {
+            layer: "sentinel",
+            checks: sentinels,
+        });
+
+        // 5. The endpoints' structure.
+        let mut structure = Vec::new();
+        if src_ep.snapshots.is_enabled() {
+            let p = self.probe(
+                src.host,
+                Probe::SnapshotsDir {
+                    path: src.endpoint_path.with_suffix("/snapshots"),
+                },
+            );
+            structure.push(check(
+                p,
+                &["1", "ro"],
+                vec![],
+                Some(fail(
+                    &[],
+                    Verdict::Broken,
+                    format!("source {}: snapshots/ directory not found", src.shown),
+                )),
+            ));
+            let p = self.probe(
+                src.host,
+                Probe::Latest {
+                    endpoint: src.endpoint_path.clone(),
+                },
+            );
+            let devnull = match &upstream {
+                Some(up) => Failure {
+                    answers: vec!["devnull".into()],
+                    verdict: Verdict::Pending,
+                    message: format!("source snapshot not yet available (dry-run; upstream sync '{up}' has not run)"),
+                    dry_run_only: true,
+                },
+                None => fail(
+                    &["devnull"],
+                    Verdict::Broken,
+                    format!("source {}: latest → /dev/null with no upstream sync (nothing to read yet)", src.shown),
+                ),
+            };
+            structure.push(check(
+                p,
+                &["snapshot"],
+                vec![
+                    devnull,
+                    fail(
+                        &["missing"],
+                        Verdict::Broken,
+                        format!("source {}: latest symlink not found", src.shown),
+                    ),
+                ],
+                Some(fail(
+                    &[],
+                    Verdict::Broken,
+                    format!("source {}: latest symlink target is invalid", src.shown),
+                )),
+            ));
+        }
+        let p = self.probe(
+            dst.host,
+            Probe::WritableDir {
+                path: dst.endpoint_path.clone(),
+            },
+        );
+        structure.push(check(
+            p,
+            &["1"],
+            vec![],
+            Some(fail(
+                &[],
+                Verdict::Broken,
+                format!("destination {}: endpoint directory not writable", dst.shown),
+            )),
+        ));
+        let snapshots = match dst_ep.snapshots {
+            SnapshotMode::None => SnapshotPlan::None,
+            SnapshotMode::Btrfs { max_snapshots } => {
+                let p = self.probe(
+                    dst.host,
+                    Probe::FsType {
+                        path: dst.endpoint_path.clone(),
+                    },
+                );
+                structure.push(check(
+                    p,
+                    &["btrfs"],
+                    vec![fail(
+                        &["unknown"],
+                        Verdict::Broken,
+                        format!(
+                            "destination {}: could not determine the volume filesystem type",
+                            dst.shown
+                        ),
+                    )],
+                    Some(fail(
+                        &[],
+                        Verdict::Broken,
+                        format!("destination {}: volume not on btrfs filesystem", dst.shown),
+                    )),
+                ));
+                let p = self.probe(
+                    dst.host,
+                    Probe::MountOption {
+                        path: dst.endpoint_path.clone(),
+                        option: "user_subvol_rm_allowed".into(),
+                    },
+                );
+                structure.push(check(
+                    p,
+                    &["1"],
+                    vec![],
+                    Some(fail(
+                        &[],
+                        Verdict::Broken,
+                        format!("destination {}: volume not mounted with user_subvol_rm_allowed (old snapshots could not be pruned)", dst.shown),
+                    )),
+                ));
+                let staging = dst.endpoint_path.with_suffix("/staging");
+                let p = self.probe(
+                    dst.host,
+                    Probe::Subvolume {
+                        path: staging.clone(),
+                    },
+                );
+                structure.push(check(
+                    p,
+                    &["1"],
+                    vec![fail(
+                        &["missing"],
+                        Verdict::Broken,
+                        format!("destination {}: staging/ directory not found", dst.shown),
+                    )],
+                    Some(fail(
+                        &[],
+                        Verdict::Broken,
+                        format!(
+                            "destination {}: staging/ is not a btrfs subvolume",
+                            dst.shown
+                        ),
+                    )),
+                ));
+                let p = self.probe(dst.host, Probe::WritableDir { path: staging });
+                structure.push(check(
+                    p,
+                    &["1"],
+                    vec![],
+                    Some(fail(
+                        &[],
+                        Verdict::Broken,
+                        format!("destination {}: staging/ subvolume not writable", dst.shown),
+                    )),
+                ));
+                SnapshotPlan::Btrfs {
+                    endpoint: dst.endpoint_path.clone(),
+                    max_snapshots,
+                }
+            }
+            SnapshotMode::HardLink { max_snapshots } => {
+                let p = self.probe(
+                    dst.host,
+                    Probe::FsType {
+                        path: dst.endpoint_path.clone(),
+                    },
+                );
+                structure.push(check(
+                    p,
+                    &[],
+                    vec![fail(
+                        &["vfat", "msdos", "exfat"],
+                        Verdict::Broken,
+                        format!(
+                            "destination {}: volume filesystem does not support hard links",
+                            dst.shown
+                        ),
+                    )],
+                    None,
+                ));
+                SnapshotPlan::HardLink {
+                    endpoint: dst.endpoint_path.clone(),
+                    max_snapshots,
+                }
+            }
+        };
+        if dst_ep.snapshots.is_enabled() {
+            let p = self.probe(
+                dst.host,
+                Probe::SnapshotsDir {
+                    path: dst.endpoint_path.with_suffix("/snapshots"),
+                },
+            );
+            structure.push(check(
+                p,
+                &["1"],
+                vec![fail(
+                    &["ro"],
+                    Verdict::Broken,
+                    format!(
+                        "destination {}: snapshots/ directory not writable",
+                        dst.shown
+                    ),
+                )],
+                Some(fail(
+                    &[],
+                    Verdict::Broken,
+                    format!("destination {}: snapshots/ directory not found", dst.shown),
+                )),
+            ));
+            let p = self.probe(
+                dst.host,
+                Probe::Latest {
+                    endpoint: dst.endpoint_path.clone(),
+                },
+            );
+            structure.push(check(
+                p,
+                &["snapshot", "devnull"],
+                vec![fail(
+                    &["missing"],
+                    Verdict::Broken,
+                    format!("destination {}: latest symlink not found", dst.shown),
+                )],
+                Some(fail(
+                    &[],
+                    Verdict::Broken,
+                    format!(
+                        "destination {}: latest symlink target is invalid",
+                        dst.shown
+                    ),
+                )),
+            ));
+        }
+        layers.push(CheckLayer {
+            layer: "endpoint",
+            checks: structure,
+        });
+
+        // The transfer and what surrounds it.
+        let source = if src_ep.snapshots.is_enabled() {
+            src.endpoint_path.with_suffix("/latest/")
+        } else {
+            src.endpoint_path.with_suffix("/")
+        };
+        let dry = Arg::template(vec![Piece::Var(Var::DryRunMode)]);
+        let (target, prepare, commit, abort, link_dest) = match &snapshots {
+            SnapshotPlan::None => (dst.endpoint_path.with_suffix("/"), None, None, None, false),
+            SnapshotPlan::Btrfs {
+                endpoint,
+                max_snapshots,
+            } => (
+                endpoint.with_suffix("/staging/"),
+                None,
+                Some(OpCall {
+                    host: dst.host,
+                    op: "nbkp_btrfs_commit",
+                    args: vec![
+                        dry.clone(),
+                        endpoint.clone(),
+                        Arg::template(vec![Piece::Var(Var::SnapshotCandidate)]),
+                        Arg::lit(max_snapshots.unwrap_or(0).to_string()),
+                    ],
+                }),
+                None,
+                false,
+            ),
+            SnapshotPlan::HardLink {
+                endpoint,
+                max_snapshots,
+            } => {
+                let snap = Arg::template(vec![Piece::Var(Var::Snapshot)]);
+                (
+                    endpoint
+                        .with_suffix("/snapshots/")
+                        .then_var(Var::Snapshot)
+                        .with_suffix("/"),
+                    Some(OpCall {
+                        host: dst.host,
+                        op: "nbkp_hl_prepare",
+                        args: vec![
+                            dry.clone(),
+                            endpoint.clone(),
+                            Arg::template(vec![Piece::Var(Var::SnapshotCandidate)]),
+                        ],
+                    }),
+                    Some(OpCall {
+                        host: dst.host,
+                        op: "nbkp_hl_commit",
+                        args: vec![
+                            dry.clone(),
+                            endpoint.clone(),
+                            snap.clone(),
+                            Arg::lit(max_snapshots.unwrap_or(0).to_string()),
+                        ],
+                    }),
+                    Some(OpCall {
+                        host: dst.host,
+                        op: "nbkp_hl_abort",
+                        args: vec![dry.clone(), endpoint.clone(), snap],
+                    }),
+                    true,
+                )
+            }
+        };
+        let direction = match (src.remote, dst.remote) {
+            (false, false) => Direction::Local,
+            (false, true) => {
+                Direction::Push(self.hosts[dst.host].ssh.as_ref().expect("remote host"))
+            }
+            (true, false) => {
+                Direction::Pull(self.hosts[src.host].ssh.as_ref().expect("remote host"))
+            }
+            (true, true) => {
+                Direction::OnRemote(self.hosts[dst.host].ssh.as_ref().expect("remote host"))
+            }
+        };
+        let rsync = rsync::command(sync, direction, source, target, link_dest);
+        let mode = match dst_ep.snapshots {
+            SnapshotMode::None => String::new(),
+            m => format!(" ({} snapshots)", m.name()),
+        };
+        Ok(Ok(SyncPlan {
+            slug: slug.to_string(),
+            ident: ident(slug),
+            source: sync.source.slug.clone(),
+            destination: sync.destination.slug.clone(),
+            upstream,
+            checks: layers,
+            snapshots,
+            prepare,
+            rsync,
+            commit,
+            abort,
+            summary: format!("{} → {}{mode}", src.shown, dst.shown),
+            snapshot_format: if self.options.darwin && !dst.remote {
+                "hyphens"
+            } else {
+                "colons"
+            },
+        }))
+    }
+}

@@ -1,0 +1,272 @@
+//! The plan rendered as a POSIX shell script (`nbkp sh`).
+//!
+//! The templates in `templates/` hold control flow only. Every value they
+//! print passes through one formatter: strings are shell-quoted, plan
+//! arguments become shell words (see [`words`]), so a plain `{{ value }}` is
+//! always safe and a raw insertion needs an explicit `|safe`.
+
+pub mod words;
+
+use minijinja::value::{Object, Value};
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
+use serde::Serialize;
+
+use crate::plan::{Arg, Plan};
+use crate::shell::quote;
+
+const SCRIPT: &str = include_str!("../../templates/script.sh.j2");
+/// The runtime library shared by scripts and `nbkp run`.
+pub const LIB: &str = include_str!("../../templates/lib.sh");
+
+/// Shell syntax the formatter knows how to print.
+#[derive(Debug)]
+enum Shell {
+    /// Space-separated words.
+    Words(Vec<Arg>),
+    /// `case` patterns: each quoted, joined by `|`.
+    Patterns(Vec<String>),
+}
+
+impl Object for Shell {}
+
+fn shell_words(args: Vec<Arg>) -> Value {
+    Value::from_object(Shell::Words(args))
+}
+
+fn patterns(items: &[String]) -> Value {
+    Value::from_object(Shell::Patterns(items.to_vec()))
+}
+
+/// Text for a `#` comment: one line, no control characters.
+fn comment(value: String) -> Value {
+    let clean: String = value
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    // Safe: a comment line cannot run anything once it has no newline.
+    Value::from_safe_string(clean)
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(true);
+    env.set_auto_escape_callback(|_| AutoEscape::Custom("shell"));
+    env.set_formatter(|out, _state, value| {
+        if value.is_safe() {
+            out.write_str(value.as_str().unwrap_or_default())?;
+            return Ok(());
+        }
+        if let Some(obj) = value.downcast_object_ref::<Shell>() {
+            let text = match obj {
+                Shell::Words(args) => words::words(args),
+                Shell::Patterns(p) => p.iter().map(|s| quote(s)).collect::<Vec<_>>().join("|"),
+            };
+            out.write_str(&text)?;
+            return Ok(());
+        }
+        if let Some(s) = value.as_str() {
+            out.write_str(&quote(s))?;
+            return Ok(());
+        }
+        if value.is_number() {
+            out.write_str(&value.to_string())?;
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("no shell form for {value:?}"),
+        ))
+    });
+    env.add_filter("comment", comment);
+    env.add_template("script.sh", SCRIPT)
+        .expect("templates/script.sh.j2 parses");
+    env
+}
+
+/// Chooses a here-document terminator that no line of `body` equals.
+fn terminator(base: &str, body: &str) -> String {
+    let mut t = base.to_string();
+    let mut n = 0;
+    while body.lines().any(|l| l == t) {
+        n += 1;
+        t = format!("{base}_{n}");
+    }
+    t
+}
+
+#[derive(Serialize)]
+struct HostView {
+    id: String,
+    name: String,
+    remote: bool,
+    /// Everything between `ssh` and the destination.
+    ssh_args: Option<Value>,
+    destination: Option<String>,
+    /// Safe: built by `words::probe_script`, which quotes every value; it
+    /// goes into a quoted here-document and is run by `sh -s`.
+    probes: Value,
+    eof: Value,
+}
+
+#[derive(Serialize)]
+struct CheckView {
+    var: Value,
+    pass: Option<Value>,
+    fail: Vec<FailView>,
+    otherwise: Option<FailView>,
+}
+
+#[derive(Serialize)]
+struct FailView {
+    answers: Option<Value>,
+    code: u8,
+    message: String,
+    dry_run_only: bool,
+}
+
+#[derive(Serialize)]
+struct OpView {
+    host: String,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct SyncView {
+    slug: String,
+    ident: Value,
+    summary: String,
+    upstream: Option<Value>,
+    upstream_slug: Option<String>,
+    layers: Vec<Vec<CheckView>>,
+    snapshot_style: Value,
+    prepare: Option<OpView>,
+    rsync: Value,
+    commit: Option<OpView>,
+    abort: Option<OpView>,
+}
+
+#[derive(Serialize)]
+struct ProgressView {
+    name: String,
+    flags: Value,
+}
+
+fn ident(s: &str) -> Value {
+    debug_assert!(s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    // Safe: identifiers are made of [a-z0-9_] by the plan.
+    Value::from_safe_string(s.to_string())
+}
+
+fn fail_view(f: &crate::plan::Failure, with_answers: bool) -> FailView {
+    FailView {
+        answers: with_answers.then(|| patterns(&f.answers)),
+        code: f.verdict.code(),
+        message: f.message.clone(),
+        dry_run_only: f.dry_run_only,
+    }
+}
+
+/// `printf` arguments that put the run's values in front of an operation:
+/// `NAME=value` lines for every variable operations may refer to.
+fn op_preamble() -> Value {
+    let format: String = words::OP_VARS
+        .iter()
+        .map(|v| format!("{}=%s\\n", v.shell_name()))
+        .collect();
+    let mut args = vec![Arg::lit(format)];
+    args.extend(
+        words::OP_VARS
+            .iter()
+            .map(|v| Arg::template(vec![crate::plan::Piece::Var(*v)])),
+    );
+    shell_words(args)
+}
+
+/// The whole script for a plan.
+pub fn script(plan: &Plan) -> Result<String, Error> {
+    let hosts: Vec<HostView> = plan
+        .hosts
+        .iter()
+        .map(|h| {
+            let body = words::probe_script(&h.probes);
+            HostView {
+                id: h.id.clone(),
+                name: h.name.clone(),
+                remote: h.ssh.is_some(),
+                ssh_args: h.ssh.as_ref().map(|s| shell_words(s.args.clone())),
+                destination: h.ssh.as_ref().map(|s| s.destination.clone()),
+                eof: Value::from_safe_string(terminator("NBKP_EOF", &body)),
+                probes: Value::from_safe_string(body),
+            }
+        })
+        .collect();
+    let op = |call: &Option<crate::plan::OpCall>| {
+        call.as_ref().map(|c| OpView {
+            host: plan.hosts[c.host].id.clone(),
+            text: words::op_text(c),
+        })
+    };
+    let syncs: Vec<SyncView> = plan
+        .syncs
+        .iter()
+        .map(|s| SyncView {
+            slug: s.slug.clone(),
+            ident: ident(&s.ident),
+            summary: s.summary.clone(),
+            upstream: s.upstream.as_ref().map(|u| ident(&u.replace('-', "_"))),
+            upstream_slug: s.upstream.clone(),
+            layers: s
+                .checks
+                .iter()
+                .map(|layer| {
+                    layer
+                        .checks
+                        .iter()
+                        .map(|c| CheckView {
+                            var: ident(&format!(
+                                "{}_{}",
+                                plan.hosts[c.probe.host].id, c.probe.index
+                            )),
+                            pass: (!c.pass.is_empty()).then(|| patterns(&c.pass)),
+                            fail: c.fail.iter().map(|f| fail_view(f, true)).collect(),
+                            otherwise: c.otherwise.as_ref().map(|f| fail_view(f, false)),
+                        })
+                        .collect()
+                })
+                .collect(),
+            snapshot_style: Value::from_safe_string(s.snapshot_format.to_string()),
+            prepare: op(&s.prepare),
+            rsync: shell_words(s.rsync.clone()),
+            commit: op(&s.commit),
+            abort: op(&s.abort),
+        })
+        .collect();
+    let progress: Vec<ProgressView> = crate::plan::rsync::PROGRESS_MODES
+        .iter()
+        .map(|(name, flags)| ProgressView {
+            name: name.to_string(),
+            flags: shell_words(flags.iter().map(|f| Arg::lit(*f)).collect()),
+        })
+        .collect();
+    let lib_eof = terminator("NBKP_LIB", LIB);
+    debug_assert_eq!(lib_eof, "NBKP_LIB");
+    let env = environment();
+    let tmpl = env.get_template("script.sh")?;
+    tmpl.render(minijinja::context! {
+        config_path => plan.config_path.clone(),
+        hosts => hosts,
+        remote_hosts => plan.hosts.iter().any(|h| h.ssh.is_some()),
+        syncs => syncs,
+        disabled => plan.disabled.clone(),
+        excluded_syncs => plan.excluded_syncs.clone(),
+        progress_slots => (1..=crate::plan::Var::PROGRESS_SLOTS).collect::<Vec<u8>>(),
+        op_preamble => op_preamble(),
+        progress_modes => progress,
+        uses_script_dir => plan.uses_script_dir,
+        // Safe: a constant file of the crate, inside a quoted here-document.
+        lib => Value::from_safe_string(LIB.trim_end().to_string()),
+    })
+}

@@ -1,0 +1,140 @@
+//! Plan arguments → shell syntax. Every literal goes through
+//! [`crate::shell::quote`]; run-time values are referenced by variable name.
+
+use crate::plan::{Arg, OpCall, Piece, Probe, Var};
+use crate::shell::quote;
+
+/// One argument as shell syntax, expanded by the shell that reads it.
+pub fn word(arg: &Arg) -> String {
+    match arg {
+        Arg::Lit(s) => quote(s),
+        Arg::Template(pieces) => pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Lit(s) => quote(s),
+                Piece::Var(v) => format!("\"${{{}}}\"", v.shell_name()),
+            })
+            .collect(),
+        Arg::Optional(v) => {
+            let n = v.shell_name();
+            format!("${{{n}:+\"${{{n}}}\"}}")
+        }
+        Arg::Joined(args) => {
+            let inner: Vec<String> = args.iter().map(inner_word).collect();
+            format!("\"{}\"", inner.join(" "))
+        }
+    }
+}
+
+/// Inside a double-quoted command string that another shell will split:
+/// literals are quoted for that shell (and escaped for the double quotes);
+/// run-time values, always plain tokens, are expanded here.
+fn inner_word(arg: &Arg) -> String {
+    match arg {
+        Arg::Lit(s) => dq_escape(&quote(s)),
+        Arg::Template(pieces) => pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Lit(s) => dq_escape(&quote(s)),
+                Piece::Var(v) => format!("${{{}}}", v.shell_name()),
+            })
+            .collect(),
+        Arg::Optional(v) => {
+            let n = v.shell_name();
+            format!("${{{n}:+${{{n}}}}}")
+        }
+        // Not produced by the plan; quoting it twice keeps it one word.
+        Arg::Joined(_) => dq_escape(&quote(&arg.display())),
+    }
+}
+
+/// Escapes text for the inside of a double-quoted shell string.
+fn dq_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '"' | '\\' | '$' | '`') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Several arguments as space-separated words.
+pub fn words(args: &[Arg]) -> String {
+    args.iter().map(word).collect::<Vec<_>>().join(" ")
+}
+
+/// Run-time values an operation's text refers to. Whoever sends the text
+/// puts `NAME=value` lines for these in front of it; every value is a plain
+/// token (checked by the sender), so no quoting is involved.
+pub const OP_VARS: &[Var] = &[Var::DryRunMode, Var::SnapshotCandidate, Var::Snapshot];
+
+/// The text of an operation call, as sent to `sh -s` on its host.
+pub fn op_text(call: &OpCall) -> String {
+    let mut parts = vec![call.op.to_string()];
+    parts.extend(call.args.iter().map(word));
+    parts.join(" ")
+}
+
+/// One probe as a line of the probe script.
+pub fn probe_line(index: usize, probe: &Probe) -> String {
+    let args: Vec<String> = match probe {
+        Probe::Reachable => vec!["reachable".into()],
+        Probe::File { path } => vec!["file".into(), word(path)],
+        Probe::WritableDir { path } => vec!["writable-dir".into(), word(path)],
+        Probe::SnapshotsDir { path } => vec!["snapshots-dir".into(), word(path)],
+        Probe::Command { name } => vec!["command".into(), quote(name)],
+        Probe::RsyncVersion => vec!["rsync-version".into()],
+        Probe::FsType { path } => vec!["fs-type".into(), word(path)],
+        Probe::MountOption { path, option } => {
+            vec!["mount-option".into(), word(path), quote(option)]
+        }
+        Probe::Subvolume { path } => vec!["subvolume".into(), word(path)],
+        Probe::Latest { endpoint } => vec!["latest".into(), word(endpoint)],
+    };
+    format!("nbkp_probe {index} {}", args.join(" "))
+}
+
+/// A host's whole probe script: one line per probe.
+pub fn probe_script(probes: &[Probe]) -> String {
+    probes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| probe_line(i, p))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_quote_literals_and_reference_values() {
+        assert_eq!(word(&Arg::lit("/a b/")), "'/a b/'");
+        let t = Arg::template(vec![
+            Piece::Lit("/d/snapshots/".into()),
+            Piece::Var(Var::Snapshot),
+            Piece::Lit("/".into()),
+        ]);
+        assert_eq!(word(&t), "/d/snapshots/\"${NBKP_SNAPSHOT}\"/");
+        assert_eq!(
+            word(&Arg::Optional(Var::DryRun)),
+            "${NBKP_DRY_RUN_FLAG:+\"${NBKP_DRY_RUN_FLAG}\"}"
+        );
+    }
+
+    #[test]
+    fn joined_strings_survive_hostile_text() {
+        let j = Arg::Joined(vec![
+            Arg::lit("rsync"),
+            Arg::lit("/it's $(rm -rf ~) `x` \"q\"/"),
+            Arg::Optional(Var::DryRun),
+        ]);
+        assert_eq!(
+            word(&j),
+            r#""rsync '/it'\''s \$(rm -rf ~) \`x\` \"q\"/' ${NBKP_DRY_RUN_FLAG:+${NBKP_DRY_RUN_FLAG}}""#
+        );
+    }
+}
