@@ -66,8 +66,11 @@ pub enum Arg {
     /// The value, as one word, when it is non-empty; nothing otherwise.
     Optional(Var),
     /// One word: the arguments quoted for a shell and joined by spaces
-    /// (the command string of `ssh host CMD`, the `-e` of rsync).
+    /// (the command string of `ssh host CMD`).
     Joined(Vec<Arg>),
+    /// One word: the arguments quoted for rsync's own splitting of `-e`,
+    /// which knows quotes but not backslashes.
+    RshJoined(Vec<Arg>),
 }
 
 impl Arg {
@@ -151,7 +154,9 @@ impl Arg {
                 })
                 .collect(),
             Arg::Optional(v) => format!("${{{}}}", v.shell_name()),
-            Arg::Joined(args) => args.iter().map(Arg::display).collect::<Vec<_>>().join(" "),
+            Arg::Joined(args) | Arg::RshJoined(args) => {
+                args.iter().map(Arg::display).collect::<Vec<_>>().join(" ")
+            }
         }
     }
 }

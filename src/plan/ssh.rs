@@ -160,7 +160,7 @@ impl SshCommand {
     pub fn rsync_shell(&self) -> Arg {
         let mut words = vec![Arg::lit("ssh")];
         words.extend(self.args.iter().cloned());
-        Arg::Joined(words)
+        Arg::RshJoined(words)
     }
 
     /// `ssh <args> <destination> <command>`: the full argv.

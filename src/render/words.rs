@@ -2,7 +2,7 @@
 //! [`crate::shell::quote`]; run-time values are referenced by variable name.
 
 use crate::plan::{Arg, OpCall, Piece, Probe, Var};
-use crate::shell::quote;
+use crate::shell::{quote, quote_rsh};
 
 /// One argument as shell syntax, expanded by the shell that reads it.
 pub fn word(arg: &Arg) -> String {
@@ -20,22 +20,27 @@ pub fn word(arg: &Arg) -> String {
             format!("${{{n}:+\"${{{n}}}\"}}")
         }
         Arg::Joined(args) => {
-            let inner: Vec<String> = args.iter().map(inner_word).collect();
+            let inner: Vec<String> = args.iter().map(|a| inner_word(a, quote)).collect();
+            format!("\"{}\"", inner.join(" "))
+        }
+        Arg::RshJoined(args) => {
+            let inner: Vec<String> = args.iter().map(|a| inner_word(a, quote_rsh)).collect();
             format!("\"{}\"", inner.join(" "))
         }
     }
 }
 
-/// Inside a double-quoted command string that another shell will split:
-/// literals are quoted for that shell (and escaped for the double quotes);
-/// run-time values, always plain tokens, are expanded here.
-fn inner_word(arg: &Arg) -> String {
+/// Inside a double-quoted command string that another program will split
+/// (a remote shell, or rsync for `-e`): literals are quoted for that program
+/// with `q` (and escaped for the double quotes); run-time values, always
+/// plain tokens, are expanded here.
+fn inner_word(arg: &Arg, q: fn(&str) -> String) -> String {
     match arg {
-        Arg::Lit(s) => dq_escape(&quote(s)),
+        Arg::Lit(s) => dq_escape(&q(s)),
         Arg::Template(pieces) => pieces
             .iter()
             .map(|p| match p {
-                Piece::Lit(s) => dq_escape(&quote(s)),
+                Piece::Lit(s) => dq_escape(&q(s)),
                 Piece::Var(v) => format!("${{{}}}", v.shell_name()),
             })
             .collect(),
@@ -44,7 +49,7 @@ fn inner_word(arg: &Arg) -> String {
             format!("${{{n}:+${{{n}}}}}")
         }
         // Not produced by the plan; quoting it twice keeps it one word.
-        Arg::Joined(_) => dq_escape(&quote(&arg.display())),
+        Arg::Joined(_) | Arg::RshJoined(_) => dq_escape(&q(&arg.display())),
     }
 }
 
@@ -134,7 +139,7 @@ mod tests {
         ]);
         assert_eq!(
             word(&j),
-            r#""rsync '/it'\''s \$(rm -rf ~) \`x\` \"q\"/' ${NBKP_DRY_RUN_FLAG:+${NBKP_DRY_RUN_FLAG}}""#
+            r#""rsync '/it'\\''s \$(rm -rf ~) \`x\` \"q\"/' ${NBKP_DRY_RUN_FLAG:+${NBKP_DRY_RUN_FLAG}}""#
         );
     }
 }

@@ -1,0 +1,458 @@
+//! `nbkp sh` end to end: generated scripts run against real rsync, a real
+//! sshd in its own namespaces and real btrfs volumes.
+
+mod e2e;
+mod testbed;
+
+use std::path::Path;
+
+use e2e::{content, Backend, Mode, Script, Side, World};
+use testbed::shells::Shell;
+
+fn dash() -> Script {
+    Script(Shell::Dash)
+}
+
+/// One sync from `src` to `dst` with `mode`, run twice with a change in
+/// between: both runs succeed, the destination mirrors the source, snapshots
+/// and `latest` are right, sentinels stay where they belong, and a remote
+/// host sees one SSH login per run.
+fn transfer(src_side: Side, dst_side: Side, mode: Mode, backend: &dyn Backend) {
+    let remote = src_side == Side::Remote || dst_side == Side::Remote;
+    let Some(mut w) = World::new(remote, mode == Mode::Btrfs) else {
+        return;
+    };
+    let src_vol = w.volume(src_side, "src-vol", false);
+    let src = src_vol.join("data");
+    w.endpoint(src_side, &src, Mode::None, true, false);
+    w.sample_tree(src_side, &src);
+    let dst_vol = w.volume(dst_side, "dst-vol", mode == Mode::Btrfs);
+    let dst = dst_vol.join("backup");
+    w.endpoint(dst_side, &dst, mode, false, true);
+
+    let mut config = String::new();
+    if remote {
+        config.push_str(&w.ssh_yaml());
+    }
+    config.push_str("volumes:\n");
+    config.push_str(&World::volume_yaml(src_side, "src-vol", &src_vol));
+    config.push_str(&World::volume_yaml(dst_side, "dst-vol", &dst_vol));
+    config.push_str(&format!(
+        "sync-endpoints:\n  src: {{volume: src-vol, subdir: data}}\n  dst: {{volume: dst-vol, subdir: backup{}}}\nsyncs:\n  copy: {{source: src, destination: dst}}\n",
+        mode.yaml(Some(5))
+    ));
+
+    let logins = w.remote.as_ref().map(|r| r.login_count());
+    backend.run(&w, &config, &[]).assert_ok();
+    if let (Some(r), Some(before)) = (w.remote.as_ref(), logins) {
+        assert_eq!(
+            r.login_count() - before,
+            1,
+            "{}: one SSH login per run",
+            backend.name()
+        );
+    }
+    assert_eq!(
+        w.manifest(src_side, &src),
+        w.manifest(dst_side, &content(&dst, mode))
+    );
+
+    // Change the source: a new file, a deleted one, an edited one.
+    w.sh(
+        src_side,
+        &format!(
+            "echo delta > {0}/d.txt && rm {0}/sub/b.txt && echo alpha-edited > {0}/a.txt",
+            testbed::shq(&src)
+        ),
+    );
+    backend.run(&w, &config, &[]).assert_ok();
+    assert_eq!(
+        w.manifest(src_side, &src),
+        w.manifest(dst_side, &content(&dst, mode))
+    );
+
+    // Sentinels: the destination keeps its own; none of the source's arrive.
+    assert!(w.exists(dst_side, &dst.join(".nbkp-dst")));
+    let inner = content(&dst, mode);
+    assert!(!w.exists(dst_side, &inner.join(".nbkp-src")));
+    assert!(!w.exists(dst_side, &inner.join(".nbkp-vol")));
+
+    match mode {
+        Mode::None => {}
+        Mode::HardLink | Mode::Btrfs => {
+            let snaps = w.snapshots(dst_side, &dst);
+            assert_eq!(snaps.len(), 2, "{snaps:?}");
+            assert_eq!(w.latest(dst_side, &dst), format!("snapshots/{}", snaps[1]));
+            for s in &snaps {
+                assert!(s.ends_with('Z') && s.len() == 24, "snapshot name {s}");
+            }
+            assert_ne!(
+                &snaps[0][20..23],
+                "000",
+                "real milliseconds expected in {}",
+                snaps[0]
+            );
+            // The first snapshot still holds the old content.
+            let old = dst.join("snapshots").join(&snaps[0]);
+            assert!(w.exists(dst_side, &old.join("sub/b.txt")));
+            if mode == Mode::HardLink {
+                // Unchanged files share their inode between snapshots.
+                let new = dst.join("snapshots").join(&snaps[1]);
+                assert_eq!(
+                    w.inode(dst_side, &old.join("sub/deeper/c.bin")),
+                    w.inode(dst_side, &new.join("sub/deeper/c.bin"))
+                );
+            } else {
+                let ro = w.sh(
+                    dst_side,
+                    &format!(
+                        "btrfs property get {}/snapshots/{} ro",
+                        testbed::shq(&dst),
+                        snaps[1]
+                    ),
+                );
+                assert_eq!(ro.trim(), "ro=true");
+            }
+        }
+    }
+}
+
+macro_rules! transfer_tests {
+    ($($name:ident: $src:ident -> $dst:ident, $mode:ident;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                transfer(Side::$src, Side::$dst, Mode::$mode, &dash());
+            }
+        )*
+    };
+}
+
+transfer_tests! {
+    local_to_local_mirror: Local -> Local, None;
+    local_to_local_hard_link: Local -> Local, HardLink;
+    local_to_local_btrfs: Local -> Local, Btrfs;
+    local_to_remote_mirror: Local -> Remote, None;
+    local_to_remote_hard_link: Local -> Remote, HardLink;
+    local_to_remote_btrfs: Local -> Remote, Btrfs;
+    remote_to_local_mirror: Remote -> Local, None;
+    remote_to_local_hard_link: Remote -> Local, HardLink;
+    remote_to_local_btrfs: Remote -> Local, Btrfs;
+    remote_to_remote_mirror: Remote -> Remote, None;
+    remote_to_remote_hard_link: Remote -> Remote, HardLink;
+    remote_to_remote_btrfs: Remote -> Remote, Btrfs;
+}
+
+/// Three steps: local → hard-link (local) → btrfs (remote) → mirror (local),
+/// each reading the previous step's `latest/`, in one run.
+#[test]
+fn three_step_chain_reads_latest() {
+    let Some(mut w) = World::new(true, true) else {
+        return;
+    };
+    let a = w.volume(Side::Local, "a", false);
+    w.endpoint(Side::Local, &a, Mode::None, true, false);
+    w.sample_tree(Side::Local, &a);
+    let b = w.volume(Side::Local, "b", false);
+    w.endpoint(Side::Local, &b, Mode::HardLink, true, true);
+    let c = w.volume(Side::Remote, "c", true);
+    w.endpoint(Side::Remote, &c, Mode::Btrfs, true, true);
+    let d = w.volume(Side::Local, "d", false);
+    w.endpoint(Side::Local, &d, Mode::None, false, true);
+    let mut config = w.ssh_yaml();
+    config.push_str("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "a", &a));
+    config.push_str(&World::volume_yaml(Side::Local, "b", &b));
+    config.push_str(&World::volume_yaml(Side::Remote, "c", &c));
+    config.push_str(&World::volume_yaml(Side::Local, "d", &d));
+    // File order differs from run order on purpose.
+    config.push_str(
+        "sync-endpoints:\n  ea: {volume: a}\n  eb: {volume: b, hard-link-snapshots: {enabled: true}}\n  ec: {volume: c, btrfs-snapshots: {enabled: true}}\n  ed: {volume: d}\n\
+         syncs:\n  third: {source: ec, destination: ed}\n  second: {source: eb, destination: ec}\n  first: {source: ea, destination: eb}\n",
+    );
+    let out = dash().run(&w, &config, &[]);
+    out.assert_ok();
+    let order: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("[nbkp] Starting sync: "))
+        .collect();
+    assert_eq!(order, ["first", "second", "third"]);
+    assert_eq!(w.manifest(Side::Local, &a), w.manifest(Side::Local, &d));
+    assert_eq!(
+        w.manifest(Side::Local, &a),
+        w.manifest(Side::Remote, &c.join("latest"))
+    );
+}
+
+fn two_volume_config(w: &World, src: &Path, dst: &Path) -> String {
+    let mut config = String::from("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", src));
+    config.push_str(&World::volume_yaml(Side::Local, "d", dst));
+    config.push_str("sync-endpoints:\n  es: {volume: s}\n  ed: {volume: d}\nsyncs:\n  copy: {source: es, destination: ed}\n");
+    let _ = w;
+    config
+}
+
+/// An unplugged destination (no `.nbkp-vol`) is skipped under the default
+/// strictness, an error under ignore-none, and never attempted under
+/// ignore-all; the empty mountpoint is never written to.
+#[test]
+fn inactive_syncs_under_each_strictness() {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sample_tree(Side::Local, &src);
+    // The drive's mountpoint, with nothing mounted on it.
+    let dst = w.volume_dir(Side::Local, "media-usb", false);
+    let config = two_volume_config(&w, &src, &dst);
+    for (args, code) in [
+        (&[][..], 0),
+        (&["-S", "ignore-inactive"][..], 0),
+        (&["-S", "ignore-none"][..], 1),
+        (&["--strictness=ignore-all"][..], 0),
+    ] {
+        let out = dash().run(&w, &config, args);
+        assert_eq!(out.code, code, "{args:?}:\n{}", out.stderr);
+        assert!(out.stderr.contains(".nbkp-vol not found"), "{}", out.stderr);
+        assert!(
+            !out.stderr.contains("Starting sync"),
+            "{args:?} attempted the sync:\n{}",
+            out.stderr
+        );
+        assert_eq!(
+            std::fs::read_dir(&dst).unwrap().count(),
+            0,
+            "the empty mountpoint was written to"
+        );
+    }
+}
+
+/// A failing sync cancels the sync reading its destination (transitively),
+/// an independent sync still runs, and the exit status is 1.
+#[test]
+fn a_failing_sync_cancels_its_downstream() {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let mut config = String::from("volumes:\n");
+    let mut make = |w: &mut World, name: &str, mode: Mode, src: bool, dst: bool| {
+        let p = w.volume(Side::Local, name, false);
+        w.endpoint(Side::Local, &p, mode, src, dst);
+        config.push_str(&World::volume_yaml(Side::Local, name, &p));
+        p
+    };
+    let a = make(&mut w, "a", Mode::None, true, false);
+    w.sample_tree(Side::Local, &a);
+    make(&mut w, "b", Mode::HardLink, true, true);
+    make(&mut w, "c", Mode::None, true, true);
+    let d = make(&mut w, "d", Mode::None, false, true);
+    let e = make(&mut w, "e", Mode::None, false, true);
+    config.push_str(
+        "sync-endpoints:\n  ea: {volume: a}\n  eb: {volume: b, hard-link-snapshots: {enabled: true}}\n  ec: {volume: c}\n  ed: {volume: d}\n  ee: {volume: e}\n\
+         syncs:\n  broken: {source: ea, destination: eb, rsync-options: {extra-options: [--no-such-option]}}\n  \
+         next: {source: eb, destination: ec}\n  after-next: {source: ec, destination: ed}\n  independent: {source: ea, destination: ee}\n",
+    );
+    let out = dash().run(&w, &config, &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("ERROR: broken: rsync exited with code 1"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("CANCELLED next: upstream sync broken failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("CANCELLED after-next: upstream sync next failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("Completed sync: independent"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(w.manifest(Side::Local, &a), w.manifest(Side::Local, &e));
+    assert!(!d.join("a.txt").exists());
+    // The failed hard-link sync left no snapshot behind and `latest` alone.
+    assert!(w.snapshots(Side::Local, &w.root().join("b")).is_empty());
+    assert_eq!(w.latest(Side::Local, &w.root().join("b")), "/dev/null");
+}
+
+/// A dry run changes nothing anywhere, also with snapshots and orphans.
+#[test]
+fn dry_run_changes_nothing() {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sample_tree(Side::Local, &src);
+    let dst = w.volume(Side::Local, "dst", false);
+    w.endpoint(Side::Local, &dst, Mode::HardLink, false, true);
+    let mut config = String::from("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&World::volume_yaml(Side::Local, "d", &dst));
+    config.push_str("sync-endpoints:\n  es: {volume: s}\n  ed: {volume: d, hard-link-snapshots: {enabled: true, max-snapshots: 1}}\nsyncs:\n  copy: {source: es, destination: ed}\n");
+    dash().run(&w, &config, &[]).assert_ok();
+    // An orphan (newer than latest) and a change in the source.
+    std::fs::create_dir(dst.join("snapshots/2999-01-01T00:00:00.000Z")).unwrap();
+    std::fs::write(src.join("new.txt"), "new").unwrap();
+    let before = testbed::tree::scan(&dst);
+    let out = dash().run(&w, &config, &["-n"]);
+    out.assert_ok();
+    assert!(out.stderr.contains("[dry-run]"), "{}", out.stderr);
+    let after = testbed::tree::scan(&dst);
+    assert_eq!(
+        format!("{before:#?}"),
+        format!("{after:#?}"),
+        "the dry run changed the destination"
+    );
+}
+
+/// Names with spaces, quotes, `$(…)`, backticks, newlines, leading dashes,
+/// unicode and long names, hard links, symlinks and sparse files arrive
+/// byte-identical (with `--hard-links`), under every shell.
+#[test]
+fn awkward_trees_arrive_identical_under_every_shell() {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    let tree = src.join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    testbed::fixtures::awkward_tree(&tree);
+    let mut config = String::from("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    let mut dsts = Vec::new();
+    for shell in Shell::ALL {
+        if !testbed::require(&[testbed::Component::Shell(shell)]) {
+            continue;
+        }
+        let dst = w.volume(Side::Local, &format!("dst-{}", shell.program()), false);
+        w.endpoint(Side::Local, &dst, Mode::None, false, true);
+        dsts.push((shell, dst));
+    }
+    for (shell, dst) in &dsts {
+        let mut c = config.clone();
+        c.push_str(&World::volume_yaml(Side::Local, "d", dst));
+        c.push_str("sync-endpoints:\n  es: {volume: s}\n  ed: {volume: d}\nsyncs:\n  copy: {source: es, destination: ed, rsync-options: {extra-options: [--hard-links]}}\n");
+        Script(*shell).run(&w, &c, &[]).assert_ok();
+        // --safe-links (a default) drops symlinks that point out of the tree.
+        let diff = testbed::tree::Compare::new()
+            .exclude("symlinks/absolute")
+            .run(&tree, &dst.join("tree"));
+        assert!(diff.is_ok(), "under {shell}: {}", diff.unwrap_err());
+        assert!(!dst.join("tree/symlinks/absolute").exists());
+    }
+}
+
+/// Paths with quotes, `$(…)`, backticks and newlines in the config run
+/// nothing: the canary file the payloads would create never appears.
+#[test]
+fn hostile_paths_execute_nothing() {
+    let Some(w) = World::new(false, false) else {
+        return;
+    };
+    let canary = w.root().join("canary");
+    let c = canary.display();
+    let nasty = format!("it's $(touch {c}) `touch {c}` ;touch {c}\n\"x\"");
+    let src = w.root().join(format!("src {nasty}"));
+    let dst = w.root().join(format!("dst {nasty}"));
+    for (p, sentinel) in [(&src, ".nbkp-src"), (&dst, ".nbkp-dst")] {
+        std::fs::create_dir_all(p).unwrap();
+        std::fs::write(p.join(".nbkp-vol"), "").unwrap();
+        std::fs::write(p.join(sentinel), "").unwrap();
+    }
+    std::fs::write(src.join("file $(touch x)"), "payload").unwrap();
+    let mut config = String::from("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&World::volume_yaml(Side::Local, "d", &dst));
+    config.push_str(&format!(
+        "sync-endpoints:\n  es: {{volume: s}}\n  ed: {{volume: d}}\nsyncs:\n  copy: {{source: es, destination: ed, filters: [{}]}}\n",
+        e2e::yaml_str(&format!("- *$(touch {c})*"))
+    ));
+    for shell in [Shell::Dash, Shell::BashPosix] {
+        Script(shell).run(&w, &config, &[]).assert_ok();
+        assert!(!canary.exists(), "a payload ran under {shell}");
+        assert_eq!(
+            std::fs::read_to_string(dst.join("file $(touch x)")).unwrap(),
+            "payload"
+        );
+    }
+}
+
+/// Three syncs to one remote host: one SSH login for the whole run.
+#[test]
+fn one_ssh_login_per_host_per_run() {
+    let Some(mut w) = World::new(true, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sample_tree(Side::Local, &src);
+    let vol = w.volume(Side::Remote, "vol", false);
+    let mut config = w.ssh_yaml();
+    config.push_str("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&World::volume_yaml(Side::Remote, "r", &vol));
+    config.push_str("sync-endpoints:\n  es: {volume: s}\n");
+    let mut syncs = String::from("syncs:\n");
+    for i in 0..3 {
+        w.endpoint(
+            Side::Remote,
+            &vol.join(format!("e{i}")),
+            Mode::HardLink,
+            false,
+            true,
+        );
+        config.push_str(&format!("  e{i}: {{volume: r, subdir: e{i}, hard-link-snapshots: {{enabled: true, max-snapshots: 3}}}}\n"));
+        syncs.push_str(&format!("  s{i}: {{source: es, destination: e{i}}}\n"));
+    }
+    config.push_str(&syncs);
+    let before = w.remote().login_count();
+    dash().run(&w, &config, &[]).assert_ok();
+    assert_eq!(
+        w.remote().login_count() - before,
+        1,
+        "logins: {:?}",
+        w.remote().logins()
+    );
+}
+
+/// An unreachable host is an expected state: skipped, exit 0.
+#[test]
+fn unreachable_host_is_skipped() {
+    let Some(mut w) = World::new(true, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    let vol = w.volume(Side::Remote, "vol", false);
+    w.endpoint(Side::Remote, &vol, Mode::None, false, true);
+    let mut config = w.ssh_yaml().replace(
+        &format!("port: {}", w.remote().endpoint().port()),
+        "port: 1",
+    );
+    config = config.replace(
+        "    connection-options:\n",
+        "    connection-options:\n      connect-timeout: 2\n",
+    );
+    config.push_str("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&World::volume_yaml(Side::Remote, "r", &vol));
+    config.push_str("sync-endpoints:\n  es: {volume: s}\n  er: {volume: r}\nsyncs:\n  push: {source: es, destination: er}\n");
+    let out = dash().run(&w, &config, &[]);
+    out.assert_ok();
+    assert!(out.stderr.contains("unreachable"), "{}", out.stderr);
+    assert!(out.stderr.contains("1 skipped"), "{}", out.stderr);
+}
