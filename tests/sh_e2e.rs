@@ -456,3 +456,232 @@ fn unreachable_host_is_skipped() {
     assert!(out.stderr.contains("unreachable"), "{}", out.stderr);
     assert!(out.stderr.contains("1 skipped"), "{}", out.stderr);
 }
+
+/// Through a proxy hop (the remote host itself as bastion): the transfer
+/// works, and the run logs in twice — once at the hop, once at the target.
+#[test]
+fn proxy_jump_chain_reaches_the_host() {
+    let Some(mut w) = World::new(true, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sample_tree(Side::Local, &src);
+    let vol = w.volume(Side::Remote, "vol", false);
+    w.endpoint(Side::Remote, &vol, Mode::HardLink, false, true);
+    let mut config = String::from("ssh-endpoints:\n");
+    config.push_str(&w.endpoint_yaml("hop", "root", ""));
+    config.push_str(&w.endpoint_yaml("server", "root", "    proxy-jump: hop\n"));
+    config.push_str("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&World::volume_yaml(Side::Remote, "r", &vol));
+    config.push_str("sync-endpoints:\n  es: {volume: s}\n  er: {volume: r, hard-link-snapshots: {enabled: true}}\nsyncs:\n  push: {source: es, destination: er}\n");
+    let before = w.remote().login_count();
+    dash().run(&w, &config, &[]).assert_ok();
+    assert_eq!(
+        w.manifest(Side::Local, &src),
+        w.manifest(Side::Remote, &vol.join("latest"))
+    );
+    assert_eq!(
+        w.remote().login_count() - before,
+        2,
+        "{:?}",
+        w.remote().logins()
+    );
+}
+
+/// A remote path written `~/…` is the SSH user's home there (the Python
+/// nbkp quoted the tilde and never found the sentinel).
+#[test]
+fn remote_tilde_paths_are_the_login_home() {
+    let Some(mut w) = World::new(true, false) else {
+        return;
+    };
+    let user = testbed::remote::TEST_USER;
+    let home = w.sh(Side::Remote, &format!("getent passwd {user} | cut -d: -f6"));
+    let name = format!("nbkp-e2e-{}", testbed::unique_tag());
+    let dir = Path::new(home.trim()).join(&name);
+    struct Cleanup(std::path::PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(dir.clone());
+    w.sh(Side::Remote, &format!("mkdir -p {0}/backup && touch {0}/.nbkp-vol {0}/backup/.nbkp-dst && chown -R {user} {0}", testbed::shq(&dir)));
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sample_tree(Side::Local, &src);
+    let mut config = String::from("ssh-endpoints:\n");
+    config.push_str(&w.endpoint_yaml("server", user, ""));
+    config.push_str("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&format!(
+        "  r: {{type: remote, ssh-endpoint: server, path: \"~/{name}\"}}\n"
+    ));
+    config.push_str("sync-endpoints:\n  es: {volume: s}\n  er: {volume: r, subdir: backup}\nsyncs:\n  push: {source: es, destination: er}\n");
+    dash().run(&w, &config, &[]).assert_ok();
+    assert_eq!(
+        w.manifest(Side::Local, &src),
+        w.manifest(Side::Remote, &dir.join("backup"))
+    );
+}
+
+/// In a dry run, a sync whose source snapshot its upstream would create is
+/// skipped as pending, does not block anything, and the run succeeds.
+#[test]
+fn dry_run_of_a_fresh_chain_is_pending_not_failed() {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let a = w.volume(Side::Local, "a", false);
+    w.endpoint(Side::Local, &a, Mode::None, true, false);
+    w.sample_tree(Side::Local, &a);
+    let b = w.volume(Side::Local, "b", false);
+    w.endpoint(Side::Local, &b, Mode::HardLink, true, true);
+    let c = w.volume(Side::Local, "c", false);
+    w.endpoint(Side::Local, &c, Mode::None, false, true);
+    let mut config = String::from("volumes:\n");
+    for (n, p) in [("a", &a), ("b", &b), ("c", &c)] {
+        config.push_str(&World::volume_yaml(Side::Local, n, p));
+    }
+    config.push_str("sync-endpoints:\n  ea: {volume: a}\n  eb: {volume: b, hard-link-snapshots: {enabled: true}}\n  ec: {volume: c}\nsyncs:\n  first: {source: ea, destination: eb}\n  second: {source: eb, destination: ec}\n");
+    let out = dash().run(&w, &config, &["--dry-run"]);
+    out.assert_ok();
+    assert!(
+        out.stderr
+            .contains("SKIPPED second: source snapshot pending (dry-run)"),
+        "{}",
+        out.stderr
+    );
+    assert!(w.snapshots(Side::Local, &b).is_empty());
+    assert!(!c.join("a.txt").exists());
+    // For real, both run and the chain delivers.
+    dash().run(&w, &config, &[]).assert_ok();
+    assert_eq!(w.manifest(Side::Local, &a), w.manifest(Side::Local, &c));
+}
+
+/// A preflight error aborts the run by default; `-S ignore-all` attempts
+/// the sync anyway (here it can succeed: `latest` is simply missing).
+#[test]
+fn ignore_all_attempts_syncs_with_preflight_errors() {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let a = w.volume(Side::Local, "a", false);
+    w.endpoint(Side::Local, &a, Mode::None, true, false);
+    w.sample_tree(Side::Local, &a);
+    let b = w.volume(Side::Local, "b", false);
+    w.endpoint(Side::Local, &b, Mode::HardLink, false, true);
+    std::fs::remove_file(b.join("latest")).unwrap();
+    let mut config = String::from("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "a", &a));
+    config.push_str(&World::volume_yaml(Side::Local, "b", &b));
+    config.push_str("sync-endpoints:\n  ea: {volume: a}\n  eb: {volume: b, hard-link-snapshots: {enabled: true}}\nsyncs:\n  copy: {source: ea, destination: eb}\n");
+    let out = dash().run(&w, &config, &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("latest symlink not found"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("Aborting: preflight checks found errors in 1 sync(s)"),
+        "{}",
+        out.stderr
+    );
+    assert!(w.snapshots(Side::Local, &b).is_empty());
+    let out = dash().run(&w, &config, &["-S", "ignore-all"]);
+    out.assert_ok();
+    assert!(
+        out.stderr
+            .contains("preflight errors ignored (ignore-all), attempting"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        w.manifest(Side::Local, &a),
+        w.manifest(Side::Local, &b.join("latest"))
+    );
+}
+
+/// `-p overall` shows rsync's whole-transfer progress; bad options exit 1.
+#[test]
+fn progress_modes_and_bad_options() {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let a = w.volume(Side::Local, "a", false);
+    w.endpoint(Side::Local, &a, Mode::None, true, false);
+    w.sample_tree(Side::Local, &a);
+    let b = w.volume(Side::Local, "b", false);
+    w.endpoint(Side::Local, &b, Mode::None, false, true);
+    let config = two_volume_config(&w, &a, &b);
+    let out = dash().run(&w, &config, &["-p", "overall"]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("Number of files"),
+        "--stats missing:\n{}",
+        out.stdout
+    );
+    std::fs::write(a.join("fresh.txt"), "new").unwrap();
+    let out = dash().run(&w, &config, &["--progress=per-file"]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("fresh.txt"),
+        "-v --progress missing:\n{}",
+        out.stdout
+    );
+    let out = dash().run(&w, &config, &["-p", "weird"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("Unknown progress mode: weird"),
+        "{}",
+        out.stderr
+    );
+    let out = dash().run(&w, &config, &["--bogus"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("Unknown option: --bogus"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// macOS ships openrsync as `rsync`, which lacks options nbkp uses. It
+/// cannot be installed here, so a stand-in prints openrsync's version line
+/// (a mock, hence the name): the script refuses clearly before any transfer.
+#[test]
+fn openrsync_is_refused_clearly_mock_binary() {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let a = w.volume(Side::Local, "a", false);
+    w.endpoint(Side::Local, &a, Mode::None, true, false);
+    let b = w.volume(Side::Local, "b", false);
+    w.endpoint(Side::Local, &b, Mode::None, false, true);
+    let bin = w.root().join("fake-bin");
+    std::fs::create_dir(&bin).unwrap();
+    let fake = bin.join("rsync");
+    std::fs::write(&fake, "#!/bin/sh\necho 'openrsync: protocol version 29'\necho 'rsync version 2.6.9 compatible'\nexit 0\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = dash().generate(&w, &two_volume_config(&w, &a, &b));
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("dash")
+        .arg(&script)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is openrsync, which lacks options nbkp uses: install rsync 3"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Starting sync"), "{stderr}");
+}

@@ -45,6 +45,7 @@ impl Mode {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub code: i32,
+    pub stdout: String,
     pub stderr: String,
 }
 
@@ -72,6 +73,21 @@ impl Backend for Script {
     }
 
     fn run(&self, world: &World, config: &str, args: &[&str]) -> Outcome {
+        let script = self.generate(world, config);
+        let mut cmd = self.0.command();
+        cmd.arg(&script).args(args);
+        let out = run_timeout(&mut cmd, Duration::from_secs(180)).expect("run the script");
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Script {
+    /// `nbkp sh -o` for the config; the script's path.
+    pub fn generate(&self, world: &World, config: &str) -> PathBuf {
         let n = RUNS.fetch_add(1, Ordering::SeqCst);
         let cfg = world.root().join(format!("config-{n}.yaml"));
         std::fs::write(&cfg, config).unwrap();
@@ -88,13 +104,7 @@ impl Backend for Script {
             "nbkp sh failed:\n{}",
             String::from_utf8_lossy(&gen.stderr)
         );
-        let mut cmd = self.0.command();
-        cmd.arg(&script).args(args);
-        let out = run_timeout(&mut cmd, Duration::from_secs(180)).expect("run the script");
-        Outcome {
-            code: out.status.code().unwrap_or(-1),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        script
     }
 }
 
@@ -261,10 +271,18 @@ impl World {
 
     /// The `ssh-endpoints` section naming the remote host `server`.
     pub fn ssh_yaml(&self) -> String {
+        format!(
+            "ssh-endpoints:\n{}",
+            self.endpoint_yaml("server", "root", "")
+        )
+    }
+
+    /// One SSH endpoint entry reaching the remote host as `user`.
+    pub fn endpoint_yaml(&self, name: &str, user: &str, extra: &str) -> String {
         let r = self.remote();
         let ep = r.endpoint();
         format!(
-            "ssh-endpoints:\n  server:\n    host: {}\n    port: {}\n    user: root\n    key: {}\n    connection-options:\n      known-hosts-file: {}\n",
+            "  {name}:\n    host: {}\n    port: {}\n    user: {user}\n    key: {}\n{extra}    connection-options:\n      known-hosts-file: {}\n",
             ep.ip(),
             ep.port(),
             r.key_path().display(),
