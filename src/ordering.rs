@@ -2,6 +2,8 @@
 //! writes it. Kahn's algorithm, generation by generation, exactly as the Python
 //! nbkp orders them (the order is visible in logs and generated scripts).
 
+use std::collections::{HashMap, HashSet};
+
 use indexmap::IndexMap;
 
 use crate::config::Config;
@@ -37,23 +39,24 @@ pub fn topological<'c>(
 ) -> Result<Vec<&'c str>, Vec<String>> {
     let pred = predecessors(config, selected);
     let mut nodes: Vec<&str> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     for slug in selected {
-        if !nodes.contains(slug) {
+        if seen.insert(slug) {
             nodes.push(slug);
         }
         if let Some(p) = pred[slug] {
-            if !nodes.contains(&p) {
+            if seen.insert(p) {
                 nodes.push(p);
             }
         }
     }
-    let successors = |p: &str| -> Vec<&'c str> {
-        selected
-            .iter()
-            .copied()
-            .filter(|s| pred[s] == Some(p))
-            .collect()
-    };
+    // Dependents of each sync, in file order.
+    let mut successors: HashMap<&str, Vec<&'c str>> = HashMap::new();
+    for s in selected {
+        if let Some(p) = pred[s] {
+            successors.entry(p).or_default().push(s);
+        }
+    }
     let mut ready: Vec<&str> = nodes
         .iter()
         .copied()
@@ -63,7 +66,7 @@ pub fn topological<'c>(
     while !ready.is_empty() {
         let group = std::mem::take(&mut ready);
         for n in &group {
-            ready.extend(successors(n));
+            ready.extend(successors.get(n).into_iter().flatten().copied());
         }
         out.extend(group);
     }
@@ -82,7 +85,7 @@ fn find_cycle(
     // predecessors from the first leftover in file order must revisit a node.
     let start = selected
         .iter()
-        .find(|s| !done.contains(s))
+        .find(|s| !done.contains(*s))
         .copied()
         .unwrap_or_default();
     let mut path = vec![start];

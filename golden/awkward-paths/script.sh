@@ -20,7 +20,7 @@
 
 set -u
 NBKP_DRY_RUN=0
-NBKP_DRY_RUN_FLAG=
+NBKP_PROGRESS_FLAGS=
 NBKP_STRICTNESS=ignore-inactive
 NBKP_CANDIDATE=
 NBKP_SNAPSHOT=
@@ -44,21 +44,12 @@ nbkp_usage_error() {
   exit 1
 }
 
-nbkp_set_progress() {
-  NBKP_PROGRESS_1=${1-}
-  NBKP_PROGRESS_2=${2-}
-  NBKP_PROGRESS_3=${3-}
-  NBKP_PROGRESS_4=${4-}
-  NBKP_PROGRESS_5=${5-}
-}
-nbkp_set_progress
-
 nbkp_progress() {
   case $1 in
-    none) nbkp_set_progress  ;;
-    overall) nbkp_set_progress --info=progress2 --stats --human-readable ;;
-    per-file) nbkp_set_progress -v --progress --human-readable ;;
-    full) nbkp_set_progress -v --progress --info=progress2 --stats --human-readable ;;
+    none) NBKP_PROGRESS_FLAGS='' ;;
+    overall) NBKP_PROGRESS_FLAGS='--info=progress2 --stats --human-readable' ;;
+    per-file) NBKP_PROGRESS_FLAGS='-v --progress --human-readable' ;;
+    full) NBKP_PROGRESS_FLAGS='-v --progress --info=progress2 --stats --human-readable' ;;
     *) nbkp_usage_error "Unknown progress mode: $1 (use 'none', 'overall', 'per-file', or 'full')" ;;
   esac
 }
@@ -72,7 +63,7 @@ nbkp_strictness() {
 
 while [ $# -gt 0 ]; do
   case $1 in
-    -n | --dry-run) NBKP_DRY_RUN=1 NBKP_DRY_RUN_FLAG=--dry-run ;;
+    -n | --dry-run) NBKP_DRY_RUN=1 ;;
     -p | --progress) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_progress "$2"; shift ;;
     --progress=*) nbkp_progress "${1#*=}" ;;
     -S | --strictness) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_strictness "$2"; shift ;;
@@ -82,6 +73,9 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+# rsync's run-time flags: plain words, given to each sync function as "$@".
+NBKP_RUN_FLAGS=$NBKP_PROGRESS_FLAGS
+if [ "$NBKP_DRY_RUN" = 1 ]; then NBKP_RUN_FLAGS="$NBKP_RUN_FLAGS --dry-run"; fi
 
 # The runtime library: the operations run on each host (also by `nbkp run`).
 nbkp_lib() {
@@ -406,11 +400,14 @@ nbkp_skip() {
 
 nbkp_attempt() {
   nbkp_log "Starting sync: $1"
-  if ("nbkp_sync_$2"); then
-    nbkp_log "Completed sync: $1"
+  nbkp_fn=nbkp_sync_$2
+  # shellcheck disable=SC2086 # split on purpose: plain flags, one per word
+  set -- $NBKP_RUN_FLAGS
+  if ("$nbkp_fn" ${1+"$@"}); then
+    nbkp_log "Completed sync: $NBKP_CUR"
     return 0
   fi
-  nbkp_log "FAILED $1"
+  nbkp_log "FAILED $NBKP_CUR"
   NBKP_FAILURES=$((NBKP_FAILURES + 1))
   return 1
 }
@@ -438,16 +435,20 @@ break/ "q"'
 NBKP_EOF
 }
 
-# weird-copy: /data/it's $(touch /tmp/pwned) `id`/-leading dash → /data/line?break/ "q"
-nbkp_pf_weird_copy() {
-  NBKP_CUR=weird-copy
-  NBKP_V=0
+# Checks syncs share: their hosts answer and have the tools, their volumes are there.
+nbkp_group_0() {
   case ${NBKP_h0_0-} in ok) ;; missing) nbkp_fail 1 'rsync not found on this machine' ;; openrsync) nbkp_fail 1 'rsync on this machine is openrsync, which lacks options nbkp uses: install rsync 3 (e.g. `brew install rsync`)' ;; old) nbkp_fail 1 'rsync on this machine is too old (3.0+ required)' ;; *) nbkp_fail 1 'could not run `rsync --version` on this machine' ;; esac
   [ "$NBKP_V" = 0 ] || return "$NBKP_V"
   case ${NBKP_h0_1-} in 1) ;; *) nbkp_fail 2 'source volume '\''weird'\'' is not there: /data/it'\''s $(touch /tmp/pwned) `id`/.nbkp-vol not found (drive not plugged in or not mounted?)' ;; esac
   case ${NBKP_h0_2-} in 1) ;; *) nbkp_fail 2 'destination volume '\''nl'\'' is not there: /data/line
 break/ "q"/.nbkp-vol not found (drive not plugged in or not mounted?)' ;; esac
   [ "$NBKP_V" = 0 ] || return "$NBKP_V"
+}
+
+# weird-copy: /data/it's $(touch /tmp/pwned) `id`/-leading dash → /data/line?break/ "q"
+nbkp_pf_weird_copy() {
+  NBKP_CUR=weird-copy NBKP_V=0
+  nbkp_group_0 || return "$NBKP_V"
   case ${NBKP_h0_3-} in 1) ;; *) nbkp_fail 2 'source sentinel /data/it'\''s $(touch /tmp/pwned) `id`/-leading dash/.nbkp-src not found' ;; esac
   case ${NBKP_h0_4-} in 1) ;; *) nbkp_fail 2 'destination sentinel /data/line
 break/ "q"/.nbkp-dst not found' ;; esac
@@ -457,19 +458,13 @@ break/ "q": endpoint directory not writable' ;; esac
   [ "$NBKP_V" = 0 ] || return "$NBKP_V"
 }
 nbkp_sync_weird_copy() {
-  nbkp_candidate colons
-  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${NBKP_PROGRESS_1:+"${NBKP_PROGRESS_1}"} ${NBKP_PROGRESS_2:+"${NBKP_PROGRESS_2}"} ${NBKP_PROGRESS_3:+"${NBKP_PROGRESS_3}"} ${NBKP_PROGRESS_4:+"${NBKP_PROGRESS_4}"} ${NBKP_PROGRESS_5:+"${NBKP_PROGRESS_5}"} ${NBKP_DRY_RUN_FLAG:+"${NBKP_DRY_RUN_FLAG}"} '/data/it'\''s $(touch /tmp/pwned) `id`/-leading dash/' '/data/line
-break/ "q"/' </dev/null || {
-    nbkp_rsync_failed $?
-    return 1
-  }
+  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} '/data/it'\''s $(touch /tmp/pwned) `id`/-leading dash/' '/data/line
+break/ "q"/' </dev/null || { nbkp_rsync_failed $?; return 1; }
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
 nbkp_ask h0
-nbkp_pf_weird_copy
-NBKP_PF_weird_copy=$?
-nbkp_tally "$NBKP_PF_weird_copy"
+nbkp_pf_weird_copy; NBKP_PF_weird_copy=$?; nbkp_tally "$NBKP_PF_weird_copy"
 case $NBKP_STRICTNESS in
   ignore-none) nbkp_fatal=$((NBKP_BROKEN + NBKP_INACTIVE)) ;;
   ignore-inactive) nbkp_fatal=$NBKP_BROKEN ;;

@@ -24,7 +24,7 @@
 
 set -u
 NBKP_DRY_RUN=0
-NBKP_DRY_RUN_FLAG=
+NBKP_PROGRESS_FLAGS=
 NBKP_STRICTNESS=ignore-inactive
 NBKP_CANDIDATE=
 NBKP_SNAPSHOT=
@@ -48,21 +48,12 @@ nbkp_usage_error() {
   exit 1
 }
 
-nbkp_set_progress() {
-  NBKP_PROGRESS_1=${1-}
-  NBKP_PROGRESS_2=${2-}
-  NBKP_PROGRESS_3=${3-}
-  NBKP_PROGRESS_4=${4-}
-  NBKP_PROGRESS_5=${5-}
-}
-nbkp_set_progress
-
 nbkp_progress() {
   case $1 in
-    none) nbkp_set_progress  ;;
-    overall) nbkp_set_progress --info=progress2 --stats --human-readable ;;
-    per-file) nbkp_set_progress -v --progress --human-readable ;;
-    full) nbkp_set_progress -v --progress --info=progress2 --stats --human-readable ;;
+    none) NBKP_PROGRESS_FLAGS='' ;;
+    overall) NBKP_PROGRESS_FLAGS='--info=progress2 --stats --human-readable' ;;
+    per-file) NBKP_PROGRESS_FLAGS='-v --progress --human-readable' ;;
+    full) NBKP_PROGRESS_FLAGS='-v --progress --info=progress2 --stats --human-readable' ;;
     *) nbkp_usage_error "Unknown progress mode: $1 (use 'none', 'overall', 'per-file', or 'full')" ;;
   esac
 }
@@ -76,7 +67,7 @@ nbkp_strictness() {
 
 while [ $# -gt 0 ]; do
   case $1 in
-    -n | --dry-run) NBKP_DRY_RUN=1 NBKP_DRY_RUN_FLAG=--dry-run ;;
+    -n | --dry-run) NBKP_DRY_RUN=1 ;;
     -p | --progress) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_progress "$2"; shift ;;
     --progress=*) nbkp_progress "${1#*=}" ;;
     -S | --strictness) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_strictness "$2"; shift ;;
@@ -86,6 +77,9 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+# rsync's run-time flags: plain words, given to each sync function as "$@".
+NBKP_RUN_FLAGS=$NBKP_PROGRESS_FLAGS
+if [ "$NBKP_DRY_RUN" = 1 ]; then NBKP_RUN_FLAGS="$NBKP_RUN_FLAGS --dry-run"; fi
 
 # The runtime library: the operations run on each host (also by `nbkp run`).
 nbkp_lib() {
@@ -410,11 +404,14 @@ nbkp_skip() {
 
 nbkp_attempt() {
   nbkp_log "Starting sync: $1"
-  if ("nbkp_sync_$2"); then
-    nbkp_log "Completed sync: $1"
+  nbkp_fn=nbkp_sync_$2
+  # shellcheck disable=SC2086 # split on purpose: plain flags, one per word
+  set -- $NBKP_RUN_FLAGS
+  if ("$nbkp_fn" ${1+"$@"}); then
+    nbkp_log "Completed sync: $NBKP_CUR"
     return 0
   fi
-  nbkp_log "FAILED $1"
+  nbkp_log "FAILED $NBKP_CUR"
   NBKP_FAILURES=$((NBKP_FAILURES + 1))
   return 1
 }
@@ -461,15 +458,48 @@ nbkp_probe 27 writable-dir /data/final/copy
 NBKP_EOF
 }
 
-# step-1: /data/src → /data/stage (hard-link snapshots)
-nbkp_pf_step_1() {
-  NBKP_CUR=step-1
-  NBKP_V=0
+# Checks syncs share: their hosts answer and have the tools, their volumes are there.
+nbkp_group_0() {
   case ${NBKP_h0_0-} in ok) ;; missing) nbkp_fail 1 'rsync not found on this machine' ;; openrsync) nbkp_fail 1 'rsync on this machine is openrsync, which lacks options nbkp uses: install rsync 3 (e.g. `brew install rsync`)' ;; old) nbkp_fail 1 'rsync on this machine is too old (3.0+ required)' ;; *) nbkp_fail 1 'could not run `rsync --version` on this machine' ;; esac
   [ "$NBKP_V" = 0 ] || return "$NBKP_V"
   case ${NBKP_h0_1-} in 1) ;; *) nbkp_fail 2 'source volume '\''src'\'' is not there: /data/src/.nbkp-vol not found (drive not plugged in or not mounted?)' ;; esac
   case ${NBKP_h0_2-} in 1) ;; *) nbkp_fail 2 'destination volume '\''stage'\'' is not there: /data/stage/.nbkp-vol not found (drive not plugged in or not mounted?)' ;; esac
   [ "$NBKP_V" = 0 ] || return "$NBKP_V"
+}
+
+# Checks syncs share: their hosts answer and have the tools, their volumes are there.
+nbkp_group_1() {
+  case ${NBKP_h0_0-} in ok) ;; missing) nbkp_fail 1 'rsync not found on this machine' ;; openrsync) nbkp_fail 1 'rsync on this machine is openrsync, which lacks options nbkp uses: install rsync 3 (e.g. `brew install rsync`)' ;; old) nbkp_fail 1 'rsync on this machine is too old (3.0+ required)' ;; *) nbkp_fail 1 'could not run `rsync --version` on this machine' ;; esac
+  [ "$NBKP_V" = 0 ] || return "$NBKP_V"
+  case ${NBKP_h0_1-} in 1) ;; *) nbkp_fail 2 'source volume '\''src'\'' is not there: /data/src/.nbkp-vol not found (drive not plugged in or not mounted?)' ;; esac
+  case ${NBKP_h0_9-} in 1) ;; *) nbkp_fail 2 'destination volume '\''spare'\'' is not there: /data/spare/.nbkp-vol not found (drive not plugged in or not mounted?)' ;; esac
+  [ "$NBKP_V" = 0 ] || return "$NBKP_V"
+}
+
+# Checks syncs share: their hosts answer and have the tools, their volumes are there.
+nbkp_group_2() {
+  case ${NBKP_h0_0-} in ok) ;; missing) nbkp_fail 1 'rsync not found on this machine' ;; openrsync) nbkp_fail 1 'rsync on this machine is openrsync, which lacks options nbkp uses: install rsync 3 (e.g. `brew install rsync`)' ;; old) nbkp_fail 1 'rsync on this machine is too old (3.0+ required)' ;; *) nbkp_fail 1 'could not run `rsync --version` on this machine' ;; esac
+  case ${NBKP_h0_12-} in 1) ;; *) nbkp_fail 1 'btrfs not found on this machine' ;; esac
+  case ${NBKP_h0_13-} in 1) ;; *) nbkp_fail 1 'stat not found on this machine' ;; esac
+  case ${NBKP_h0_14-} in 1) ;; *) nbkp_fail 1 'findmnt not found on this machine' ;; esac
+  [ "$NBKP_V" = 0 ] || return "$NBKP_V"
+  case ${NBKP_h0_2-} in 1) ;; *) nbkp_fail 2 'source volume '\''stage'\'' is not there: /data/stage/.nbkp-vol not found (drive not plugged in or not mounted?)' ;; esac
+  case ${NBKP_h0_15-} in 1) ;; *) nbkp_fail 2 'destination volume '\''final'\'' is not there: /data/final/.nbkp-vol not found (drive not plugged in or not mounted?)' ;; esac
+  [ "$NBKP_V" = 0 ] || return "$NBKP_V"
+}
+
+# Checks syncs share: their hosts answer and have the tools, their volumes are there.
+nbkp_group_3() {
+  case ${NBKP_h0_0-} in ok) ;; missing) nbkp_fail 1 'rsync not found on this machine' ;; openrsync) nbkp_fail 1 'rsync on this machine is openrsync, which lacks options nbkp uses: install rsync 3 (e.g. `brew install rsync`)' ;; old) nbkp_fail 1 'rsync on this machine is too old (3.0+ required)' ;; *) nbkp_fail 1 'could not run `rsync --version` on this machine' ;; esac
+  [ "$NBKP_V" = 0 ] || return "$NBKP_V"
+  case ${NBKP_h0_15-} in 1) ;; *) nbkp_fail 2 'source volume '\''final'\'' is not there: /data/final/.nbkp-vol not found (drive not plugged in or not mounted?)' ;; esac
+  [ "$NBKP_V" = 0 ] || return "$NBKP_V"
+}
+
+# step-1: /data/src → /data/stage (hard-link snapshots)
+nbkp_pf_step_1() {
+  NBKP_CUR=step-1 NBKP_V=0
+  nbkp_group_0 || return "$NBKP_V"
   case ${NBKP_h0_3-} in 1) ;; *) nbkp_fail 2 'source sentinel /data/src/.nbkp-src not found' ;; esac
   case ${NBKP_h0_4-} in 1) ;; *) nbkp_fail 2 'destination sentinel /data/stage/.nbkp-dst not found' ;; esac
   [ "$NBKP_V" = 0 ] || return "$NBKP_V"
@@ -482,23 +512,14 @@ nbkp_pf_step_1() {
 nbkp_sync_step_1() {
   nbkp_candidate colons
   nbkp_op h0 'nbkp_hl_prepare "${NBKP_DRY_RUN}" /data/stage "${NBKP_CANDIDATE}"' || return 1
-  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${NBKP_PROGRESS_1:+"${NBKP_PROGRESS_1}"} ${NBKP_PROGRESS_2:+"${NBKP_PROGRESS_2}"} ${NBKP_PROGRESS_3:+"${NBKP_PROGRESS_3}"} ${NBKP_PROGRESS_4:+"${NBKP_PROGRESS_4}"} ${NBKP_PROGRESS_5:+"${NBKP_PROGRESS_5}"} ${NBKP_DRY_RUN_FLAG:+"${NBKP_DRY_RUN_FLAG}"} ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} /data/src/ /data/stage/snapshots/"${NBKP_SNAPSHOT}"/ </dev/null || {
-    nbkp_rsync_failed $?
-    nbkp_op h0 'nbkp_hl_abort "${NBKP_DRY_RUN}" /data/stage "${NBKP_SNAPSHOT}"'
-    return 1
-  }
+  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} /data/src/ /data/stage/snapshots/"${NBKP_SNAPSHOT}"/ </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 'nbkp_hl_abort "${NBKP_DRY_RUN}" /data/stage "${NBKP_SNAPSHOT}"'; return 1; }
   nbkp_op h0 'nbkp_hl_commit "${NBKP_DRY_RUN}" /data/stage "${NBKP_SNAPSHOT}" 2' || return 1
 }
 
 # other: /data/src → /data/spare/main
 nbkp_pf_other() {
-  NBKP_CUR=other
-  NBKP_V=0
-  case ${NBKP_h0_0-} in ok) ;; missing) nbkp_fail 1 'rsync not found on this machine' ;; openrsync) nbkp_fail 1 'rsync on this machine is openrsync, which lacks options nbkp uses: install rsync 3 (e.g. `brew install rsync`)' ;; old) nbkp_fail 1 'rsync on this machine is too old (3.0+ required)' ;; *) nbkp_fail 1 'could not run `rsync --version` on this machine' ;; esac
-  [ "$NBKP_V" = 0 ] || return "$NBKP_V"
-  case ${NBKP_h0_1-} in 1) ;; *) nbkp_fail 2 'source volume '\''src'\'' is not there: /data/src/.nbkp-vol not found (drive not plugged in or not mounted?)' ;; esac
-  case ${NBKP_h0_9-} in 1) ;; *) nbkp_fail 2 'destination volume '\''spare'\'' is not there: /data/spare/.nbkp-vol not found (drive not plugged in or not mounted?)' ;; esac
-  [ "$NBKP_V" = 0 ] || return "$NBKP_V"
+  NBKP_CUR=other NBKP_V=0
+  nbkp_group_1 || return "$NBKP_V"
   case ${NBKP_h0_3-} in 1) ;; *) nbkp_fail 2 'source sentinel /data/src/.nbkp-src not found' ;; esac
   case ${NBKP_h0_10-} in 1) ;; *) nbkp_fail 2 'destination sentinel /data/spare/main/.nbkp-dst not found' ;; esac
   [ "$NBKP_V" = 0 ] || return "$NBKP_V"
@@ -506,25 +527,13 @@ nbkp_pf_other() {
   [ "$NBKP_V" = 0 ] || return "$NBKP_V"
 }
 nbkp_sync_other() {
-  nbkp_candidate colons
-  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${NBKP_PROGRESS_1:+"${NBKP_PROGRESS_1}"} ${NBKP_PROGRESS_2:+"${NBKP_PROGRESS_2}"} ${NBKP_PROGRESS_3:+"${NBKP_PROGRESS_3}"} ${NBKP_PROGRESS_4:+"${NBKP_PROGRESS_4}"} ${NBKP_PROGRESS_5:+"${NBKP_PROGRESS_5}"} ${NBKP_DRY_RUN_FLAG:+"${NBKP_DRY_RUN_FLAG}"} /data/src/ /data/spare/main/ </dev/null || {
-    nbkp_rsync_failed $?
-    return 1
-  }
+  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} /data/src/ /data/spare/main/ </dev/null || { nbkp_rsync_failed $?; return 1; }
 }
 
 # step-2: /data/stage → /data/final/out (btrfs snapshots)
 nbkp_pf_step_2() {
-  NBKP_CUR=step-2
-  NBKP_V=0
-  case ${NBKP_h0_0-} in ok) ;; missing) nbkp_fail 1 'rsync not found on this machine' ;; openrsync) nbkp_fail 1 'rsync on this machine is openrsync, which lacks options nbkp uses: install rsync 3 (e.g. `brew install rsync`)' ;; old) nbkp_fail 1 'rsync on this machine is too old (3.0+ required)' ;; *) nbkp_fail 1 'could not run `rsync --version` on this machine' ;; esac
-  case ${NBKP_h0_12-} in 1) ;; *) nbkp_fail 1 'btrfs not found on this machine' ;; esac
-  case ${NBKP_h0_13-} in 1) ;; *) nbkp_fail 1 'stat not found on this machine' ;; esac
-  case ${NBKP_h0_14-} in 1) ;; *) nbkp_fail 1 'findmnt not found on this machine' ;; esac
-  [ "$NBKP_V" = 0 ] || return "$NBKP_V"
-  case ${NBKP_h0_2-} in 1) ;; *) nbkp_fail 2 'source volume '\''stage'\'' is not there: /data/stage/.nbkp-vol not found (drive not plugged in or not mounted?)' ;; esac
-  case ${NBKP_h0_15-} in 1) ;; *) nbkp_fail 2 'destination volume '\''final'\'' is not there: /data/final/.nbkp-vol not found (drive not plugged in or not mounted?)' ;; esac
-  [ "$NBKP_V" = 0 ] || return "$NBKP_V"
+  NBKP_CUR=step-2 NBKP_V=0
+  nbkp_group_2 || return "$NBKP_V"
   case ${NBKP_h0_16-} in 1) ;; *) nbkp_fail 2 'source sentinel /data/stage/.nbkp-src not found' ;; esac
   case ${NBKP_h0_17-} in 1) ;; *) nbkp_fail 2 'destination sentinel /data/final/out/.nbkp-dst not found' ;; esac
   [ "$NBKP_V" = 0 ] || return "$NBKP_V"
@@ -541,22 +550,14 @@ nbkp_pf_step_2() {
 }
 nbkp_sync_step_2() {
   nbkp_candidate colons
-  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${NBKP_PROGRESS_1:+"${NBKP_PROGRESS_1}"} ${NBKP_PROGRESS_2:+"${NBKP_PROGRESS_2}"} ${NBKP_PROGRESS_3:+"${NBKP_PROGRESS_3}"} ${NBKP_PROGRESS_4:+"${NBKP_PROGRESS_4}"} ${NBKP_PROGRESS_5:+"${NBKP_PROGRESS_5}"} ${NBKP_DRY_RUN_FLAG:+"${NBKP_DRY_RUN_FLAG}"} /data/stage/latest/ /data/final/out/staging/ </dev/null || {
-    nbkp_rsync_failed $?
-    return 1
-  }
+  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} /data/stage/latest/ /data/final/out/staging/ </dev/null || { nbkp_rsync_failed $?; return 1; }
   nbkp_op h0 'nbkp_btrfs_commit "${NBKP_DRY_RUN}" /data/final/out "${NBKP_CANDIDATE}" 4' || return 1
 }
 
 # step-3: /data/final/out → /data/final/copy
 nbkp_pf_step_3() {
-  NBKP_CUR=step-3
-  NBKP_V=0
-  case ${NBKP_h0_0-} in ok) ;; missing) nbkp_fail 1 'rsync not found on this machine' ;; openrsync) nbkp_fail 1 'rsync on this machine is openrsync, which lacks options nbkp uses: install rsync 3 (e.g. `brew install rsync`)' ;; old) nbkp_fail 1 'rsync on this machine is too old (3.0+ required)' ;; *) nbkp_fail 1 'could not run `rsync --version` on this machine' ;; esac
-  [ "$NBKP_V" = 0 ] || return "$NBKP_V"
-  case ${NBKP_h0_15-} in 1) ;; *) nbkp_fail 2 'source volume '\''final'\'' is not there: /data/final/.nbkp-vol not found (drive not plugged in or not mounted?)' ;; esac
-  case ${NBKP_h0_15-} in 1) ;; *) nbkp_fail 2 'destination volume '\''final'\'' is not there: /data/final/.nbkp-vol not found (drive not plugged in or not mounted?)' ;; esac
-  [ "$NBKP_V" = 0 ] || return "$NBKP_V"
+  NBKP_CUR=step-3 NBKP_V=0
+  nbkp_group_3 || return "$NBKP_V"
   case ${NBKP_h0_25-} in 1) ;; *) nbkp_fail 2 'source sentinel /data/final/out/.nbkp-src not found' ;; esac
   case ${NBKP_h0_26-} in 1) ;; *) nbkp_fail 2 'destination sentinel /data/final/copy/.nbkp-dst not found' ;; esac
   [ "$NBKP_V" = 0 ] || return "$NBKP_V"
@@ -566,27 +567,15 @@ nbkp_pf_step_3() {
   [ "$NBKP_V" = 0 ] || return "$NBKP_V"
 }
 nbkp_sync_step_3() {
-  nbkp_candidate colons
-  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${NBKP_PROGRESS_1:+"${NBKP_PROGRESS_1}"} ${NBKP_PROGRESS_2:+"${NBKP_PROGRESS_2}"} ${NBKP_PROGRESS_3:+"${NBKP_PROGRESS_3}"} ${NBKP_PROGRESS_4:+"${NBKP_PROGRESS_4}"} ${NBKP_PROGRESS_5:+"${NBKP_PROGRESS_5}"} ${NBKP_DRY_RUN_FLAG:+"${NBKP_DRY_RUN_FLAG}"} /data/final/out/latest/ /data/final/copy/ </dev/null || {
-    nbkp_rsync_failed $?
-    return 1
-  }
+  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} /data/final/out/latest/ /data/final/copy/ </dev/null || { nbkp_rsync_failed $?; return 1; }
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
 nbkp_ask h0
-nbkp_pf_step_1
-NBKP_PF_step_1=$?
-nbkp_tally "$NBKP_PF_step_1"
-nbkp_pf_other
-NBKP_PF_other=$?
-nbkp_tally "$NBKP_PF_other"
-nbkp_pf_step_2
-NBKP_PF_step_2=$?
-nbkp_tally "$NBKP_PF_step_2"
-nbkp_pf_step_3
-NBKP_PF_step_3=$?
-nbkp_tally "$NBKP_PF_step_3"
+nbkp_pf_step_1; NBKP_PF_step_1=$?; nbkp_tally "$NBKP_PF_step_1"
+nbkp_pf_other; NBKP_PF_other=$?; nbkp_tally "$NBKP_PF_other"
+nbkp_pf_step_2; NBKP_PF_step_2=$?; nbkp_tally "$NBKP_PF_step_2"
+nbkp_pf_step_3; NBKP_PF_step_3=$?; nbkp_tally "$NBKP_PF_step_3"
 case $NBKP_STRICTNESS in
   ignore-none) nbkp_fatal=$((NBKP_BROKEN + NBKP_INACTIVE)) ;;
   ignore-inactive) nbkp_fatal=$NBKP_BROKEN ;;

@@ -19,7 +19,7 @@
 
 set -u
 NBKP_DRY_RUN=0
-NBKP_DRY_RUN_FLAG=
+NBKP_PROGRESS_FLAGS=
 NBKP_STRICTNESS=ignore-inactive
 NBKP_CANDIDATE=
 NBKP_SNAPSHOT=
@@ -43,21 +43,12 @@ nbkp_usage_error() {
   exit 1
 }
 
-nbkp_set_progress() {
-  NBKP_PROGRESS_1=${1-}
-  NBKP_PROGRESS_2=${2-}
-  NBKP_PROGRESS_3=${3-}
-  NBKP_PROGRESS_4=${4-}
-  NBKP_PROGRESS_5=${5-}
-}
-nbkp_set_progress
-
 nbkp_progress() {
   case $1 in
-    none) nbkp_set_progress  ;;
-    overall) nbkp_set_progress --info=progress2 --stats --human-readable ;;
-    per-file) nbkp_set_progress -v --progress --human-readable ;;
-    full) nbkp_set_progress -v --progress --info=progress2 --stats --human-readable ;;
+    none) NBKP_PROGRESS_FLAGS='' ;;
+    overall) NBKP_PROGRESS_FLAGS='--info=progress2 --stats --human-readable' ;;
+    per-file) NBKP_PROGRESS_FLAGS='-v --progress --human-readable' ;;
+    full) NBKP_PROGRESS_FLAGS='-v --progress --info=progress2 --stats --human-readable' ;;
     *) nbkp_usage_error "Unknown progress mode: $1 (use 'none', 'overall', 'per-file', or 'full')" ;;
   esac
 }
@@ -71,7 +62,7 @@ nbkp_strictness() {
 
 while [ $# -gt 0 ]; do
   case $1 in
-    -n | --dry-run) NBKP_DRY_RUN=1 NBKP_DRY_RUN_FLAG=--dry-run ;;
+    -n | --dry-run) NBKP_DRY_RUN=1 ;;
     -p | --progress) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_progress "$2"; shift ;;
     --progress=*) nbkp_progress "${1#*=}" ;;
     -S | --strictness) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_strictness "$2"; shift ;;
@@ -81,6 +72,9 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+# rsync's run-time flags: plain words, given to each sync function as "$@".
+NBKP_RUN_FLAGS=$NBKP_PROGRESS_FLAGS
+if [ "$NBKP_DRY_RUN" = 1 ]; then NBKP_RUN_FLAGS="$NBKP_RUN_FLAGS --dry-run"; fi
 
 # The runtime library: the operations run on each host (also by `nbkp run`).
 nbkp_lib() {
@@ -405,11 +399,14 @@ nbkp_skip() {
 
 nbkp_attempt() {
   nbkp_log "Starting sync: $1"
-  if ("nbkp_sync_$2"); then
-    nbkp_log "Completed sync: $1"
+  nbkp_fn=nbkp_sync_$2
+  # shellcheck disable=SC2086 # split on purpose: plain flags, one per word
+  set -- $NBKP_RUN_FLAGS
+  if ("$nbkp_fn" ${1+"$@"}); then
+    nbkp_log "Completed sync: $NBKP_CUR"
     return 0
   fi
-  nbkp_log "FAILED $1"
+  nbkp_log "FAILED $NBKP_CUR"
   NBKP_FAILURES=$((NBKP_FAILURES + 1))
   return 1
 }

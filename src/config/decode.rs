@@ -4,6 +4,8 @@
 //! file only knows about one entry at a time (and `extends`, which is resolved
 //! on the raw entries before anything else, as the Python nbkp does it).
 
+use std::collections::{HashMap, HashSet};
+
 use indexmap::IndexMap;
 
 use super::diagnostic::Diagnostics;
@@ -16,10 +18,10 @@ use super::yaml::{Node, Pos, Value};
 /// not reported again as "unknown".
 #[derive(Debug, Default)]
 pub struct Declared {
-    pub ssh_endpoints: Vec<String>,
-    pub volumes: Vec<String>,
-    pub sync_endpoints: Vec<String>,
-    pub syncs: Vec<String>,
+    pub ssh_endpoints: HashSet<String>,
+    pub volumes: HashSet<String>,
+    pub sync_endpoints: HashSet<String>,
+    pub syncs: HashSet<String>,
 }
 
 pub struct Decoded {
@@ -68,7 +70,7 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
     let resolved = resolve_extends(&ssh_nodes, d);
     let mut ssh_endpoints = IndexMap::new();
     for (slug, key_pos, entries) in &resolved {
-        declared.ssh_endpoints.push(slug.clone());
+        declared.ssh_endpoints.insert(slug.clone());
         if let Some(ep) = decode_ssh_endpoint(slug, *key_pos, entries, home, d) {
             ssh_endpoints.insert(slug.clone(), ep);
         }
@@ -76,7 +78,7 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
 
     let mut volumes = IndexMap::new();
     for (slug, pos, node) in section(&mut top, "volumes", d) {
-        declared.volumes.push(slug.clone());
+        declared.volumes.insert(slug.clone());
         if let Some(v) = decode_volume(&slug, pos, node, home, d) {
             volumes.insert(slug, v);
         }
@@ -84,7 +86,7 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
 
     let mut sync_endpoints = IndexMap::new();
     for (slug, pos, node) in section(&mut top, "sync-endpoints", d) {
-        declared.sync_endpoints.push(slug.clone());
+        declared.sync_endpoints.insert(slug.clone());
         if let Some(e) = decode_sync_endpoint(&slug, pos, node, d) {
             sync_endpoints.insert(slug, e);
         }
@@ -92,7 +94,7 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
 
     let mut syncs = IndexMap::new();
     for (slug, pos, node) in section(&mut top, "syncs", d) {
-        declared.syncs.push(slug.clone());
+        declared.syncs.insert(slug.clone());
         if let Some(s) = decode_sync(&slug, pos, node, home, d) {
             syncs.insert(slug, s);
         }
@@ -137,11 +139,12 @@ fn section<'a>(
         return Vec::new();
     };
     let mut out: Vec<(String, Pos, &'a Node)> = Vec::new();
+    let mut seen: HashMap<String, Pos> = HashMap::new();
     for (key, value) in fields::merged_entries(raw) {
         let Some(slug) = key_text(key, &loc, d) else {
             continue;
         };
-        if let Some((_, first, _)) = out.iter().find(|(s, _, _)| *s == slug) {
+        if let Some(first) = seen.get(&slug) {
             d.error(
                 "duplicate-key",
                 &loc.at(&slug).parts(),
@@ -155,6 +158,7 @@ fn section<'a>(
         }
         // Kept even when invalid: later references to it are not "unknown".
         check_slug(&slug, &loc.at(&slug), key.pos, d);
+        seen.insert(slug.clone(), key.pos);
         out.push((slug, key.pos, value));
     }
     out

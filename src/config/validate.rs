@@ -4,6 +4,8 @@
 //! Unlike the Python nbkp, which stops at the first such problem, every
 //! problem is reported.
 
+use std::collections::{HashMap, HashSet};
+
 use super::decode::Declared;
 use super::diagnostic::Diagnostics;
 use super::model::*;
@@ -122,57 +124,72 @@ fn volume_references(config: &Config, declared: &Declared, d: &mut Diagnostics) 
     }
 }
 
+/// Subdir (`""` for the root) → the endpoint that first claimed it.
+type SubdirIndex<'c> = HashMap<&'c str, &'c SyncEndpoint>;
+
 fn endpoint_overlaps(config: &Config, d: &mut Diagnostics) {
-    let eps: Vec<&SyncEndpoint> = config.sync_endpoints.values().collect();
-    for (i, a) in eps.iter().enumerate() {
-        for b in &eps[i + 1..] {
-            if a.volume.slug != b.volume.slug {
-                continue;
-            }
-            let (sa, sb) = (
-                a.subdir.as_deref().unwrap_or(""),
-                b.subdir.as_deref().unwrap_or(""),
-            );
-            if sa == sb {
-                let sub = if sa.is_empty() {
-                    String::new()
-                } else {
-                    format!(" subdir '{sa}'")
-                };
-                d.error(
-                    "duplicate-endpoint-location",
-                    &["sync-endpoints", &b.slug],
-                    Some(b.pos),
-                    format!(
-                        "Sync endpoints '{}' and '{}' both target volume '{}'{sub}",
-                        a.slug, b.slug, a.volume.slug
-                    ),
-                );
-                continue;
-            }
-            let contains = |outer: &str, inner: &str| {
-                outer.is_empty() || format!("{inner}/").starts_with(&format!("{outer}/"))
-            };
-            let pair = if contains(sa, sb) {
-                Some((b, a))
-            } else if contains(sb, sa) {
-                Some((a, b))
+    // Per volume, each endpoint's subdir ("" for the root) → the first
+    // endpoint declaring it. An endpoint overlaps another when its own subdir
+    // or one of its ancestors (the root included) is taken, or when it is
+    // itself an ancestor of one seen before.
+    let mut by_volume: HashMap<&str, (SubdirIndex, SubdirIndex)> = HashMap::new();
+    for b in config.sync_endpoints.values() {
+        let (exact, descendants) = by_volume.entry(b.volume.slug.as_str()).or_default();
+        let sb = b.subdir.as_deref().unwrap_or("");
+        if let Some(a) = exact.get(sb) {
+            let sub = if sb.is_empty() {
+                String::new()
             } else {
-                None
+                format!(" subdir '{sb}'")
             };
-            if let Some((child, parent)) = pair {
-                d.error(
-                    "nested-endpoint",
-                    &["sync-endpoints", &child.slug],
-                    Some(child.pos),
-                    format!(
-                        "Sync endpoint '{}' is nested inside '{}' on volume '{}': overlapping endpoint paths are not supported because sync dependencies cannot be detected between them",
-                        child.slug, parent.slug, a.volume.slug
-                    ),
-                );
-            }
+            d.error(
+                "duplicate-endpoint-location",
+                &["sync-endpoints", &b.slug],
+                Some(b.pos),
+                format!(
+                    "Sync endpoints '{}' and '{}' both target volume '{}'{sub}",
+                    a.slug, b.slug, a.volume.slug
+                ),
+            );
+            continue;
+        }
+        let ancestors = ancestors(sb);
+        let nested = |child: &SyncEndpoint, parent: &SyncEndpoint| {
+            format!(
+                "Sync endpoint '{}' is nested inside '{}' on volume '{}': overlapping endpoint paths are not supported because sync dependencies cannot be detected between them",
+                child.slug, parent.slug, child.volume.slug
+            )
+        };
+        if let Some(parent) = ancestors.iter().find_map(|a| exact.get(a)) {
+            d.error(
+                "nested-endpoint",
+                &["sync-endpoints", &b.slug],
+                Some(b.pos),
+                nested(b, parent),
+            );
+        } else if let Some(child) = descendants.get(sb) {
+            d.error(
+                "nested-endpoint",
+                &["sync-endpoints", &child.slug],
+                Some(child.pos),
+                nested(child, b),
+            );
+        }
+        exact.insert(sb, b);
+        for a in ancestors {
+            descendants.entry(a).or_insert(b);
         }
     }
+}
+
+/// Proper ancestors of a subdir, the volume root (`""`) first.
+fn ancestors(subdir: &str) -> Vec<&str> {
+    if subdir.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![""];
+    out.extend(subdir.match_indices('/').map(|(i, _)| &subdir[..i]));
+    out
 }
 
 fn sync_references(config: &Config, declared: &Declared, d: &mut Diagnostics) {
@@ -202,10 +219,10 @@ fn sync_references(config: &Config, declared: &Declared, d: &mut Diagnostics) {
             );
         }
     }
-    let syncs: Vec<&Sync> = config.syncs.values().collect();
-    for (i, a) in syncs.iter().enumerate() {
-        for b in &syncs[i + 1..] {
-            if a.destination.slug == b.destination.slug {
+    let mut writers: HashMap<&str, &Sync> = HashMap::new();
+    for b in config.syncs.values() {
+        if let Some(a) = writers.get(b.destination.slug.as_str()) {
+            {
                 d.error(
                     "shared-destination",
                     &["syncs", &b.slug, "destination"],
@@ -216,6 +233,8 @@ fn sync_references(config: &Config, declared: &Declared, d: &mut Diagnostics) {
                     ),
                 );
             }
+        } else {
+            writers.insert(b.destination.slug.as_str(), b);
         }
     }
     for (slug, sync) in &config.syncs {
@@ -270,15 +289,26 @@ fn cycles(config: &Config, d: &mut Diagnostics) {
 }
 
 fn orphans(config: &Config, d: &mut Diagnostics) {
+    let mut used_endpoints: HashSet<&str> = HashSet::new();
+    for v in config.volumes.values() {
+        used_endpoints.extend(v.primary_endpoint());
+        used_endpoints.extend(v.candidates().iter().map(|r| r.slug.as_str()));
+    }
+    for e in config.ssh_endpoints.values() {
+        used_endpoints.extend(e.proxy_jumps.iter().map(|r| r.slug.as_str()));
+    }
+    let used_volumes: HashSet<&str> = config
+        .sync_endpoints
+        .values()
+        .map(|e| e.volume.slug.as_str())
+        .collect();
+    let used_sync_endpoints: HashSet<&str> = config
+        .syncs
+        .values()
+        .flat_map(|s| [s.source.slug.as_str(), s.destination.slug.as_str()])
+        .collect();
     for (slug, ep) in &config.ssh_endpoints {
-        let used_by_volume = config.volumes.values().any(|v| {
-            v.primary_endpoint() == Some(slug) || v.candidates().iter().any(|r| r.slug == *slug)
-        });
-        let used_as_hop = config
-            .ssh_endpoints
-            .values()
-            .any(|e| e.proxy_jumps.iter().any(|r| r.slug == *slug));
-        if !used_by_volume && !used_as_hop {
+        if !used_endpoints.contains(slug.as_str()) {
             d.warning(
                 "orphan",
                 &["ssh-endpoints", slug],
@@ -288,11 +318,7 @@ fn orphans(config: &Config, d: &mut Diagnostics) {
         }
     }
     for (slug, v) in &config.volumes {
-        if !config
-            .sync_endpoints
-            .values()
-            .any(|e| e.volume.slug == *slug)
-        {
+        if !used_volumes.contains(slug.as_str()) {
             d.warning(
                 "orphan",
                 &["volumes", slug],
@@ -302,11 +328,7 @@ fn orphans(config: &Config, d: &mut Diagnostics) {
         }
     }
     for (slug, e) in &config.sync_endpoints {
-        if !config
-            .syncs
-            .values()
-            .any(|s| s.source.slug == *slug || s.destination.slug == *slug)
-        {
+        if !used_sync_endpoints.contains(slug.as_str()) {
             d.warning(
                 "orphan",
                 &["sync-endpoints", slug],

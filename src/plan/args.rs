@@ -10,12 +10,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum Var {
-    /// `--dry-run` in a dry run, else empty.
-    DryRun,
-    /// `1` in a dry run, else empty (for the runtime library's operations).
+    /// `1` in a dry run, else `0` (for the runtime library's operations).
     DryRunMode,
-    /// The N-th rsync progress flag of the chosen mode (0-based), or empty.
-    Progress(u8),
     /// The candidate name for this sync's new snapshot (UTC, milliseconds).
     SnapshotCandidate,
     /// The name `prepare` settled on for the new snapshot.
@@ -32,9 +28,7 @@ impl Var {
     /// The shell variable the script keeps this value in.
     pub fn shell_name(self) -> String {
         match self {
-            Var::DryRun => "NBKP_DRY_RUN_FLAG".into(),
             Var::DryRunMode => "NBKP_DRY_RUN".into(),
-            Var::Progress(i) => format!("NBKP_PROGRESS_{}", i + 1),
             Var::SnapshotCandidate => "NBKP_CANDIDATE".into(),
             Var::Snapshot => "NBKP_SNAPSHOT".into(),
             Var::LinkDest => "NBKP_LINK_DEST".into(),
@@ -42,13 +36,10 @@ impl Var {
             Var::ScriptDir => "NBKP_SCRIPT_DIR".into(),
         }
     }
-
-    /// How many progress flags the widest mode has (spec §3.4, `full`).
-    pub const PROGRESS_SLOTS: u8 = 5;
 }
 
 /// A piece of one word.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum Piece {
     Lit(String),
@@ -56,7 +47,7 @@ pub enum Piece {
 }
 
 /// One argument of a command.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum Arg {
     /// Literal text, passed as it is.
@@ -65,6 +56,9 @@ pub enum Arg {
     Template(Vec<Piece>),
     /// The value, as one word, when it is non-empty; nothing otherwise.
     Optional(Var),
+    /// rsync's run-time flags, zero or more plain words: the chosen
+    /// progress mode's flags (spec §3.4), then `--dry-run` in a dry run.
+    RunFlags,
     /// One word: the arguments quoted for a shell and joined by spaces
     /// (the command string of `ssh host CMD`).
     Joined(Vec<Arg>),
@@ -154,6 +148,7 @@ impl Arg {
                 })
                 .collect(),
             Arg::Optional(v) => format!("${{{}}}", v.shell_name()),
+            Arg::RunFlags => "[run flags]".into(),
             Arg::Joined(args) | Arg::RshJoined(args) => {
                 args.iter().map(Arg::display).collect::<Vec<_>>().join(" ")
             }

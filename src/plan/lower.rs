@@ -1,6 +1,7 @@
 //! Config + endpoint choices → [`Plan`]. A pure function: no clock, no
 //! environment, no file system; the same inputs give the same plan.
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::args::{Arg, Piece, Var};
@@ -54,6 +55,10 @@ struct Lowering<'c> {
     selection: &'c Selection,
     options: &'c LowerOptions,
     hosts: Vec<Host>,
+    /// Each host's probes → their index, so a shared probe is asked once.
+    probe_index: Vec<HashMap<Probe, usize>>,
+    groups: Vec<CheckGroup>,
+    group_index: HashMap<Vec<CheckLayer>, usize>,
 }
 
 pub fn lower(
@@ -98,6 +103,9 @@ pub fn lower(
             ssh: None,
             probes: Vec::new(),
         }],
+        probe_index: vec![HashMap::new()],
+        groups: Vec::new(),
+        group_index: HashMap::new(),
     };
     let mut syncs = Vec::new();
     let mut excluded_volumes = Vec::new();
@@ -118,6 +126,7 @@ pub fn lower(
     Ok(Plan {
         config_path: config_path.to_string(),
         hosts: lw.hosts,
+        check_groups: lw.groups,
         syncs,
         disabled,
         excluded_volumes,
@@ -192,18 +201,33 @@ impl<'c> Lowering<'c> {
             ssh: Some(ssh),
             probes: vec![Probe::Reachable],
         });
+        self.probe_index
+            .push(HashMap::from([(Probe::Reachable, 0)]));
         self.hosts.len() - 1
+    }
+
+    /// The group for these layers, shared with every sync that needs the same.
+    fn group(&mut self, layers: Vec<CheckLayer>) -> usize {
+        if let Some(id) = self.group_index.get(&layers) {
+            return *id;
+        }
+        let id = self.groups.len();
+        self.groups.push(CheckGroup {
+            id,
+            layers: layers.clone(),
+        });
+        self.group_index.insert(layers, id);
+        id
     }
 
     fn probe(&mut self, host: usize, probe: Probe) -> ProbeRef {
         let probes = &mut self.hosts[host].probes;
-        let index = match probes.iter().position(|p| *p == probe) {
-            Some(i) => i,
-            None => {
+        let index = *self.probe_index[host]
+            .entry(probe.clone())
+            .or_insert_with(|| {
                 probes.push(probe);
                 probes.len() - 1
-            }
-        };
+            });
         ProbeRef { host, index }
     }
 
@@ -294,7 +318,7 @@ impl<'c> Lowering<'c> {
             Err(volume) => return Ok(Err(volume)),
         };
 
-        let mut layers = Vec::new();
+        let mut shared = Vec::new();
 
         // 1. Hosts answer at all (an unreachable host is an expected state).
         let mut reach = Vec::new();
@@ -319,7 +343,7 @@ impl<'c> Lowering<'c> {
             }
         }
         if !reach.is_empty() {
-            layers.push(CheckLayer {
+            shared.push(CheckLayer {
                 layer: "host",
                 checks: reach,
             });
@@ -366,14 +390,18 @@ impl<'c> Lowering<'c> {
                 ));
             }
         }
-        layers.push(CheckLayer {
+        shared.push(CheckLayer {
             layer: "tools",
             checks: tools,
         });
 
         // 3. Both volumes are really there.
         let mut volumes = Vec::new();
+        let same_volume = src.host == dst.host && src_ep.volume.slug == dst_ep.volume.slug;
         for (role, side, ep) in [("source", &src, src_ep), ("destination", &dst, dst_ep)] {
+            if same_volume && role == "destination" {
+                continue;
+            }
             let p = self.probe(
                 side.host,
                 Probe::File {
@@ -397,10 +425,11 @@ impl<'c> Lowering<'c> {
                 )),
             ));
         }
-        layers.push(CheckLayer {
+        shared.push(CheckLayer {
             layer: "volume",
             checks: volumes,
         });
+        let mut layers = vec![CheckStep::Group(self.group(shared))];
 
         // 4. The endpoints are the intended ones.
         let p = self.probe(
@@ -435,10 +464,10 @@ impl<'c> Lowering<'c> {
                 format!("destination sentinel {}/.nbkp-dst not found", dst.shown),
             )),
         ));
-        layers.push(CheckLayer {
+        layers.push(CheckStep::Layer(CheckLayer {
             layer: "sentinel",
             checks: sentinels,
-        });
+        }));
 
         // 5. The endpoints' structure.
         let mut structure = Vec::new();
@@ -669,10 +698,10 @@ impl<'c> Lowering<'c> {
                 )),
             ));
         }
-        layers.push(CheckLayer {
+        layers.push(CheckStep::Layer(CheckLayer {
             layer: "endpoint",
             checks: structure,
-        });
+        }));
 
         // The transfer and what surrounds it.
         let source = if src_ep.snapshots.is_enabled() {

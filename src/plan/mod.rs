@@ -28,6 +28,8 @@ pub struct Plan {
     pub config_path: String,
     /// Hosts that run commands; index 0 is always this machine.
     pub hosts: Vec<Host>,
+    /// Check layers shared by several syncs.
+    pub check_groups: Vec<CheckGroup>,
     /// Syncs in execution order (disabled syncs are not here).
     pub syncs: Vec<SyncPlan>,
     /// Disabled syncs, for information: they never run and never block others.
@@ -56,7 +58,7 @@ pub struct Host {
 /// One question asked of a host during preflight. Each answer is a short
 /// token (`1`, `0`, `missing`, …) printed as `<index> <token>` by the probe
 /// script, so answers can never inject anything into the caller.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Probe {
     /// Always `1`: proves the host answered at all.
@@ -92,7 +94,7 @@ pub struct ProbeRef {
 }
 
 /// What failing a check means for the sync.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// An expected condition (a drive not plugged in): skipped quietly.
@@ -118,7 +120,7 @@ impl Verdict {
 /// the first `fail` listing the answer says what it means, and any other
 /// answer (including none, when the host did not answer) means `otherwise`
 /// (`None`: it passes).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
 pub struct Check {
     pub probe: ProbeRef,
     pub pass: Vec<String>,
@@ -126,7 +128,7 @@ pub struct Check {
     pub otherwise: Option<Failure>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
 pub struct Failure {
     /// Answers this failure applies to (empty for `otherwise`).
     pub answers: Vec<String>,
@@ -154,11 +156,28 @@ impl Check {
 
 /// Checks in layers: a layer is evaluated only when every earlier layer
 /// passed, so a missing drive is reported once, not as ten consequences.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
 pub struct CheckLayer {
-    /// `host`, `volume`, `endpoint` or `sync`.
+    /// `host`, `tools`, `volume`, `sentinel` or `endpoint`.
     pub layer: &'static str,
     pub checks: Vec<Check>,
+}
+
+/// Layers several syncs share (their hosts' reachability and tools),
+/// written once; each sync that lists the group evaluates it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CheckGroup {
+    pub id: usize,
+    pub layers: Vec<CheckLayer>,
+}
+
+/// One step of a sync's preflight, in order.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckStep {
+    /// The layers of [`Plan::check_groups`]`[id]`.
+    Group(usize),
+    Layer(CheckLayer),
 }
 
 /// How the destination keeps history.
@@ -199,7 +218,7 @@ pub struct SyncPlan {
     pub destination: String,
     /// The sync that writes this sync's source in this run, if any.
     pub upstream: Option<String>,
-    pub checks: Vec<CheckLayer>,
+    pub checks: Vec<CheckStep>,
     pub snapshots: SnapshotPlan,
     /// Before rsync: prepare the destination (orphan cleanup, the new
     /// snapshot directory). Prints `snapshot <name>` and `latest <name>`.

@@ -38,6 +38,9 @@ pub const PROGRESS_MODES: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Added after the progress flags in a dry run.
+pub const DRY_RUN_FLAG: &str = "--dry-run";
+
 /// The flags of a progress mode, or `None` for an unknown mode.
 pub fn progress_flags(mode: &str) -> Option<&'static [&'static str]> {
     PROGRESS_MODES
@@ -107,8 +110,7 @@ pub fn command(
 ) -> Vec<Arg> {
     let mut words = vec![Arg::lit("rsync")];
     words.extend(lits(base_options(sync)));
-    words.extend((0..Var::PROGRESS_SLOTS).map(|i| Arg::Optional(Var::Progress(i))));
-    words.push(Arg::Optional(Var::DryRun));
+    words.push(Arg::RunFlags);
     if link_dest {
         words.push(Arg::Optional(Var::LinkDest));
     }

@@ -23,18 +23,14 @@ pub const LIB: &str = include_str!("../../templates/lib.sh");
 enum Shell {
     /// Space-separated words.
     Words(Vec<Arg>),
-    /// `case` patterns: each quoted, joined by `|`.
-    Patterns(Vec<String>),
+    /// One preflight check as a `case` statement over a probe's answer.
+    Check(String, crate::plan::Check),
 }
 
 impl Object for Shell {}
 
 fn shell_words(args: Vec<Arg>) -> Value {
     Value::from_object(Shell::Words(args))
-}
-
-fn patterns(items: &[String]) -> Value {
-    Value::from_object(Shell::Patterns(items.to_vec()))
 }
 
 /// Text for a `#` comment: one line, no control characters.
@@ -62,7 +58,7 @@ fn environment() -> Environment<'static> {
         if let Some(obj) = value.downcast_object_ref::<Shell>() {
             let text = match obj {
                 Shell::Words(args) => words::words(args),
-                Shell::Patterns(p) => p.iter().map(|s| quote(s)).collect::<Vec<_>>().join("|"),
+                Shell::Check(var, check) => words::check(var, check),
             };
             out.write_str(&text)?;
             return Ok(());
@@ -112,19 +108,27 @@ struct HostView {
 }
 
 #[derive(Serialize)]
-struct CheckView {
-    var: Value,
-    pass: Option<Value>,
-    fail: Vec<FailView>,
-    otherwise: Option<FailView>,
+struct StepView {
+    group: Option<usize>,
+    checks: Vec<Value>,
 }
 
 #[derive(Serialize)]
-struct FailView {
-    answers: Option<Value>,
-    code: u8,
-    message: String,
-    dry_run_only: bool,
+struct GroupView {
+    id: usize,
+    layers: Vec<Vec<Value>>,
+}
+
+/// A layer's checks, each rendered as a `case` line by the formatter.
+fn layer_lines(plan: &Plan, layer: &crate::plan::CheckLayer) -> Vec<Value> {
+    layer
+        .checks
+        .iter()
+        .map(|c| {
+            let var = format!("{}_{}", plan.hosts[c.probe.host].id, c.probe.index);
+            Value::from_object(Shell::Check(var, c.clone()))
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -140,7 +144,8 @@ struct SyncView {
     summary: String,
     upstream: Option<Value>,
     upstream_slug: Option<String>,
-    layers: Vec<Vec<CheckView>>,
+    /// Each step: a group id to call, or a layer's check lines.
+    steps: Vec<StepView>,
     snapshot_style: Value,
     prepare: Option<OpView>,
     rsync: Value,
@@ -151,22 +156,14 @@ struct SyncView {
 #[derive(Serialize)]
 struct ProgressView {
     name: String,
-    flags: Value,
+    /// Plain words joined by spaces (split again when the flags are used).
+    flags: String,
 }
 
 fn ident(s: &str) -> Value {
     debug_assert!(s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
     // Safe: identifiers are made of [a-z0-9_] by the plan.
     Value::from_safe_string(s.to_string())
-}
-
-fn fail_view(f: &crate::plan::Failure, with_answers: bool) -> FailView {
-    FailView {
-        answers: with_answers.then(|| patterns(&f.answers)),
-        code: f.verdict.code(),
-        message: f.message.clone(),
-        dry_run_only: f.dry_run_only,
-    }
 }
 
 /// `printf` arguments that put the run's values in front of an operation:
@@ -218,23 +215,18 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
             summary: s.summary.clone(),
             upstream: s.upstream.as_ref().map(|u| ident(&u.replace('-', "_"))),
             upstream_slug: s.upstream.clone(),
-            layers: s
+            steps: s
                 .checks
                 .iter()
-                .map(|layer| {
-                    layer
-                        .checks
-                        .iter()
-                        .map(|c| CheckView {
-                            var: ident(&format!(
-                                "{}_{}",
-                                plan.hosts[c.probe.host].id, c.probe.index
-                            )),
-                            pass: (!c.pass.is_empty()).then(|| patterns(&c.pass)),
-                            fail: c.fail.iter().map(|f| fail_view(f, true)).collect(),
-                            otherwise: c.otherwise.as_ref().map(|f| fail_view(f, false)),
-                        })
-                        .collect()
+                .map(|step| match step {
+                    crate::plan::CheckStep::Group(id) => StepView {
+                        group: Some(*id),
+                        checks: Vec::new(),
+                    },
+                    crate::plan::CheckStep::Layer(layer) => StepView {
+                        group: None,
+                        checks: layer_lines(plan, layer),
+                    },
                 })
                 .collect(),
             snapshot_style: Value::from_safe_string(s.snapshot_format.to_string()),
@@ -248,7 +240,7 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
         .iter()
         .map(|(name, flags)| ProgressView {
             name: name.to_string(),
-            flags: shell_words(flags.iter().map(|f| Arg::lit(*f)).collect()),
+            flags: flags.join(" "),
         })
         .collect();
     let lib_eof = terminator("NBKP_LIB", LIB);
@@ -260,9 +252,17 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
         hosts => hosts,
         remote_hosts => plan.hosts.iter().any(|h| h.ssh.is_some()),
         syncs => syncs,
+        groups => plan
+            .check_groups
+            .iter()
+            .map(|g| GroupView {
+                id: g.id,
+                layers: g.layers.iter().map(|l| layer_lines(plan, l)).collect(),
+            })
+            .collect::<Vec<_>>(),
         disabled => plan.disabled.clone(),
         excluded_syncs => plan.excluded_syncs.clone(),
-        progress_slots => (1..=crate::plan::Var::PROGRESS_SLOTS).collect::<Vec<u8>>(),
+        dry_run_flag => crate::plan::rsync::DRY_RUN_FLAG,
         op_preamble => op_preamble(),
         progress_modes => progress,
         uses_script_dir => plan.uses_script_dir,

@@ -1,7 +1,7 @@
 //! Plan arguments → shell syntax. Every literal goes through
 //! [`crate::shell::quote`]; run-time values are referenced by variable name.
 
-use crate::plan::{Arg, OpCall, Piece, Probe, Var};
+use crate::plan::{Arg, Check, Failure, OpCall, Piece, Probe, Var};
 use crate::shell::{quote, quote_rsh};
 
 /// One argument as shell syntax, expanded by the shell that reads it.
@@ -19,6 +19,9 @@ pub fn word(arg: &Arg) -> String {
             let n = v.shell_name();
             format!("${{{n}:+\"${{{n}}}\"}}")
         }
+        // The sync function receives the run flags as its arguments;
+        // `${1+…}` because some shells reject "$@" under `set -u` when empty.
+        Arg::RunFlags => "${1+\"$@\"}".into(),
         Arg::Joined(args) => {
             let inner: Vec<String> = args.iter().map(|a| inner_word(a, quote)).collect();
             format!("\"{}\"", inner.join(" "))
@@ -48,6 +51,8 @@ fn inner_word(arg: &Arg, q: fn(&str) -> String) -> String {
             let n = v.shell_name();
             format!("${{{n}:+${{{n}}}}}")
         }
+        // Plain flags, one space between each.
+        Arg::RunFlags => "$*".into(),
         // Not produced by the plan; quoting it twice keeps it one word.
         Arg::Joined(_) | Arg::RshJoined(_) => dq_escape(&q(&arg.display())),
     }
@@ -63,6 +68,41 @@ fn dq_escape(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// `case` patterns matching exactly these answers.
+pub fn patterns(answers: &[String]) -> String {
+    answers
+        .iter()
+        .map(|a| quote(a))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// One check as a `case` over the answer in `NBKP_<var>` (unset when the
+/// host did not answer): passing answers do nothing, failing ones call
+/// `nbkp_fail CODE MESSAGE` (`nbkp_fail_dry` for failures of dry runs only).
+pub fn check(var: &str, check: &Check) -> String {
+    let mut line = format!("case ${{NBKP_{var}-}} in ");
+    if !check.pass.is_empty() {
+        line.push_str(&format!("{}) ;; ", patterns(&check.pass)));
+    }
+    let arm = |f: &Failure| {
+        let func = if f.dry_run_only {
+            "nbkp_fail_dry"
+        } else {
+            "nbkp_fail"
+        };
+        format!("{func} {} {} ;; ", f.verdict.code(), quote(&f.message))
+    };
+    for f in &check.fail {
+        line.push_str(&format!("{}) {}", patterns(&f.answers), arm(f)));
+    }
+    if let Some(f) = &check.otherwise {
+        line.push_str(&format!("*) {}", arm(f)));
+    }
+    line.push_str("esac");
+    line
 }
 
 /// Several arguments as space-separated words.
@@ -125,9 +165,10 @@ mod tests {
         ]);
         assert_eq!(word(&t), "/d/snapshots/\"${NBKP_SNAPSHOT}\"/");
         assert_eq!(
-            word(&Arg::Optional(Var::DryRun)),
-            "${NBKP_DRY_RUN_FLAG:+\"${NBKP_DRY_RUN_FLAG}\"}"
+            word(&Arg::Optional(Var::LinkDest)),
+            "${NBKP_LINK_DEST:+\"${NBKP_LINK_DEST}\"}"
         );
+        assert_eq!(word(&Arg::RunFlags), "${1+\"$@\"}");
     }
 
     #[test]
@@ -135,11 +176,12 @@ mod tests {
         let j = Arg::Joined(vec![
             Arg::lit("rsync"),
             Arg::lit("/it's $(rm -rf ~) `x` \"q\"/"),
-            Arg::Optional(Var::DryRun),
+            Arg::Optional(Var::LinkDest),
+            Arg::RunFlags,
         ]);
         assert_eq!(
             word(&j),
-            r#""rsync '/it'\\''s \$(rm -rf ~) \`x\` \"q\"/' ${NBKP_DRY_RUN_FLAG:+${NBKP_DRY_RUN_FLAG}}""#
+            r#""rsync '/it'\\''s \$(rm -rf ~) \`x\` \"q\"/' ${NBKP_LINK_DEST:+${NBKP_LINK_DEST}} $*""#
         );
     }
 }

@@ -1,0 +1,236 @@
+//! `cargo bench --bench sh_script` (as root): figures for `nbkp sh`.
+//!
+//! 1. Compile time and size of the script for a 1000-sync config
+//!    (targets: ≤ 50 ms, ≤ 30 lines per sync).
+//! 2. Three local → remote hard-link syncs of 200 files each at 50 ms
+//!    round-trip time: the generated script against bare rsync doing the
+//!    same over one multiplexed SSH connection (target: ≤ 1.10×, 1 login).
+//!
+//! Prints figures; asserts nothing about speed.
+
+#[path = "../tests/testbed/mod.rs"]
+mod testbed;
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use testbed::remote::RemoteHost;
+use testbed::{check, require, shq, Component};
+
+fn nbkp() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nbkp"))
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn compile_1000(dir: &Path) {
+    let mut y = String::from("ssh-endpoints:\n  nas: {host: nas.lan, user: backup}\nvolumes:\n  laptop: {type: local, path: /home/me}\n  usb: {type: local, path: /media/usb}\n  nas: {type: remote, ssh-endpoint: nas, path: /srv/backups}\nsync-endpoints:\n");
+    for i in 0..1000 {
+        let _ = writeln!(y, "  src-{i}: {{volume: laptop, subdir: data/{i}}}");
+        let (vol, mode) = match i % 3 {
+            0 => (
+                "usb",
+                ", hard-link-snapshots: {enabled: true, max-snapshots: 10}",
+            ),
+            1 => (
+                "nas",
+                ", btrfs-snapshots: {enabled: true, max-snapshots: 30}",
+            ),
+            _ => ("nas", ""),
+        };
+        let _ = writeln!(y, "  dst-{i}: {{volume: {vol}, subdir: backup/{i}{mode}}}");
+    }
+    y.push_str("syncs:\n");
+    for i in 0..1000 {
+        let _ = writeln!(
+            y,
+            "  sync-{i}: {{source: src-{i}, destination: dst-{i}, filters: [\"- *.tmp\"]}}"
+        );
+    }
+    let cfg = dir.join("big.yaml");
+    std::fs::write(&cfg, y).unwrap();
+    let mut times = Vec::new();
+    let mut lines = 0;
+    for _ in 0..7 {
+        let t = Instant::now();
+        let out = nbkp().args(["sh", "-c"]).arg(&cfg).output().unwrap();
+        times.push(t.elapsed());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lines = out.stdout.iter().filter(|b| **b == b'\n').count();
+    }
+    let fixed = {
+        let small = dir.join("one.yaml");
+        std::fs::write(&small, "volumes:\n  a: {type: local, path: /a}\n  b: {type: local, path: /b}\nsync-endpoints:\n  ea: {volume: a}\n  eb: {volume: b}\nsyncs:\n  s: {source: ea, destination: eb}\n").unwrap();
+        let out = nbkp().args(["sh", "-c"]).arg(&small).output().unwrap();
+        out.stdout.iter().filter(|b| **b == b'\n').count()
+    };
+    println!(
+        "compile 1000 syncs: median {:.1} ms (target ≤ 50 ms)",
+        median(times).as_secs_f64() * 1000.0
+    );
+    println!(
+        "script size: {lines} lines, {:.1} lines per sync beyond the {} fixed lines of a one-sync script (target ≤ 30)",
+        (lines - fixed) as f64 / 999.0,
+        fixed
+    );
+}
+
+fn remote_runs(dir: &Path) {
+    let remote = RemoteHost::builder().rtt(Duration::from_millis(50)).start();
+    let ep = remote.endpoint();
+    // Three sources of 200 files each.
+    for s in 0..3 {
+        let src = dir.join(format!("src{s}"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join(".nbkp-vol"), "").unwrap();
+        std::fs::write(src.join(".nbkp-src"), "").unwrap();
+        for f in 0..200 {
+            std::fs::write(
+                src.join(format!("file-{f}.txt")),
+                format!("content {s} {f}\n").repeat(20),
+            )
+            .unwrap();
+        }
+    }
+    let root = remote.root().to_path_buf();
+    let prepare = |base: &str| {
+        let mut cmd = String::new();
+        for s in 0..3 {
+            let d = root.join(base).join(format!("d{s}"));
+            let _ = write!(
+                cmd,
+                "mkdir -p {0}/snapshots && touch {0}/.nbkp-dst && ln -sfn /dev/null {0}/latest && ",
+                shq(&d)
+            );
+        }
+        let _ = write!(cmd, "touch {}/.nbkp-vol", shq(root.join(base)));
+        remote.run_remote_ok(&cmd);
+    };
+    prepare("nbkp");
+    prepare("bare");
+
+    let mut y = format!(
+        "ssh-endpoints:\n  nas:\n    host: {}\n    port: {}\n    user: root\n    key: {}\n    connection-options: {{known-hosts-file: {}}}\nvolumes:\n",
+        ep.ip(),
+        ep.port(),
+        remote.key_path().display(),
+        remote.known_hosts().display()
+    );
+    for s in 0..3 {
+        let _ = writeln!(
+            y,
+            "  src{s}: {{type: local, path: {}}}",
+            dir.join(format!("src{s}")).display()
+        );
+    }
+    let _ = writeln!(
+        y,
+        "  nas: {{type: remote, ssh-endpoint: nas, path: {}}}",
+        root.join("nbkp").display()
+    );
+    y.push_str("sync-endpoints:\n");
+    for s in 0..3 {
+        let _ = writeln!(y, "  s{s}: {{volume: src{s}}}\n  d{s}: {{volume: nas, subdir: d{s}, hard-link-snapshots: {{enabled: true, max-snapshots: 5}}}}");
+    }
+    y.push_str("syncs:\n");
+    for s in 0..3 {
+        let _ = writeln!(y, "  sync{s}: {{source: s{s}, destination: d{s}}}");
+    }
+    let cfg = dir.join("remote.yaml");
+    std::fs::write(&cfg, y).unwrap();
+    let script = dir.join("backup.sh");
+    check(nbkp().args(["sh", "-c"]).arg(&cfg).arg("-o").arg(&script));
+
+    let ssh_opts = format!(
+        "-o ControlPath={ctl} -o ControlMaster=auto -o ControlPersist=60 -o BatchMode=yes -o UserKnownHostsFile={kh} -i {key} -p {port}",
+        ctl = dir.join("ctl").display(),
+        kh = remote.known_hosts().display(),
+        key = remote.key_path().display(),
+        port = ep.port()
+    );
+    let bare = |round: usize| {
+        let t = Instant::now();
+        for s in 0..3 {
+            let snap = format!("2026-01-01T00:00:0{round}.000Z");
+            let link = if round > 0 {
+                format!("--link-dest=../2026-01-01T00:00:0{}.000Z", round - 1)
+            } else {
+                String::new()
+            };
+            let dest = format!(
+                "root@{}:{}/d{s}/snapshots/{snap}/",
+                ep.ip(),
+                root.join("bare").display()
+            );
+            let mut c = Command::new("rsync");
+            c.args([
+                "-a",
+                "--delete",
+                "--delete-excluded",
+                "--partial-dir=.rsync-partial",
+                "--safe-links",
+                "--filter=H .nbkp-*",
+                "--filter=P .nbkp-*",
+                "--protect-args",
+            ]);
+            if !link.is_empty() {
+                c.arg(&link);
+            }
+            c.arg("-e")
+                .arg(format!("ssh {ssh_opts}"))
+                .arg(format!("{}/", dir.join(format!("src{s}")).display()))
+                .arg(dest);
+            check(&mut c);
+        }
+        let _ = Command::new("ssh")
+            .args(ssh_opts.split(' '))
+            .args(["-O", "exit", &format!("root@{}", ep.ip())])
+            .output();
+        t.elapsed()
+    };
+    let scripted = || {
+        let before = remote.login_count();
+        let t = Instant::now();
+        check(Command::new("sh").arg(&script));
+        let took = t.elapsed();
+        std::thread::sleep(Duration::from_millis(300));
+        (took, remote.login_count() - before)
+    };
+    for round in 0..3 {
+        let b = bare(round);
+        let (n, logins) = scripted();
+        let what = if round == 0 {
+            "first run (copies everything)"
+        } else {
+            "unchanged rerun"
+        };
+        println!(
+            "3 local→remote hard-link syncs × 200 files at 50 ms RTT, {what}: script {:.2} s, bare rsync {:.2} s, ratio {:.2}× (target ≤ 1.10×), SSH logins {logins} (target 1)",
+            n.as_secs_f64(),
+            b.as_secs_f64(),
+            n.as_secs_f64() / b.as_secs_f64()
+        );
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let dir = testbed::temp_dir("bench");
+    compile_1000(dir.path());
+    let mut needs = RemoteHost::COMPONENTS.to_vec();
+    needs.push(Component::Rsync);
+    if require(&needs) {
+        remote_runs(dir.path());
+    }
+}
