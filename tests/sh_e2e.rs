@@ -685,3 +685,209 @@ fn openrsync_is_refused_clearly_mock_binary() {
     );
     assert!(!stderr.contains("Starting sync"), "{stderr}");
 }
+
+/// Snapshots beyond `max-snapshots` are pruned oldest first, `latest` is
+/// never pruned, an orphan (newer than `latest`, left by an interrupted run)
+/// is removed by the next real run, and entries that are not snapshots are
+/// never touched.
+#[test]
+fn pruning_orphans_and_foreign_entries() {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sample_tree(Side::Local, &src);
+    let dst = w.volume(Side::Local, "dst", false);
+    w.endpoint(Side::Local, &dst, Mode::HardLink, false, true);
+    let snaps = dst.join("snapshots");
+    std::fs::create_dir(snaps.join("lost+found")).unwrap();
+    std::fs::write(snaps.join("notes.txt"), "keep me").unwrap();
+    let mut config = String::from("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&World::volume_yaml(Side::Local, "d", &dst));
+    config.push_str("sync-endpoints:\n  es: {volume: s}\n  ed: {volume: d, hard-link-snapshots: {enabled: true, max-snapshots: 2}}\nsyncs:\n  copy: {source: es, destination: ed}\n");
+    for _ in 0..4 {
+        dash().run(&w, &config, &[]).assert_ok();
+    }
+    let names: Vec<String> = w
+        .snapshots(Side::Local, &dst)
+        .into_iter()
+        .filter(|n| n.starts_with("20"))
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(
+        w.latest(Side::Local, &dst),
+        format!("snapshots/{}", names[1])
+    );
+    assert!(snaps.join("lost+found").is_dir() && snaps.join("notes.txt").is_file());
+
+    // An interrupted run left an unfinished snapshot newer than `latest`.
+    let orphan = snaps.join("2999-01-01T00:00:00.000Z");
+    std::fs::create_dir(&orphan).unwrap();
+    let out = dash().run(&w, &config, &[]);
+    out.assert_ok();
+    assert!(
+        out.stderr
+            .contains("removed unfinished snapshot 2999-01-01T00:00:00.000Z"),
+        "{}",
+        out.stderr
+    );
+    assert!(!orphan.exists());
+    assert_eq!(
+        w.manifest(Side::Local, &src),
+        w.manifest(Side::Local, &dst.join("latest"))
+    );
+}
+
+/// A snapshot name that is already taken is never reused: the operation
+/// refuses it (exit 75) and the script retries with a new name.
+#[test]
+fn a_taken_snapshot_name_is_never_reused() {
+    let Some(w) = World::new(false, false) else {
+        return;
+    };
+    let ep = w.root().join("ep");
+    std::fs::create_dir_all(ep.join("snapshots/2026-01-01T00:00:00.000Z")).unwrap();
+    std::os::unix::fs::symlink("snapshots/2026-01-01T00:00:00.000Z", ep.join("latest")).unwrap();
+    let lib =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/lib.sh")).unwrap();
+    for (op, args) in [
+        ("nbkp_hl_prepare", "0 \"$1\" 2026-01-01T00:00:00.000Z"),
+        ("nbkp_btrfs_commit", "0 \"$1\" 2026-01-01T00:00:00.000Z 0"),
+    ] {
+        let out = std::process::Command::new("dash")
+            .args(["-c", &format!("{lib}\n{op} {args}"), "nbkp"])
+            .arg(&ep)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(75),
+            "{op}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(std::fs::read_dir(ep.join("snapshots")).unwrap().count(), 1);
+}
+
+/// `--relative-src --relative-dst`: the script and the data move together
+/// to another place and the script still finds them.
+#[test]
+fn relative_scripts_move_with_their_data() {
+    let Some(w) = World::new(false, false) else {
+        return;
+    };
+    let base = w.root().join("kit");
+    for (p, s) in [("data", ".nbkp-src"), ("usb", ".nbkp-dst")] {
+        std::fs::create_dir_all(base.join(p)).unwrap();
+        std::fs::write(base.join(p).join(".nbkp-vol"), "").unwrap();
+        std::fs::write(base.join(p).join(s), "").unwrap();
+    }
+    std::fs::write(base.join("data/file.txt"), "moved").unwrap();
+    let cfg = w.root().join("rel.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "volumes:\n  d: {{type: local, path: {0}/data}}\n  u: {{type: local, path: {0}/usb}}\nsync-endpoints:\n  ed: {{volume: d}}\n  eu: {{volume: u}}\nsyncs:\n  copy: {{source: ed, destination: eu}}\n",
+            base.display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(base.join("scripts")).unwrap();
+    let script = base.join("scripts/backup.sh");
+    let gen = std::process::Command::new(env!("CARGO_BIN_EXE_nbkp"))
+        .args(["sh", "--relative-src", "--relative-dst", "-c"])
+        .arg(&cfg)
+        .arg("-o")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+    let moved = w.root().join("elsewhere");
+    std::fs::rename(&base, &moved).unwrap();
+    let out = std::process::Command::new("dash")
+        .arg(moved.join("scripts/backup.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(moved.join("usb/file.txt")).unwrap(),
+        "moved"
+    );
+}
+
+/// Interrupted with SIGTERM during a transfer, the script closes the shared
+/// SSH connection and removes its private directory.
+#[test]
+fn an_interrupted_script_closes_its_connection() {
+    let Some(mut w) = World::new(true, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    // Big enough to still be transferring when the signal arrives.
+    testbed::fixtures::large_file_at(&src.join("big.bin"), 64 * 1024 * 1024);
+    let vol = w.volume(Side::Remote, "vol", false);
+    w.endpoint(Side::Remote, &vol, Mode::None, false, true);
+    let mut config = w.ssh_yaml();
+    config.push_str("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&World::volume_yaml(Side::Remote, "r", &vol));
+    config.push_str("sync-endpoints:\n  es: {volume: s}\n  er: {volume: r}\nsyncs:\n  push: {source: es, destination: er, rsync-options: {extra-options: [--bwlimit=2M]}}\n");
+    let script = dash().generate(&w, &config);
+    let mut child = std::process::Command::new("dash")
+        .arg(&script)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The script's control directory, from its ssh processes' arguments.
+    let mut ctl = None;
+    testbed::wait_for(
+        "the transfer to start",
+        std::time::Duration::from_secs(20),
+        || {
+            ctl = control_dir_of(child.id());
+            ctl.is_some() && w.remote().session_pids().len() >= 2
+        },
+    );
+    let ctl = ctl.unwrap();
+    assert!(ctl.is_dir());
+    testbed::kill(child.id(), libc_sigterm());
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    testbed::wait_for(
+        "the control directory to go",
+        std::time::Duration::from_secs(10),
+        || !ctl.exists(),
+    );
+    testbed::wait_for(
+        "the master connection to close",
+        std::time::Duration::from_secs(10),
+        || w.remote().session_pids().is_empty(),
+    );
+}
+
+/// `/tmp/nbkp.XXXXXX` named by a `ControlPath=` argument of a descendant.
+fn control_dir_of(pid: u32) -> Option<std::path::PathBuf> {
+    testbed::descendants(pid).into_iter().find_map(|p| {
+        let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).ok()?;
+        cmdline.split(|b| *b == 0).find_map(|arg| {
+            let arg = String::from_utf8_lossy(arg);
+            let path = arg.strip_prefix("ControlPath=")?;
+            std::path::Path::new(path).parent().map(|d| d.to_path_buf())
+        })
+    })
+}
+
+fn libc_sigterm() -> i32 {
+    15
+}
