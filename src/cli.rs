@@ -52,6 +52,18 @@ pub enum Command {
     ///
     /// Endpoint choices (-l/-L/-N) are made now, when the script is written.
     Sh(ShArgs),
+    /// Run the backups: check everything first, then sync in dependency order
+    ///
+    /// The same plan as `nbkp sh`, performed here: every host answers all its
+    /// checks in one SSH round trip, every sync whose volumes, sentinels and
+    /// snapshot structure are in place runs (over one shared SSH connection per
+    /// host), snapshots are made and `latest` moves only after a successful
+    /// transfer, and old snapshots are pruned. A drive that is not plugged in or a
+    /// host that is not reachable is skipped, not an error (see -S).
+    ///
+    /// Exit codes: 0 every attempted sync succeeded, 1 a sync failed or preflight
+    /// found errors the strictness does not allow, 2 bad config or command line.
+    Run(RunArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,4 +154,68 @@ pub struct ShArgs {
     /// Print the plan the script is made from, as JSON, instead of the script
     #[arg(long)]
     pub plan: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum StrictnessArg {
+    /// Skip syncs whose drives or hosts are absent; other preflight errors stop the run
+    #[default]
+    IgnoreInactive,
+    /// Any sync that cannot run stops the run, absent drives included
+    IgnoreNone,
+    /// Never stop: attempt syncs whose sentinels are present even with preflight errors
+    IgnoreAll,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ProgressArg {
+    /// No progress output
+    #[default]
+    None,
+    /// One line for the whole transfer (--info=progress2 --stats)
+    Overall,
+    /// Every file as it is sent (-v --progress)
+    PerFile,
+    /// Both
+    Full,
+}
+
+impl ProgressArg {
+    pub fn mode(self) -> &'static str {
+        match self {
+            ProgressArg::None => "none",
+            ProgressArg::Overall => "overall",
+            ProgressArg::PerFile => "per-file",
+            ProgressArg::Full => "full",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub file: ConfigFileArg,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Show what would be transferred; change nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Only these syncs (repeatable); an unknown name is an error
+    #[arg(short = 's', long = "sync", value_name = "SYNC")]
+    pub sync: Vec<String>,
+    /// rsync progress output
+    #[arg(short = 'p', long, value_enum, default_value_t = ProgressArg::None)]
+    pub progress: ProgressArg,
+    /// What stops a run
+    #[arg(short = 'S', long, value_enum, default_value_t = StrictnessArg::IgnoreInactive)]
+    pub strictness: StrictnessArg,
+    /// Prune snapshots beyond max-snapshots after each successful sync [default]
+    #[arg(long, overrides_with = "no_prune")]
+    pub prune: bool,
+    /// Keep every snapshot this time
+    #[arg(long, overrides_with = "prune")]
+    pub no_prune: bool,
+    /// Output format (logs always go to stderr)
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
 }

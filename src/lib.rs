@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod exec;
 pub mod ordering;
 pub mod output;
 pub mod plan;

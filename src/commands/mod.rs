@@ -1,6 +1,7 @@
 //! One module per command; each returns the process exit code.
 
 mod config_show;
+mod run;
 mod sh;
 
 use crate::cli::{Cli, Command, ConfigCommand, NetworkArg, OutputFormat, SelectArgs};
@@ -14,6 +15,7 @@ pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Config(ConfigCommand::Show(args)) => config_show::run(&args),
         Command::Sh(args) => sh::run(&args),
+        Command::Run(args) => run::run(&args),
     }
 }
 

@@ -33,6 +33,7 @@ pub fn run(args: &ShArgs) -> i32 {
         script_dir,
         only: Vec::new(),
         darwin,
+        no_prune: false,
     };
     let config_path = loaded.path.display().to_string();
     let plan = match plan::lower(&loaded.config, &config_path, &selection, &options) {

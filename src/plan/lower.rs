@@ -25,6 +25,8 @@ pub struct LowerOptions {
     pub only: Vec<String>,
     /// The plan runs on macOS: local snapshot names use `-` in the time.
     pub darwin: bool,
+    /// Keep every snapshot (`--no-prune`): operations get no limit.
+    pub no_prune: bool,
 }
 
 /// Why a config cannot become a plan.
@@ -204,6 +206,15 @@ impl<'c> Lowering<'c> {
         self.probe_index
             .push(HashMap::from([(Probe::Reachable, 0)]));
         self.hosts.len() - 1
+    }
+
+    /// The retention limit operations get ("0": keep all).
+    fn keep(&self, max: Option<u32>) -> String {
+        if self.options.no_prune {
+            "0".into()
+        } else {
+            max.unwrap_or(0).to_string()
+        }
     }
 
     /// The group for these layers, shared with every sync that needs the same.
@@ -721,11 +732,12 @@ impl<'c> Lowering<'c> {
                 Some(OpCall {
                     host: dst.host,
                     op: "nbkp_btrfs_commit",
+                    failure: "snapshot",
                     args: vec![
                         dry.clone(),
                         endpoint.clone(),
                         Arg::template(vec![Piece::Var(Var::SnapshotCandidate)]),
-                        Arg::lit(max_snapshots.unwrap_or(0).to_string()),
+                        Arg::lit(self.keep(*max_snapshots)),
                     ],
                 }),
                 None,
@@ -744,6 +756,7 @@ impl<'c> Lowering<'c> {
                     Some(OpCall {
                         host: dst.host,
                         op: "nbkp_hl_prepare",
+                        failure: "mkdir",
                         args: vec![
                             dry.clone(),
                             endpoint.clone(),
@@ -753,16 +766,18 @@ impl<'c> Lowering<'c> {
                     Some(OpCall {
                         host: dst.host,
                         op: "nbkp_hl_commit",
+                        failure: "symlink",
                         args: vec![
                             dry.clone(),
                             endpoint.clone(),
                             snap.clone(),
-                            Arg::lit(max_snapshots.unwrap_or(0).to_string()),
+                            Arg::lit(self.keep(*max_snapshots)),
                         ],
                     }),
                     Some(OpCall {
                         host: dst.host,
                         op: "nbkp_hl_abort",
+                        failure: "snapshot-dir-cleanup",
                         args: vec![dry.clone(), endpoint.clone(), snap],
                     }),
                     true,

@@ -206,6 +206,8 @@ pub struct OpCall {
     /// A function of the runtime library.
     pub op: &'static str,
     pub args: Vec<Arg>,
+    /// The failure kind reported when it fails (`mkdir`, `snapshot`, `symlink`).
+    pub failure: &'static str,
 }
 
 /// What one sync does, in order.

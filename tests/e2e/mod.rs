@@ -108,6 +108,29 @@ impl Script {
     }
 }
 
+/// `nbkp run` with the same flags as the script.
+pub struct Run;
+
+impl Backend for Run {
+    fn name(&self) -> String {
+        "nbkp run".into()
+    }
+
+    fn run(&self, world: &World, config: &str, args: &[&str]) -> Outcome {
+        let n = RUNS.fetch_add(1, Ordering::SeqCst);
+        let cfg = world.root().join(format!("config-{n}.yaml"));
+        std::fs::write(&cfg, config).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nbkp"));
+        cmd.args(["run", "-c"]).arg(&cfg).args(args);
+        let out = run_timeout(&mut cmd, Duration::from_secs(180)).expect("run nbkp run");
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 /// Local folders, maybe a remote host, maybe btrfs volumes.
 pub struct World {
     tmp: tempfile::TempDir,

@@ -1,5 +1,5 @@
-//! `nbkp sh` end to end: generated scripts run against real rsync, a real
-//! sshd in its own namespaces and real btrfs volumes.
+//! End to end: the generated script and `nbkp run`, against real rsync, a
+//! real sshd in its own namespaces and real btrfs volumes.
 
 mod e2e;
 mod testbed;
@@ -120,9 +120,8 @@ fn transfer(src_side: Side, dst_side: Side, mode: Mode, backend: &dyn Backend) {
 macro_rules! transfer_tests {
     ($($name:ident: $src:ident -> $dst:ident, $mode:ident;)*) => {
         $(
-            #[test]
-            fn $name() {
-                transfer(Side::$src, Side::$dst, Mode::$mode, &dash());
+            fn $name(be: &dyn Backend) {
+                transfer(Side::$src, Side::$dst, Mode::$mode, be);
             }
         )*
     };
@@ -145,8 +144,7 @@ transfer_tests! {
 
 /// Three steps: local → hard-link (local) → btrfs (remote) → mirror (local),
 /// each reading the previous step's `latest/`, in one run.
-#[test]
-fn three_step_chain_reads_latest() {
+fn three_step_chain_reads_latest(be: &dyn Backend) {
     let Some(mut w) = World::new(true, true) else {
         return;
     };
@@ -170,7 +168,7 @@ fn three_step_chain_reads_latest() {
         "sync-endpoints:\n  ea: {volume: a}\n  eb: {volume: b, hard-link-snapshots: {enabled: true}}\n  ec: {volume: c, btrfs-snapshots: {enabled: true}}\n  ed: {volume: d}\n\
          syncs:\n  third: {source: ec, destination: ed}\n  second: {source: eb, destination: ec}\n  first: {source: ea, destination: eb}\n",
     );
-    let out = dash().run(&w, &config, &[]);
+    let out = be.run(&w, &config, &[]);
     out.assert_ok();
     let order: Vec<&str> = out
         .stderr
@@ -197,8 +195,7 @@ fn two_volume_config(w: &World, src: &Path, dst: &Path) -> String {
 /// An unplugged destination (no `.nbkp-vol`) is skipped under the default
 /// strictness, an error under ignore-none, and never attempted under
 /// ignore-all; the empty mountpoint is never written to.
-#[test]
-fn inactive_syncs_under_each_strictness() {
+fn inactive_syncs_under_each_strictness(be: &dyn Backend) {
     let Some(mut w) = World::new(false, false) else {
         return;
     };
@@ -214,7 +211,7 @@ fn inactive_syncs_under_each_strictness() {
         (&["-S", "ignore-none"][..], 1),
         (&["--strictness=ignore-all"][..], 0),
     ] {
-        let out = dash().run(&w, &config, args);
+        let out = be.run(&w, &config, args);
         assert_eq!(out.code, code, "{args:?}:\n{}", out.stderr);
         assert!(out.stderr.contains(".nbkp-vol not found"), "{}", out.stderr);
         assert!(
@@ -232,8 +229,7 @@ fn inactive_syncs_under_each_strictness() {
 
 /// A failing sync cancels the sync reading its destination (transitively),
 /// an independent sync still runs, and the exit status is 1.
-#[test]
-fn a_failing_sync_cancels_its_downstream() {
+fn a_failing_sync_cancels_its_downstream(be: &dyn Backend) {
     let Some(mut w) = World::new(false, false) else {
         return;
     };
@@ -255,7 +251,7 @@ fn a_failing_sync_cancels_its_downstream() {
          syncs:\n  broken: {source: ea, destination: eb, rsync-options: {extra-options: [--no-such-option]}}\n  \
          next: {source: eb, destination: ec}\n  after-next: {source: ec, destination: ed}\n  independent: {source: ea, destination: ee}\n",
     );
-    let out = dash().run(&w, &config, &[]);
+    let out = be.run(&w, &config, &[]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stderr
@@ -288,8 +284,7 @@ fn a_failing_sync_cancels_its_downstream() {
 }
 
 /// A dry run changes nothing anywhere, also with snapshots and orphans.
-#[test]
-fn dry_run_changes_nothing() {
+fn dry_run_changes_nothing(be: &dyn Backend) {
     let Some(mut w) = World::new(false, false) else {
         return;
     };
@@ -302,12 +297,12 @@ fn dry_run_changes_nothing() {
     config.push_str(&World::volume_yaml(Side::Local, "s", &src));
     config.push_str(&World::volume_yaml(Side::Local, "d", &dst));
     config.push_str("sync-endpoints:\n  es: {volume: s}\n  ed: {volume: d, hard-link-snapshots: {enabled: true, max-snapshots: 1}}\nsyncs:\n  copy: {source: es, destination: ed}\n");
-    dash().run(&w, &config, &[]).assert_ok();
+    be.run(&w, &config, &[]).assert_ok();
     // An orphan (newer than latest) and a change in the source.
     std::fs::create_dir(dst.join("snapshots/2999-01-01T00:00:00.000Z")).unwrap();
     std::fs::write(src.join("new.txt"), "new").unwrap();
     let before = testbed::tree::scan(&dst);
-    let out = dash().run(&w, &config, &["-n"]);
+    let out = be.run(&w, &config, &["-n"]);
     out.assert_ok();
     assert!(out.stderr.contains("[dry-run]"), "{}", out.stderr);
     let after = testbed::tree::scan(&dst);
@@ -358,8 +353,7 @@ fn awkward_trees_arrive_identical_under_every_shell() {
 
 /// Paths with quotes, `$(…)`, backticks and newlines in the config run
 /// nothing: the canary file the payloads would create never appears.
-#[test]
-fn hostile_paths_execute_nothing() {
+fn hostile_paths_execute_nothing(be: &dyn Backend) {
     let Some(w) = World::new(false, false) else {
         return;
     };
@@ -381,19 +375,16 @@ fn hostile_paths_execute_nothing() {
         "sync-endpoints:\n  es: {{volume: s}}\n  ed: {{volume: d}}\nsyncs:\n  copy: {{source: es, destination: ed, filters: [{}]}}\n",
         e2e::yaml_str(&format!("- *$(touch {c})*"))
     ));
-    for shell in [Shell::Dash, Shell::BashPosix] {
-        Script(shell).run(&w, &config, &[]).assert_ok();
-        assert!(!canary.exists(), "a payload ran under {shell}");
-        assert_eq!(
-            std::fs::read_to_string(dst.join("file $(touch x)")).unwrap(),
-            "payload"
-        );
-    }
+    be.run(&w, &config, &[]).assert_ok();
+    assert!(!canary.exists(), "a payload ran under {}", be.name());
+    assert_eq!(
+        std::fs::read_to_string(dst.join("file $(touch x)")).unwrap(),
+        "payload"
+    );
 }
 
 /// Three syncs to one remote host: one SSH login for the whole run.
-#[test]
-fn one_ssh_login_per_host_per_run() {
+fn one_ssh_login_per_host_per_run(be: &dyn Backend) {
     let Some(mut w) = World::new(true, false) else {
         return;
     };
@@ -420,7 +411,7 @@ fn one_ssh_login_per_host_per_run() {
     }
     config.push_str(&syncs);
     let before = w.remote().login_count();
-    dash().run(&w, &config, &[]).assert_ok();
+    be.run(&w, &config, &[]).assert_ok();
     assert_eq!(
         w.remote().login_count() - before,
         1,
@@ -430,8 +421,7 @@ fn one_ssh_login_per_host_per_run() {
 }
 
 /// An unreachable host is an expected state: skipped, exit 0.
-#[test]
-fn unreachable_host_is_skipped() {
+fn unreachable_host_is_skipped(be: &dyn Backend) {
     let Some(mut w) = World::new(true, false) else {
         return;
     };
@@ -451,7 +441,7 @@ fn unreachable_host_is_skipped() {
     config.push_str(&World::volume_yaml(Side::Local, "s", &src));
     config.push_str(&World::volume_yaml(Side::Remote, "r", &vol));
     config.push_str("sync-endpoints:\n  es: {volume: s}\n  er: {volume: r}\nsyncs:\n  push: {source: es, destination: er}\n");
-    let out = dash().run(&w, &config, &[]);
+    let out = be.run(&w, &config, &[]);
     out.assert_ok();
     assert!(out.stderr.contains("unreachable"), "{}", out.stderr);
     assert!(out.stderr.contains("1 skipped"), "{}", out.stderr);
@@ -459,8 +449,7 @@ fn unreachable_host_is_skipped() {
 
 /// Through a proxy hop (the remote host itself as bastion): the transfer
 /// works, and the run logs in twice — once at the hop, once at the target.
-#[test]
-fn proxy_jump_chain_reaches_the_host() {
+fn proxy_jump_chain_reaches_the_host(be: &dyn Backend) {
     let Some(mut w) = World::new(true, false) else {
         return;
     };
@@ -477,7 +466,7 @@ fn proxy_jump_chain_reaches_the_host() {
     config.push_str(&World::volume_yaml(Side::Remote, "r", &vol));
     config.push_str("sync-endpoints:\n  es: {volume: s}\n  er: {volume: r, hard-link-snapshots: {enabled: true}}\nsyncs:\n  push: {source: es, destination: er}\n");
     let before = w.remote().login_count();
-    dash().run(&w, &config, &[]).assert_ok();
+    be.run(&w, &config, &[]).assert_ok();
     assert_eq!(
         w.manifest(Side::Local, &src),
         w.manifest(Side::Remote, &vol.join("latest"))
@@ -492,8 +481,7 @@ fn proxy_jump_chain_reaches_the_host() {
 
 /// A remote path written `~/…` is the SSH user's home there (the Python
 /// nbkp quoted the tilde and never found the sentinel).
-#[test]
-fn remote_tilde_paths_are_the_login_home() {
+fn remote_tilde_paths_are_the_login_home(be: &dyn Backend) {
     let Some(mut w) = World::new(true, false) else {
         return;
     };
@@ -520,7 +508,7 @@ fn remote_tilde_paths_are_the_login_home() {
         "  r: {{type: remote, ssh-endpoint: server, path: \"~/{name}\"}}\n"
     ));
     config.push_str("sync-endpoints:\n  es: {volume: s}\n  er: {volume: r, subdir: backup}\nsyncs:\n  push: {source: es, destination: er}\n");
-    dash().run(&w, &config, &[]).assert_ok();
+    be.run(&w, &config, &[]).assert_ok();
     assert_eq!(
         w.manifest(Side::Local, &src),
         w.manifest(Side::Remote, &dir.join("backup"))
@@ -529,8 +517,7 @@ fn remote_tilde_paths_are_the_login_home() {
 
 /// In a dry run, a sync whose source snapshot its upstream would create is
 /// skipped as pending, does not block anything, and the run succeeds.
-#[test]
-fn dry_run_of_a_fresh_chain_is_pending_not_failed() {
+fn dry_run_of_a_fresh_chain_is_pending_not_failed(be: &dyn Backend) {
     let Some(mut w) = World::new(false, false) else {
         return;
     };
@@ -546,7 +533,7 @@ fn dry_run_of_a_fresh_chain_is_pending_not_failed() {
         config.push_str(&World::volume_yaml(Side::Local, n, p));
     }
     config.push_str("sync-endpoints:\n  ea: {volume: a}\n  eb: {volume: b, hard-link-snapshots: {enabled: true}}\n  ec: {volume: c}\nsyncs:\n  first: {source: ea, destination: eb}\n  second: {source: eb, destination: ec}\n");
-    let out = dash().run(&w, &config, &["--dry-run"]);
+    let out = be.run(&w, &config, &["--dry-run"]);
     out.assert_ok();
     assert!(
         out.stderr
@@ -557,14 +544,13 @@ fn dry_run_of_a_fresh_chain_is_pending_not_failed() {
     assert!(w.snapshots(Side::Local, &b).is_empty());
     assert!(!c.join("a.txt").exists());
     // For real, both run and the chain delivers.
-    dash().run(&w, &config, &[]).assert_ok();
+    be.run(&w, &config, &[]).assert_ok();
     assert_eq!(w.manifest(Side::Local, &a), w.manifest(Side::Local, &c));
 }
 
 /// A preflight error aborts the run by default; `-S ignore-all` attempts
 /// the sync anyway (here it can succeed: `latest` is simply missing).
-#[test]
-fn ignore_all_attempts_syncs_with_preflight_errors() {
+fn ignore_all_attempts_syncs_with_preflight_errors(be: &dyn Backend) {
     let Some(mut w) = World::new(false, false) else {
         return;
     };
@@ -578,7 +564,7 @@ fn ignore_all_attempts_syncs_with_preflight_errors() {
     config.push_str(&World::volume_yaml(Side::Local, "a", &a));
     config.push_str(&World::volume_yaml(Side::Local, "b", &b));
     config.push_str("sync-endpoints:\n  ea: {volume: a}\n  eb: {volume: b, hard-link-snapshots: {enabled: true}}\nsyncs:\n  copy: {source: ea, destination: eb}\n");
-    let out = dash().run(&w, &config, &[]);
+    let out = be.run(&w, &config, &[]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stderr.contains("latest symlink not found"),
@@ -592,7 +578,7 @@ fn ignore_all_attempts_syncs_with_preflight_errors() {
         out.stderr
     );
     assert!(w.snapshots(Side::Local, &b).is_empty());
-    let out = dash().run(&w, &config, &["-S", "ignore-all"]);
+    let out = be.run(&w, &config, &["-S", "ignore-all"]);
     out.assert_ok();
     assert!(
         out.stderr
@@ -606,9 +592,8 @@ fn ignore_all_attempts_syncs_with_preflight_errors() {
     );
 }
 
-/// `-p overall` shows rsync's whole-transfer progress; bad options exit 1.
-#[test]
-fn progress_modes_and_bad_options() {
+/// `-p overall` shows rsync's whole-transfer progress, `-p per-file` each file.
+fn progress_modes(be: &dyn Backend) {
     let Some(mut w) = World::new(false, false) else {
         return;
     };
@@ -618,7 +603,7 @@ fn progress_modes_and_bad_options() {
     let b = w.volume(Side::Local, "b", false);
     w.endpoint(Side::Local, &b, Mode::None, false, true);
     let config = two_volume_config(&w, &a, &b);
-    let out = dash().run(&w, &config, &["-p", "overall"]);
+    let out = be.run(&w, &config, &["-p", "overall"]);
     out.assert_ok();
     assert!(
         out.stdout.contains("Number of files"),
@@ -626,13 +611,27 @@ fn progress_modes_and_bad_options() {
         out.stdout
     );
     std::fs::write(a.join("fresh.txt"), "new").unwrap();
-    let out = dash().run(&w, &config, &["--progress=per-file"]);
+    let out = be.run(&w, &config, &["--progress=per-file"]);
     out.assert_ok();
     assert!(
         out.stdout.contains("fresh.txt"),
         "-v --progress missing:\n{}",
         out.stdout
     );
+}
+
+/// The script refuses unknown options and modes with exit 1 (the Python
+/// nbkp's scripts do the same); `nbkp run` leaves that to clap (exit 2).
+#[test]
+fn bad_options_are_refused() {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let a = w.volume(Side::Local, "a", false);
+    w.endpoint(Side::Local, &a, Mode::None, true, false);
+    let b = w.volume(Side::Local, "b", false);
+    w.endpoint(Side::Local, &b, Mode::None, false, true);
+    let config = two_volume_config(&w, &a, &b);
     let out = dash().run(&w, &config, &["-p", "weird"]);
     assert_eq!(out.code, 1);
     assert!(
@@ -647,6 +646,10 @@ fn progress_modes_and_bad_options() {
         "{}",
         out.stderr
     );
+    for args in [&["-p", "weird"][..], &["--bogus"][..]] {
+        let out = e2e::Run.run(&w, &config, args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+    }
 }
 
 /// macOS ships openrsync as `rsync`, which lacks options nbkp uses. It
@@ -690,8 +693,7 @@ fn openrsync_is_refused_clearly_mock_binary() {
 /// never pruned, an orphan (newer than `latest`, left by an interrupted run)
 /// is removed by the next real run, and entries that are not snapshots are
 /// never touched.
-#[test]
-fn pruning_orphans_and_foreign_entries() {
+fn pruning_orphans_and_foreign_entries(be: &dyn Backend) {
     let Some(mut w) = World::new(false, false) else {
         return;
     };
@@ -708,7 +710,7 @@ fn pruning_orphans_and_foreign_entries() {
     config.push_str(&World::volume_yaml(Side::Local, "d", &dst));
     config.push_str("sync-endpoints:\n  es: {volume: s}\n  ed: {volume: d, hard-link-snapshots: {enabled: true, max-snapshots: 2}}\nsyncs:\n  copy: {source: es, destination: ed}\n");
     for _ in 0..4 {
-        dash().run(&w, &config, &[]).assert_ok();
+        be.run(&w, &config, &[]).assert_ok();
     }
     let names: Vec<String> = w
         .snapshots(Side::Local, &dst)
@@ -725,7 +727,7 @@ fn pruning_orphans_and_foreign_entries() {
     // An interrupted run left an unfinished snapshot newer than `latest`.
     let orphan = snaps.join("2999-01-01T00:00:00.000Z");
     std::fs::create_dir(&orphan).unwrap();
-    let out = dash().run(&w, &config, &[]);
+    let out = be.run(&w, &config, &[]);
     out.assert_ok();
     assert!(
         out.stderr
@@ -891,3 +893,44 @@ fn control_dir_of(pid: u32) -> Option<std::path::PathBuf> {
 fn libc_sigterm() -> i32 {
     15
 }
+
+/// Every scenario above runs through both back-ends, with the same
+/// assertions: the generated script under dash, and `nbkp run`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod script {
+            $( #[test] fn $name() { super::$name(&super::Script(super::Shell::Dash)); } )*
+        }
+        mod run {
+            $( #[test] fn $name() { super::$name(&super::e2e::Run); } )*
+        }
+    };
+}
+
+both_backends!(
+    local_to_local_mirror,
+    local_to_local_hard_link,
+    local_to_local_btrfs,
+    local_to_remote_mirror,
+    local_to_remote_hard_link,
+    local_to_remote_btrfs,
+    remote_to_local_mirror,
+    remote_to_local_hard_link,
+    remote_to_local_btrfs,
+    remote_to_remote_mirror,
+    remote_to_remote_hard_link,
+    remote_to_remote_btrfs,
+    three_step_chain_reads_latest,
+    inactive_syncs_under_each_strictness,
+    a_failing_sync_cancels_its_downstream,
+    dry_run_changes_nothing,
+    hostile_paths_execute_nothing,
+    one_ssh_login_per_host_per_run,
+    unreachable_host_is_skipped,
+    proxy_jump_chain_reaches_the_host,
+    remote_tilde_paths_are_the_login_home,
+    dry_run_of_a_fresh_chain_is_pending_not_failed,
+    ignore_all_attempts_syncs_with_preflight_errors,
+    progress_modes,
+    pruning_orphans_and_foreign_entries,
+);

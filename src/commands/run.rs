@@ -1,0 +1,104 @@
+//! `nbkp run`: the plan performed in-process.
+
+use std::io::IsTerminal;
+
+use crate::cli::{OutputFormat, RunArgs, StrictnessArg};
+use crate::exec::{Executor, Report, RunOptions, Strictness};
+use crate::output::{print_json, table::Table};
+use crate::plan::{self, LowerOptions};
+
+pub fn run(args: &RunArgs) -> i32 {
+    let loaded = match super::load_config(args.file.config.as_deref(), args.output) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let selection = match super::select_endpoints(&loaded.config, &args.select) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let options = LowerOptions {
+        only: args.sync.clone(),
+        darwin: cfg!(target_os = "macos"),
+        no_prune: args.no_prune,
+        ..LowerOptions::default()
+    };
+    let config_path = loaded.path.display().to_string();
+    let plan = match plan::lower(&loaded.config, &config_path, &selection, &options) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return super::EXIT_USAGE;
+        }
+    };
+    let run = RunOptions {
+        dry_run: args.dry_run,
+        progress: args.progress.mode().to_string(),
+        strictness: match args.strictness {
+            StrictnessArg::IgnoreInactive => Strictness::IgnoreInactive,
+            StrictnessArg::IgnoreNone => Strictness::IgnoreNone,
+            StrictnessArg::IgnoreAll => Strictness::IgnoreAll,
+        },
+        stream_rsync: args.output == OutputFormat::Human && args.progress.mode() != "none",
+    };
+    let executor = match Executor::new(&plan, run, Box::new(|line: &str| eprintln!("{line}"))) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("Error: cannot prepare the run: {e}");
+            return 1;
+        }
+    };
+    let report = executor.run();
+    match args.output {
+        OutputFormat::Json => print_json(&report),
+        OutputFormat::Human => print!("{}", summary(&report)),
+    }
+    report.exit_code()
+}
+
+/// The final table: one row per sync.
+fn summary(report: &Report) -> String {
+    if report.aborted {
+        let mut out = String::from(
+            "Nothing ran: preflight found errors (see above). Fix them, or see -S/--strictness.\n",
+        );
+        for p in report.preflight.iter().filter(|p| p.status != "active") {
+            let errors: Vec<&str> = p.errors.iter().map(|e| e.message.as_str()).collect();
+            out.push_str(&format!("  {}: {}\n", p.sync_slug, errors.join("; ")));
+        }
+        return out;
+    }
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let paint = |text: &str, code: &str| {
+        if colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    };
+    let mut t = Table::new(
+        if report.dry_run {
+            "Sync results (dry run)"
+        } else {
+            "Sync results"
+        },
+        &["sync", "status", "details"],
+    );
+    for r in &report.results {
+        let status = match (r.outcome, r.failure) {
+            ("success", _) => paint("completed", "32"),
+            ("failed", _) => paint("failed", "31"),
+            ("cancelled", Some("upstream-failed")) => paint("cancelled", "31"),
+            ("cancelled", _) => paint("cancelled", "33"),
+            (_, Some("dry-run-pending")) => "pending".into(),
+            (_, Some("preflight")) => paint("skipped", "31"),
+            _ => paint("skipped", "33"),
+        };
+        let detail = match (&r.snapshot_path, &r.detail) {
+            (Some(s), _) => format!("snapshot {s}"),
+            (None, Some(d)) => d.clone(),
+            (None, None) => String::new(),
+        };
+        t.row(vec![r.sync_slug.clone(), status, detail]);
+    }
+    t.render()
+}

@@ -1,0 +1,601 @@
+//! `nbkp run`: the plan performed here. The executor decides nothing: it
+//! asks the plan's probes, evaluates the plan's checks, and runs the plan's
+//! commands and operations (the same runtime library text the generated
+//! script embeds), in the plan's order, with the same rules as the script.
+
+pub mod clock;
+pub mod hosts;
+pub mod values;
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::plan::{CheckLayer, CheckStep, OpCall, Plan, SnapshotPlan, SyncPlan, Verdict};
+use crate::render::words;
+use hosts::Hosts;
+use values::{argv, expand, Values};
+
+/// How strict preflight is (spec §6.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strictness {
+    IgnoreInactive,
+    IgnoreNone,
+    IgnoreAll,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub dry_run: bool,
+    /// A mode of `plan::rsync::PROGRESS_MODES`.
+    pub progress: String,
+    pub strictness: Strictness,
+    /// Let rsync write to this terminal instead of capturing its output.
+    pub stream_rsync: bool,
+}
+
+/// One failed check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckFailure {
+    pub verdict: Verdict,
+    pub message: String,
+}
+
+/// A sync's preflight: `status` is `active`, `inactive`, `pending` or `broken`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preflight {
+    pub sync_slug: String,
+    pub status: &'static str,
+    pub errors: Vec<CheckFailure>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Warning {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+/// What happened to one sync (the keys of the Python nbkp's results).
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncResult {
+    pub sync_slug: String,
+    /// `success`, `failed`, `cancelled` or `skipped`.
+    pub outcome: &'static str,
+    pub dry_run: bool,
+    /// -1 when rsync did not run or did not finish.
+    pub rsync_exit_code: i32,
+    pub output: String,
+    /// `rsync`, `mkdir`, `snapshot`, `symlink`, `inactive`, `dry-run-pending`,
+    /// `preflight`, `upstream-failed` or `upstream-skipped`.
+    pub failure: Option<&'static str>,
+    pub cancelled_by: Option<String>,
+    pub detail: Option<String>,
+    pub snapshot_path: Option<String>,
+    pub pruned_paths: Option<Vec<String>>,
+    pub warnings: Vec<Warning>,
+    pub success: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub dry_run: bool,
+    pub strictness: Strictness,
+    pub preflight: Vec<Preflight>,
+    /// Preflight found errors the strictness does not allow: nothing ran.
+    pub aborted: bool,
+    pub results: Vec<SyncResult>,
+}
+
+impl Report {
+    /// Failed and skipped syncs, counted as the script counts them: an
+    /// inactive or upstream-skipped sync is a failure only under ignore-none.
+    pub fn counts(&self) -> (usize, usize) {
+        let (mut failures, mut skipped) = (0, 0);
+        for r in &self.results {
+            match r.failure {
+                None => {}
+                Some("inactive") | Some("upstream-skipped") => {
+                    skipped += 1;
+                    if self.strictness == Strictness::IgnoreNone {
+                        failures += 1;
+                    }
+                }
+                Some("dry-run-pending") => skipped += 1,
+                Some(_) => failures += 1,
+            }
+        }
+        (failures, skipped)
+    }
+
+    /// 0 when every attempted sync succeeded, 1 otherwise (spec §10.6).
+    pub fn exit_code(&self) -> i32 {
+        i32::from(self.aborted || self.counts().0 > 0)
+    }
+}
+
+/// How a sync ended, as the script's `NBKP_ST_*` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Ok,
+    Failed,
+    CancelledByFailure,
+    Skipped,
+    Cancelled,
+    Pending,
+}
+
+pub struct Executor<'p> {
+    plan: &'p Plan,
+    options: RunOptions,
+    hosts: Hosts<'p>,
+    log: Box<dyn FnMut(&str) + 'p>,
+}
+
+impl<'p> Executor<'p> {
+    pub fn new(
+        plan: &'p Plan,
+        options: RunOptions,
+        log: Box<dyn FnMut(&str) + 'p>,
+    ) -> std::io::Result<Self> {
+        Ok(Executor {
+            plan,
+            options,
+            hosts: Hosts::new(plan)?,
+            log,
+        })
+    }
+
+    fn log(&mut self, msg: &str) {
+        let line = if self.options.dry_run {
+            format!("[nbkp] [dry-run] {msg}")
+        } else {
+            format!("[nbkp] {msg}")
+        };
+        (self.log)(&line);
+    }
+
+    fn base_values(&self) -> Values {
+        let mut run_flags: Vec<String> = crate::plan::rsync::progress_flags(&self.options.progress)
+            .unwrap_or_default()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        if self.options.dry_run {
+            run_flags.push(crate::plan::rsync::DRY_RUN_FLAG.into());
+        }
+        Values {
+            dry_run: self.options.dry_run,
+            run_flags,
+            control_dir: self.hosts.control_dir(),
+            ..Values::default()
+        }
+    }
+
+    /// Preflight, then the syncs; shared connections are closed either way.
+    pub fn run(mut self) -> Report {
+        let base = self.base_values();
+        let report = self.run_inner(&base);
+        self.hosts.close(&base);
+        report
+    }
+
+    fn run_inner(&mut self, base: &Values) -> Report {
+        let answers: Vec<Vec<Option<String>>> = (0..self.plan.hosts.len())
+            .map(|i| self.hosts.ask(i, base))
+            .collect();
+        let mut preflight = Vec::new();
+        let mut codes: HashMap<&str, u8> = HashMap::new();
+        let (mut broken, mut inactive) = (0, 0);
+        for sync in &self.plan.syncs {
+            let (code, errors) = self.evaluate(sync, &answers);
+            match code {
+                1 => broken += 1,
+                2 | 3 => inactive += 1,
+                _ => {}
+            }
+            codes.insert(sync.slug.as_str(), code);
+            let status = match code {
+                0 => "active",
+                1 => "broken",
+                2 => "inactive",
+                _ => "pending",
+            };
+            preflight.push(Preflight {
+                sync_slug: sync.slug.clone(),
+                status,
+                errors,
+            });
+        }
+        for slug in &self.plan.excluded_syncs {
+            self.log(&format!("SKIPPED {slug}: excluded by location filter"));
+            inactive += 1;
+            preflight.push(Preflight {
+                sync_slug: slug.clone(),
+                status: "inactive",
+                errors: vec![CheckFailure {
+                    verdict: Verdict::Inactive,
+                    message: "excluded by location filter".into(),
+                }],
+            });
+        }
+        let fatal = match self.options.strictness {
+            Strictness::IgnoreNone => broken + inactive,
+            Strictness::IgnoreInactive => broken,
+            Strictness::IgnoreAll => 0,
+        };
+        let mut report = Report {
+            dry_run: self.options.dry_run,
+            strictness: self.options.strictness,
+            preflight,
+            aborted: fatal > 0,
+            results: Vec::new(),
+        };
+        if fatal > 0 {
+            self.log(&format!(
+                "Aborting: preflight checks found errors in {fatal} sync(s)"
+            ));
+            return report;
+        }
+
+        let mut status: HashMap<String, Status> = HashMap::new();
+        for sync in &self.plan.syncs {
+            let errors = report
+                .preflight
+                .iter()
+                .find(|p| p.sync_slug == sync.slug)
+                .map(|p| {
+                    p.errors
+                        .iter()
+                        .map(|e| e.message.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            let (st, result) =
+                self.run_sync(sync, codes[sync.slug.as_str()], &status, &errors, base);
+            status.insert(sync.slug.clone(), st);
+            report.results.push(result);
+        }
+        for slug in &self.plan.excluded_syncs {
+            report.results.push(skipped(
+                slug,
+                self.options.dry_run,
+                "inactive",
+                "Sync not active: excluded by location filter".into(),
+            ));
+        }
+        let (failures, skipped) = report.counts();
+        if failures > 0 {
+            self.log(&format!("{failures} sync(s) failed"));
+        } else if skipped > 0 {
+            self.log(&format!(
+                "All active syncs completed successfully ({skipped} skipped)"
+            ));
+        } else {
+            self.log("All syncs completed successfully");
+        }
+        report
+    }
+
+    /// The sync's preflight code (0 ok, 1 broken, 2 inactive, 3 pending) and
+    /// its failed checks, layer by layer as the script evaluates them.
+    fn evaluate(
+        &mut self,
+        sync: &SyncPlan,
+        answers: &[Vec<Option<String>>],
+    ) -> (u8, Vec<CheckFailure>) {
+        let mut code = 0u8;
+        let mut errors = Vec::new();
+        let layers: Vec<&CheckLayer> = sync
+            .checks
+            .iter()
+            .flat_map(|step| match step {
+                CheckStep::Group(id) => self.plan.check_groups[*id]
+                    .layers
+                    .iter()
+                    .collect::<Vec<_>>(),
+                CheckStep::Layer(l) => vec![l],
+            })
+            .collect();
+        for layer in layers {
+            for check in &layer.checks {
+                let answer = answers[check.probe.host][check.probe.index].as_deref();
+                if let Some(f) = check.evaluate(answer, self.options.dry_run) {
+                    let c = f.verdict.code();
+                    let label = if c == 1 { "ERROR" } else { "INACTIVE" };
+                    self.log(&format!("{label}: {}: {}", sync.slug, f.message));
+                    if code == 0 || c == 1 || (code == 3 && c == 2) {
+                        code = c;
+                    }
+                    errors.push(CheckFailure {
+                        verdict: f.verdict,
+                        message: f.message.clone(),
+                    });
+                }
+            }
+            if code != 0 {
+                break;
+            }
+        }
+        (code, errors)
+    }
+
+    fn run_sync(
+        &mut self,
+        sync: &SyncPlan,
+        code: u8,
+        status: &HashMap<String, Status>,
+        errors: &str,
+        base: &Values,
+    ) -> (Status, SyncResult) {
+        let dry = self.options.dry_run;
+        let slug = sync.slug.as_str();
+        if let Some(up) = &sync.upstream {
+            let up_status = status.get(up).copied().unwrap_or(Status::Skipped);
+            match up_status {
+                Status::Failed | Status::CancelledByFailure => {
+                    self.log(&format!("CANCELLED {slug}: upstream sync {up} failed"));
+                    let mut r = skipped(
+                        slug,
+                        dry,
+                        "upstream-failed",
+                        format!("Cancelled: upstream sync '{up}' failed"),
+                    );
+                    r.outcome = "cancelled";
+                    r.cancelled_by = Some(up.clone());
+                    return (Status::CancelledByFailure, r);
+                }
+                Status::Skipped | Status::Cancelled => {
+                    self.log(&format!("CANCELLED {slug}: upstream sync {up} was skipped"));
+                    let mut r = skipped(
+                        slug,
+                        dry,
+                        "upstream-skipped",
+                        format!("Cancelled: upstream sync '{up}' skipped"),
+                    );
+                    r.outcome = "cancelled";
+                    r.cancelled_by = Some(up.clone());
+                    return (Status::Cancelled, r);
+                }
+                Status::Ok | Status::Pending => {}
+            }
+        }
+        match code {
+            0 => {}
+            2 => {
+                self.log(&format!("SKIPPED {slug}: inactive"));
+                return (
+                    Status::Skipped,
+                    skipped(slug, dry, "inactive", format!("Sync not active: {errors}")),
+                );
+            }
+            3 => {
+                self.log(&format!(
+                    "SKIPPED {slug}: source snapshot pending (dry-run)"
+                ));
+                return (
+                    Status::Pending,
+                    skipped(
+                        slug,
+                        dry,
+                        "dry-run-pending",
+                        format!("Sync not active: {errors}"),
+                    ),
+                );
+            }
+            _ if self.options.strictness == Strictness::IgnoreAll => {
+                self.log(&format!(
+                    "WARN {slug}: preflight errors ignored (ignore-all), attempting"
+                ));
+            }
+            _ => {
+                self.log(&format!("SKIPPED {slug}: preflight errors"));
+                return (
+                    Status::Skipped,
+                    skipped(slug, dry, "preflight", format!("Sync not active: {errors}")),
+                );
+            }
+        }
+        self.log(&format!("Starting sync: {slug}"));
+        let result = self.attempt(sync, base);
+        if result.success {
+            self.log(&format!("Completed sync: {slug}"));
+            (Status::Ok, result)
+        } else {
+            self.log(&format!("FAILED {slug}"));
+            (Status::Failed, result)
+        }
+    }
+
+    /// The sync function: prepare, rsync, commit (or abort).
+    fn attempt(&mut self, sync: &SyncPlan, base: &Values) -> SyncResult {
+        let mut v = base.clone();
+        v.candidate = clock::snapshot_name(SystemTime::now(), sync.snapshot_format);
+        let mut result = skipped(&sync.slug, self.options.dry_run, "rsync", String::new());
+        result.outcome = "failed";
+        result.failure = None;
+        result.detail = None;
+        if let Some(prepare) = &sync.prepare {
+            if let Err(msg) = self.op(sync, prepare, &mut v, &mut result) {
+                result.failure = Some(prepare.failure);
+                result.detail = Some(msg);
+                return result;
+            }
+        }
+        let args = argv(&sync.rsync, &v);
+        let mut cmd = Command::new(&args[0]);
+        cmd.args(&args[1..]).stdin(Stdio::null());
+        let (code, output) = if self.options.stream_rsync {
+            match cmd.status() {
+                Ok(s) => (s.code().unwrap_or(-1), String::new()),
+                Err(e) => (-1, e.to_string()),
+            }
+        } else {
+            match cmd.output() {
+                Ok(o) => {
+                    let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
+                    text.push_str(&String::from_utf8_lossy(&o.stderr));
+                    (o.status.code().unwrap_or(-1), text)
+                }
+                Err(e) => (-1, format!("cannot run {}: {e}", args[0])),
+            }
+        };
+        result.rsync_exit_code = code;
+        result.output = output;
+        if code != 0 {
+            self.log(&format!(
+                "ERROR: {}: rsync exited with code {code}",
+                sync.slug
+            ));
+            if !self.options.stream_rsync && !result.output.is_empty() {
+                for line in result.output.clone().lines() {
+                    (self.log)(line);
+                }
+            }
+            if let Some(abort) = &sync.abort {
+                let _ = self.op(sync, abort, &mut v, &mut result);
+            }
+            result.failure = Some("rsync");
+            result.detail = Some(format!("rsync exited with code {code}"));
+            return result;
+        }
+        if let Some(commit) = &sync.commit {
+            if let Err(msg) = self.op(sync, commit, &mut v, &mut result) {
+                result.failure = Some(commit.failure);
+                result.detail = Some(msg);
+                return result;
+            }
+            if !self.options.dry_run {
+                let endpoint = match &sync.snapshots {
+                    SnapshotPlan::Btrfs { endpoint, .. }
+                    | SnapshotPlan::HardLink { endpoint, .. } => expand(endpoint, &v).join(""),
+                    SnapshotPlan::None => String::new(),
+                };
+                result.snapshot_path = Some(format!("{endpoint}/snapshots/{}", v.snapshot));
+                let pruned = result.pruned_paths.take().unwrap_or_default();
+                result.pruned_paths = Some(
+                    pruned
+                        .into_iter()
+                        .map(|n| format!("{endpoint}/snapshots/{n}"))
+                        .collect(),
+                );
+            }
+        }
+        result.outcome = "success";
+        result.success = true;
+        result
+    }
+
+    /// Runs one operation of the library; a taken name (75) is retried with
+    /// a new one. Its report updates the values and the result.
+    fn op(
+        &mut self,
+        sync: &SyncPlan,
+        call: &OpCall,
+        v: &mut Values,
+        result: &mut SyncResult,
+    ) -> Result<(), String> {
+        for attempt in 0..5 {
+            let mut text = String::new();
+            for var in words::OP_VARS {
+                text.push_str(&format!("{}={}\n", var.shell_name(), v.get(*var)));
+            }
+            text.push_str(&words::op_text(call));
+            let out = self
+                .hosts
+                .run_lib(call.host, &text, v)
+                .map_err(|e| format!("{}: {e}", call.op))?;
+            self.report(sync, &String::from_utf8_lossy(&out.stdout), v, result);
+            match out.status.code() {
+                Some(0) => return Ok(()),
+                Some(75) if attempt < 4 => {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    v.candidate = clock::snapshot_name(SystemTime::now(), sync.snapshot_format);
+                }
+                Some(75) => {
+                    let msg = format!("snapshot name {} is already taken", v.candidate);
+                    self.log(&format!("ERROR: {}: {msg}", sync.slug));
+                    return Err(msg);
+                }
+                code => {
+                    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+                    return Err(format!(
+                        "{} failed (exit {}): {stderr}",
+                        call.op,
+                        code.unwrap_or(-1)
+                    ));
+                }
+            }
+        }
+        Err(format!("{} failed", call.op))
+    }
+
+    /// Reads an operation's report lines, as the script's `nbkp_report`.
+    fn report(&mut self, sync: &SyncPlan, out: &str, v: &mut Values, result: &mut SyncResult) {
+        for line in out.lines() {
+            let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
+            match word {
+                "snapshot" if is_name(rest) => v.snapshot = rest.to_string(),
+                "latest" => {
+                    v.link_dest = if is_name(rest) {
+                        format!("--link-dest=../{rest}")
+                    } else {
+                        String::new()
+                    };
+                }
+                "orphan" => self.log(&format!(
+                    "{}: removed unfinished snapshot {rest}",
+                    sync.slug
+                )),
+                "pruned" => {
+                    self.log(&format!("{}: pruned snapshot {rest}", sync.slug));
+                    result
+                        .pruned_paths
+                        .get_or_insert_with(Vec::new)
+                        .push(rest.to_string());
+                }
+                "warning" => {
+                    self.log(&format!("WARN: {}: {rest}", sync.slug));
+                    result.warnings.push(Warning {
+                        kind: "operation",
+                        message: rest.to_string(),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The library's `nbkp_is_name`.
+fn is_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 20
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[10] == b'T'
+        && s.ends_with('Z')
+        && !s.contains('/')
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || b"TZ:.-".contains(&c))
+}
+
+fn skipped(slug: &str, dry_run: bool, failure: &'static str, detail: String) -> SyncResult {
+    SyncResult {
+        sync_slug: slug.to_string(),
+        outcome: "skipped",
+        dry_run,
+        rsync_exit_code: -1,
+        output: String::new(),
+        failure: Some(failure),
+        cancelled_by: None,
+        detail: Some(detail),
+        snapshot_path: None,
+        pruned_paths: None,
+        warnings: Vec::new(),
+        success: false,
+    }
+}
