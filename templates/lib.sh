@@ -8,7 +8,8 @@
 #   orphan <name>         an unfinished snapshot newer than `latest`, removed
 #   pruned <name>         a snapshot removed by the retention policy
 #   warning <text>        a problem that does not fail the sync
-# Exit codes: 0 done, 1 failed, 75 the snapshot name is taken (retry).
+# Exit codes: 0 done, 1 failed, 73 another run holds the destination's lock,
+# 75 the snapshot name is taken (retry with another).
 LC_ALL=C
 export LC_ALL
 
@@ -132,17 +133,48 @@ nbkp_prune() {
   done
 }
 
-# Before a hard-link sync: remove orphans (snapshots newer than `latest`,
-# left by an interrupted run), create the new snapshot directory, and report
-# what --link-dest should use. A dry run changes nothing.
-# nbkp_hl_prepare DRY ENDPOINT CANDIDATE
-nbkp_hl_prepare() {
-  nbkp_keep=$(nbkp_latest_name "$2")
-  if [ "$1" != 1 ] && [ -n "$nbkp_keep" ]; then
+# The destination lock: <endpoint>/.nbkp-lock, a directory (mkdir is
+# atomic) holding its owner "host:boot:pid". The sentinel filters keep rsync
+# from copying or deleting it. Prints "locked OWNER" and returns 73 when
+# another run holds it; a lock whose owner the caller proved dead (STALE)
+# is removed first, and only if it still names that owner.
+# nbkp_lock ENDPOINT OWNER STALE
+nbkp_lock() {
+  nbkp_l="$1/.nbkp-lock"
+  if [ "$3" != - ] && [ "$(cat "$nbkp_l/owner" 2>/dev/null)" = "$3" ]; then
+    rm -rf "$nbkp_l"
+    echo "warning removed the lock of a run that is gone ($3)"
+  fi
+  [ "$(cat "$nbkp_l/owner" 2>/dev/null)" = "$2" ] && return 0
+  if mkdir "$nbkp_l" 2>/dev/null; then
+    printf '%s\n' "$2" >"$nbkp_l/owner" && return 0
+    rmdir "$nbkp_l"
+    return 1
+  fi
+  [ -d "$nbkp_l" ] || return 1
+  echo "locked $(nbkp_token "$(cat "$nbkp_l/owner" 2>/dev/null)")"
+  return 73
+}
+
+# Releases the lock if this run holds it.
+nbkp_unlock() {
+  if [ "$(cat "$1/.nbkp-lock/owner" 2>/dev/null)" = "$2" ]; then rm -rf "$1/.nbkp-lock"; fi
+}
+
+# Before a sync writes: the lock, then for hard-link snapshots the orphan
+# cleanup (snapshots newer than `latest`, left by an interrupted run), the
+# new snapshot directory, and what --link-dest should use. A dry run
+# changes nothing and takes no lock.
+# nbkp_begin MODE DRY ENDPOINT CANDIDATE OWNER STALE
+nbkp_begin() {
+  if [ "$2" != 1 ]; then nbkp_lock "$3" "$5" "$6" || return; fi
+  [ "$1" = hard-link ] || return 0
+  nbkp_keep=$(nbkp_latest_name "$3")
+  if [ "$2" != 1 ] && [ -n "$nbkp_keep" ]; then
     nbkp_after=
-    for nbkp_n in $(nbkp_names "$2"); do
+    for nbkp_n in $(nbkp_names "$3"); do
       if [ -n "$nbkp_after" ]; then
-        if nbkp_remove_snapshot hard-link "$2" "$nbkp_n"; then
+        if nbkp_remove_snapshot hard-link "$3" "$nbkp_n"; then
           echo "orphan $nbkp_n"
         else
           echo "warning could not remove orphaned snapshot $nbkp_n"
@@ -151,35 +183,39 @@ nbkp_hl_prepare() {
       [ "$nbkp_n" = "$nbkp_keep" ] && nbkp_after=1
     done
   fi
-  [ -e "$2/snapshots/$3" ] && return 75
-  if [ "$1" != 1 ]; then mkdir "$2/snapshots/$3" || return 1; fi
-  echo "snapshot $3"
+  if [ -e "$3/snapshots/$4" ] || { [ "$2" != 1 ] && ! mkdir "$3/snapshots/$4" 2>/dev/null; }; then
+    [ -e "$3/snapshots/$4" ] && return 75
+    return 1
+  fi
+  echo "snapshot $4"
   echo "latest ${nbkp_keep:--}"
 }
 
-# After a failed hard-link rsync: the unfinished snapshot goes.
-# nbkp_hl_abort DRY ENDPOINT SNAPSHOT
-nbkp_hl_abort() {
-  [ "$1" = 1 ] && return 0
-  [ -d "$2/snapshots/$3" ] || return 0
-  nbkp_remove_snapshot hard-link "$2" "$3" || echo "warning could not remove unfinished snapshot $3"
+# After a successful rsync: for btrfs a read-only snapshot of staging/,
+# then `latest` moves (in one rename) and old snapshots are pruned; the
+# lock is released. 75: the snapshot name is taken (the lock is kept).
+# nbkp_commit MODE DRY ENDPOINT SNAPSHOT MAX OWNER
+nbkp_commit() {
+  [ "$2" = 1 ] && return 0
+  case $1 in
+    btrfs)
+      [ -e "$3/snapshots/$4" ] && return 75
+      btrfs subvolume snapshot -r "$3/staging" "$3/snapshots/$4" >/dev/null || return 1
+      echo "snapshot $4" ;;
+  esac
+  if [ "$1" != none ]; then
+    nbkp_set_latest "$3" "$4" || return 1
+    nbkp_prune "$1" "$3" "$5" || echo "warning pruning failed; snapshots kept"
+  fi
+  nbkp_unlock "$3" "$6"
 }
 
-# After a successful hard-link rsync: `latest` moves, then pruning.
-# nbkp_hl_commit DRY ENDPOINT SNAPSHOT MAX
-nbkp_hl_commit() {
-  [ "$1" = 1 ] && return 0
-  nbkp_set_latest "$2" "$3" || return 1
-  nbkp_prune hard-link "$2" "$4" || echo "warning pruning failed; snapshots kept"
-}
-
-# After a successful rsync into staging/: a read-only snapshot, `latest`
-# moves, then pruning. nbkp_btrfs_commit DRY ENDPOINT CANDIDATE MAX
-nbkp_btrfs_commit() {
-  [ "$1" = 1 ] && return 0
-  [ -e "$2/snapshots/$3" ] && return 75
-  btrfs subvolume snapshot -r "$2/staging" "$2/snapshots/$3" >/dev/null || return 1
-  echo "snapshot $3"
-  nbkp_set_latest "$2" "$3" || return 1
-  nbkp_prune btrfs "$2" "$4" || echo "warning pruning failed; snapshots kept"
+# After a failed rsync: the unfinished hard-link snapshot goes; the lock is
+# released. nbkp_abort MODE DRY ENDPOINT SNAPSHOT OWNER
+nbkp_abort() {
+  [ "$2" = 1 ] && return 0
+  if [ "$1" = hard-link ] && [ -d "$3/snapshots/$4" ]; then
+    nbkp_remove_snapshot hard-link "$3" "$4" || echo "warning could not remove unfinished snapshot $4"
+  fi
+  nbkp_unlock "$3" "$5"
 }

@@ -755,8 +755,14 @@ fn a_taken_snapshot_name_is_never_reused() {
     let lib =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/lib.sh")).unwrap();
     for (op, args) in [
-        ("nbkp_hl_prepare", "0 \"$1\" 2026-01-01T00:00:00.000Z"),
-        ("nbkp_btrfs_commit", "0 \"$1\" 2026-01-01T00:00:00.000Z 0"),
+        (
+            "nbkp_begin",
+            "hard-link 0 \"$1\" 2026-01-01T00:00:00.000Z me_boot_1 -",
+        ),
+        (
+            "nbkp_commit",
+            "btrfs 0 \"$1\" 2026-01-01T00:00:00.000Z 0 me_boot_1",
+        ),
     ] {
         let out = std::process::Command::new("dash")
             .args(["-c", &format!("{lib}\n{op} {args}"), "nbkp"])
@@ -894,6 +900,129 @@ fn libc_sigterm() -> i32 {
     15
 }
 
+/// The owner string a run on this machine with process `pid` writes.
+fn lock_owner(pid: u32) -> String {
+    let clean = |s: &str, extra: &[u8]| -> String {
+        s.bytes()
+            .filter(|b| b.is_ascii_alphanumeric() || extra.contains(b))
+            .map(char::from)
+            .collect()
+    };
+    let host = clean(
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap()
+            .trim(),
+        b".-",
+    );
+    let boot = clean(
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .unwrap()
+            .trim(),
+        b"-",
+    );
+    format!("{host}_{boot}_{pid}")
+}
+
+/// A destination another live run is writing is left alone (exit 3, the
+/// lock kept); a lock whose run is gone is broken; a lock from another
+/// machine is kept; a finished run leaves no lock behind.
+fn destination_locks(be: &dyn Backend) {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sample_tree(Side::Local, &src);
+    let dst = w.volume(Side::Local, "dst", false);
+    w.endpoint(Side::Local, &dst, Mode::HardLink, false, true);
+    let mut config = String::from("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&World::volume_yaml(Side::Local, "d", &dst));
+    config.push_str("sync-endpoints:\n  es: {volume: s}\n  ed: {volume: d, hard-link-snapshots: {enabled: true}}\nsyncs:\n  copy: {source: es, destination: ed}\n");
+    let lock = dst.join(".nbkp-lock");
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    std::fs::create_dir(&lock).unwrap();
+    std::fs::write(
+        lock.join("owner"),
+        format!("{}\n", lock_owner(sleeper.id())),
+    )
+    .unwrap();
+
+    let out = be.run(&w, &config, &[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("another run is writing the destination"),
+        "{}",
+        out.stderr
+    );
+    assert!(lock.is_dir(), "a live run's lock was broken");
+    assert!(w.snapshots(Side::Local, &dst).is_empty());
+
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    let out = be.run(&w, &config, &[]);
+    out.assert_ok();
+    assert!(
+        out.stderr
+            .contains("removed the lock of a run that is gone"),
+        "{}",
+        out.stderr
+    );
+    assert!(!lock.exists(), "the run left its lock");
+    assert_eq!(w.snapshots(Side::Local, &dst).len(), 1);
+
+    std::fs::create_dir(&lock).unwrap();
+    std::fs::write(lock.join("owner"), "another-machine_some-boot_1\n").unwrap();
+    let out = be.run(&w, &config, &[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(lock.is_dir());
+}
+
+/// Two runs at once on one destination: the second finds it locked and
+/// stops with exit 3 while the first completes.
+fn concurrent_runs_never_share_a_destination(be: &dyn Backend) {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    testbed::fixtures::large_file_at(&src.join("big.bin"), 8 * 1024 * 1024);
+    let dst = w.volume(Side::Local, "dst", false);
+    w.endpoint(Side::Local, &dst, Mode::None, false, true);
+    let mut config = String::from("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&World::volume_yaml(Side::Local, "d", &dst));
+    config.push_str("sync-endpoints:\n  es: {volume: s}\n  ed: {volume: d}\nsyncs:\n  copy: {source: es, destination: ed, rsync-options: {extra-options: [--bwlimit=4M]}}\n");
+    let first = std::thread::scope(|scope| {
+        let first = scope.spawn(|| be.run(&w, &config, &[]));
+        testbed::wait_for(
+            "the first run to lock",
+            std::time::Duration::from_secs(20),
+            || dst.join(".nbkp-lock").exists(),
+        );
+        let second = be.run(&w, &config, &[]);
+        assert_eq!(second.code, 3, "{}", second.stderr);
+        assert!(
+            second
+                .stderr
+                .contains("another run is writing the destination"),
+            "{}",
+            second.stderr
+        );
+        first.join().unwrap()
+    });
+    first.assert_ok();
+    assert!(!dst.join(".nbkp-lock").exists());
+    assert_eq!(
+        std::fs::metadata(dst.join("big.bin")).unwrap().len(),
+        8 * 1024 * 1024
+    );
+}
+
 /// Every scenario above runs through both back-ends, with the same
 /// assertions: the generated script under dash, and `nbkp run`.
 macro_rules! both_backends {
@@ -908,6 +1037,8 @@ macro_rules! both_backends {
 }
 
 both_backends!(
+    destination_locks,
+    concurrent_runs_never_share_a_destination,
     local_to_local_mirror,
     local_to_local_hard_link,
     local_to_local_btrfs,

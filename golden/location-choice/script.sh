@@ -13,7 +13,9 @@
 #                          hosts are absent; ignore-none: an absent drive or host
 #                          is an error; ignore-all: also attempt syncs whose
 #                          preflight found errors
-# Exit status: 0 when every attempted sync succeeded, 1 otherwise.
+# Exit status: 0 when every attempted sync succeeded, 1 when one failed (or
+# preflight found errors), 3 when nothing failed but a destination was busy
+# (another nbkp run holds its lock; try again later).
 #
 # Syncs, in the order they run:
 #   home-to-nas: /home/me → nas-lan:/srv
@@ -26,6 +28,8 @@ NBKP_CANDIDATE=
 NBKP_SNAPSHOT=
 NBKP_LINK_DEST=
 NBKP_CTL=
+NBKP_STALE_LOCK=-
+NBKP_LOCKED=0
 NBKP_FAILURES=0
 NBKP_SKIPPED=0
 NBKP_BROKEN=0
@@ -68,7 +72,7 @@ while [ $# -gt 0 ]; do
     --progress=*) nbkp_progress "${1#*=}" ;;
     -S | --strictness) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_strictness "$2"; shift ;;
     --strictness=*) nbkp_strictness "${1#*=}" ;;
-    -h | --help) sed -n '6,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h | --help) sed -n '6,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) nbkp_usage_error "Unknown option: $1" ;;
   esac
   shift
@@ -90,7 +94,8 @@ nbkp_lib() {
 #   orphan <name>         an unfinished snapshot newer than `latest`, removed
 #   pruned <name>         a snapshot removed by the retention policy
 #   warning <text>        a problem that does not fail the sync
-# Exit codes: 0 done, 1 failed, 75 the snapshot name is taken (retry).
+# Exit codes: 0 done, 1 failed, 73 another run holds the destination's lock,
+# 75 the snapshot name is taken (retry with another).
 LC_ALL=C
 export LC_ALL
 
@@ -214,17 +219,48 @@ nbkp_prune() {
   done
 }
 
-# Before a hard-link sync: remove orphans (snapshots newer than `latest`,
-# left by an interrupted run), create the new snapshot directory, and report
-# what --link-dest should use. A dry run changes nothing.
-# nbkp_hl_prepare DRY ENDPOINT CANDIDATE
-nbkp_hl_prepare() {
-  nbkp_keep=$(nbkp_latest_name "$2")
-  if [ "$1" != 1 ] && [ -n "$nbkp_keep" ]; then
+# The destination lock: <endpoint>/.nbkp-lock, a directory (mkdir is
+# atomic) holding its owner "host:boot:pid". The sentinel filters keep rsync
+# from copying or deleting it. Prints "locked OWNER" and returns 73 when
+# another run holds it; a lock whose owner the caller proved dead (STALE)
+# is removed first, and only if it still names that owner.
+# nbkp_lock ENDPOINT OWNER STALE
+nbkp_lock() {
+  nbkp_l="$1/.nbkp-lock"
+  if [ "$3" != - ] && [ "$(cat "$nbkp_l/owner" 2>/dev/null)" = "$3" ]; then
+    rm -rf "$nbkp_l"
+    echo "warning removed the lock of a run that is gone ($3)"
+  fi
+  [ "$(cat "$nbkp_l/owner" 2>/dev/null)" = "$2" ] && return 0
+  if mkdir "$nbkp_l" 2>/dev/null; then
+    printf '%s\n' "$2" >"$nbkp_l/owner" && return 0
+    rmdir "$nbkp_l"
+    return 1
+  fi
+  [ -d "$nbkp_l" ] || return 1
+  echo "locked $(nbkp_token "$(cat "$nbkp_l/owner" 2>/dev/null)")"
+  return 73
+}
+
+# Releases the lock if this run holds it.
+nbkp_unlock() {
+  if [ "$(cat "$1/.nbkp-lock/owner" 2>/dev/null)" = "$2" ]; then rm -rf "$1/.nbkp-lock"; fi
+}
+
+# Before a sync writes: the lock, then for hard-link snapshots the orphan
+# cleanup (snapshots newer than `latest`, left by an interrupted run), the
+# new snapshot directory, and what --link-dest should use. A dry run
+# changes nothing and takes no lock.
+# nbkp_begin MODE DRY ENDPOINT CANDIDATE OWNER STALE
+nbkp_begin() {
+  if [ "$2" != 1 ]; then nbkp_lock "$3" "$5" "$6" || return; fi
+  [ "$1" = hard-link ] || return 0
+  nbkp_keep=$(nbkp_latest_name "$3")
+  if [ "$2" != 1 ] && [ -n "$nbkp_keep" ]; then
     nbkp_after=
-    for nbkp_n in $(nbkp_names "$2"); do
+    for nbkp_n in $(nbkp_names "$3"); do
       if [ -n "$nbkp_after" ]; then
-        if nbkp_remove_snapshot hard-link "$2" "$nbkp_n"; then
+        if nbkp_remove_snapshot hard-link "$3" "$nbkp_n"; then
           echo "orphan $nbkp_n"
         else
           echo "warning could not remove orphaned snapshot $nbkp_n"
@@ -233,41 +269,65 @@ nbkp_hl_prepare() {
       [ "$nbkp_n" = "$nbkp_keep" ] && nbkp_after=1
     done
   fi
-  [ -e "$2/snapshots/$3" ] && return 75
-  if [ "$1" != 1 ]; then mkdir "$2/snapshots/$3" || return 1; fi
-  echo "snapshot $3"
+  if [ -e "$3/snapshots/$4" ] || { [ "$2" != 1 ] && ! mkdir "$3/snapshots/$4" 2>/dev/null; }; then
+    [ -e "$3/snapshots/$4" ] && return 75
+    return 1
+  fi
+  echo "snapshot $4"
   echo "latest ${nbkp_keep:--}"
 }
 
-# After a failed hard-link rsync: the unfinished snapshot goes.
-# nbkp_hl_abort DRY ENDPOINT SNAPSHOT
-nbkp_hl_abort() {
-  [ "$1" = 1 ] && return 0
-  [ -d "$2/snapshots/$3" ] || return 0
-  nbkp_remove_snapshot hard-link "$2" "$3" || echo "warning could not remove unfinished snapshot $3"
+# After a successful rsync: for btrfs a read-only snapshot of staging/,
+# then `latest` moves (in one rename) and old snapshots are pruned; the
+# lock is released. 75: the snapshot name is taken (the lock is kept).
+# nbkp_commit MODE DRY ENDPOINT SNAPSHOT MAX OWNER
+nbkp_commit() {
+  [ "$2" = 1 ] && return 0
+  case $1 in
+    btrfs)
+      [ -e "$3/snapshots/$4" ] && return 75
+      btrfs subvolume snapshot -r "$3/staging" "$3/snapshots/$4" >/dev/null || return 1
+      echo "snapshot $4" ;;
+  esac
+  if [ "$1" != none ]; then
+    nbkp_set_latest "$3" "$4" || return 1
+    nbkp_prune "$1" "$3" "$5" || echo "warning pruning failed; snapshots kept"
+  fi
+  nbkp_unlock "$3" "$6"
 }
 
-# After a successful hard-link rsync: `latest` moves, then pruning.
-# nbkp_hl_commit DRY ENDPOINT SNAPSHOT MAX
-nbkp_hl_commit() {
-  [ "$1" = 1 ] && return 0
-  nbkp_set_latest "$2" "$3" || return 1
-  nbkp_prune hard-link "$2" "$4" || echo "warning pruning failed; snapshots kept"
-}
-
-# After a successful rsync into staging/: a read-only snapshot, `latest`
-# moves, then pruning. nbkp_btrfs_commit DRY ENDPOINT CANDIDATE MAX
-nbkp_btrfs_commit() {
-  [ "$1" = 1 ] && return 0
-  [ -e "$2/snapshots/$3" ] && return 75
-  btrfs subvolume snapshot -r "$2/staging" "$2/snapshots/$3" >/dev/null || return 1
-  echo "snapshot $3"
-  nbkp_set_latest "$2" "$3" || return 1
-  nbkp_prune btrfs "$2" "$4" || echo "warning pruning failed; snapshots kept"
+# After a failed rsync: the unfinished hard-link snapshot goes; the lock is
+# released. nbkp_abort MODE DRY ENDPOINT SNAPSHOT OWNER
+nbkp_abort() {
+  [ "$2" = 1 ] && return 0
+  if [ "$1" = hard-link ] && [ -d "$3/snapshots/$4" ]; then
+    nbkp_remove_snapshot hard-link "$3" "$4" || echo "warning could not remove unfinished snapshot $4"
+  fi
+  nbkp_unlock "$3" "$5"
 }
 NBKP_LIB
 }
 eval "$(nbkp_lib)"
+
+# This run's identity in destination locks: host_boot-id_pid.
+NBKP_HOST=$( (hostname || uname -n) 2>/dev/null | tr -cd 'A-Za-z0-9.-')
+NBKP_BOOT=$(tr -cd 'A-Za-z0-9-' </proc/sys/kernel/random/boot_id 2>/dev/null)
+NBKP_LOCK_OWNER=${NBKP_HOST:-unknown}_${NBKP_BOOT:-noboot}_$$
+
+# True when a lock's owner was a run on this machine that is gone (another
+# boot, or its process no longer exists); a lock from elsewhere is kept.
+nbkp_lock_is_stale() {
+  nbkp_oh=${1%%_*}
+  nbkp_ob=${1#*_}
+  nbkp_ob=${nbkp_ob%_*}
+  nbkp_opid=${1##*_}
+  [ "$nbkp_oh" = "${NBKP_HOST:-unknown}" ] || return 1
+  [ "$nbkp_ob" = "${NBKP_BOOT:-noboot}" ] || return 0
+  case $nbkp_opid in '' | *[!0-9]*) return 1 ;; esac
+  [ -d "/proc/$nbkp_opid" ] && return 1
+  ps -p "$nbkp_opid" >/dev/null 2>&1 && return 1
+  return 0
+}
 
 # New snapshot names: UTC with milliseconds where `date` has them (%N).
 nbkp_candidate() {
@@ -352,13 +412,24 @@ NBKP_EOF
 }
 
 # Runs an operation of the library on a host, with the run's values in
-# front of it; a taken snapshot name (75) is retried with a new one.
+# front of it. A taken snapshot name (75) is retried with a new one; a lock
+# held by a run that is gone (73) is broken, once; a live lock is reported.
 nbkp_op() {
   nbkp_tries=0
+  NBKP_STALE_LOCK=-
   while :; do
-    nbkp_out=$({ printf 'NBKP_DRY_RUN=%s\nNBKP_CANDIDATE=%s\nNBKP_SNAPSHOT=%s\n' "${NBKP_DRY_RUN}" "${NBKP_CANDIDATE}" "${NBKP_SNAPSHOT}"; printf '%s\n' "$2"; } | nbkp_sh "$1")
+    nbkp_out=$({ printf 'NBKP_DRY_RUN=%s\nNBKP_CANDIDATE=%s\nNBKP_SNAPSHOT=%s\nNBKP_LOCK_OWNER=%s\nNBKP_STALE_LOCK=%s\n' "${NBKP_DRY_RUN}" "${NBKP_CANDIDATE}" "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"; printf '%s\n' "$2"; } | nbkp_sh "$1")
     nbkp_rc=$?
     nbkp_report "$nbkp_out"
+    if [ "$nbkp_rc" = 73 ]; then
+      nbkp_holder=$(printf '%s\n' "$nbkp_out" | sed -n 's/^locked //p')
+      if [ "$NBKP_STALE_LOCK" = - ] && nbkp_lock_is_stale "$nbkp_holder"; then
+        NBKP_STALE_LOCK=$nbkp_holder
+        continue
+      fi
+      nbkp_log "ERROR: $NBKP_CUR: another run is writing the destination (lock held by $nbkp_holder)"
+      return 73
+    fi
     [ "$nbkp_rc" = 75 ] || return "$nbkp_rc"
     nbkp_tries=$((nbkp_tries + 1))
     if [ "$nbkp_tries" -ge 5 ]; then
@@ -388,13 +459,13 @@ nbkp_run() {
       nbkp_skip ;;
     *)
       case $3 in
-        0) if nbkp_attempt "$1" "$2"; then nbkp_st=ok; else nbkp_st=failed; fi ;;
+        0) nbkp_attempt "$1" "$2" ;;
         2) nbkp_log "SKIPPED $1: inactive"; nbkp_st=skipped; nbkp_skip ;;
         3) nbkp_log "SKIPPED $1: source snapshot pending (dry-run)"; nbkp_st=pending; NBKP_SKIPPED=$((NBKP_SKIPPED + 1)) ;;
         *)
           if [ "$NBKP_STRICTNESS" = ignore-all ]; then
             nbkp_log "WARN $1: preflight errors ignored (ignore-all), attempting"
-            if nbkp_attempt "$1" "$2"; then nbkp_st=ok; else nbkp_st=failed; fi
+            nbkp_attempt "$1" "$2"
           else
             nbkp_log "SKIPPED $1: preflight errors"
             nbkp_st=skipped
@@ -415,13 +486,20 @@ nbkp_attempt() {
   nbkp_fn=nbkp_sync_$2
   # shellcheck disable=SC2086 # split on purpose: plain flags, one per word
   set -- $NBKP_RUN_FLAGS
-  if ("$nbkp_fn" ${1+"$@"}); then
-    nbkp_log "Completed sync: $NBKP_CUR"
-    return 0
-  fi
-  nbkp_log "FAILED $NBKP_CUR"
-  NBKP_FAILURES=$((NBKP_FAILURES + 1))
-  return 1
+  ("$nbkp_fn" ${1+"$@"})
+  case $? in
+    0)
+      nbkp_log "Completed sync: $NBKP_CUR"
+      nbkp_st=ok ;;
+    73)
+      nbkp_log "SKIPPED $NBKP_CUR: destination locked by another run"
+      nbkp_st=skipped
+      NBKP_LOCKED=$((NBKP_LOCKED + 1)) ;;
+    *)
+      nbkp_log "FAILED $NBKP_CUR"
+      nbkp_st=failed
+      NBKP_FAILURES=$((NBKP_FAILURES + 1)) ;;
+  esac
 }
 
 # Counts a preflight result for the strictness decision.
@@ -475,7 +553,10 @@ nbkp_pf_home_to_nas() {
   [ "$NBKP_V" = 0 ] || return "$NBKP_V"
 }
 nbkp_sync_home_to_nas() {
-  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} --protect-args -e "ssh -o ControlPath=${NBKP_CTL}/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes" /home/me/ 192.168.1.2:/srv/ </dev/null || { nbkp_rsync_failed $?; return 1; }
+  nbkp_candidate colons
+  nbkp_op h1 'nbkp_begin none "${NBKP_DRY_RUN}" /srv "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
+  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} --protect-args -e "ssh -o ControlPath=${NBKP_CTL}/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes" /home/me/ 192.168.1.2:/srv/ </dev/null || { nbkp_rsync_failed $?; nbkp_op h1 'nbkp_abort none "${NBKP_DRY_RUN}" /srv "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_op h1 'nbkp_commit none "${NBKP_DRY_RUN}" /srv "${NBKP_SNAPSHOT}" 0 "${NBKP_LOCK_OWNER}"' || { nbkp_op h1 'nbkp_abort none "${NBKP_DRY_RUN}" /srv "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
@@ -498,6 +579,10 @@ nbkp_run home-to-nas home_to_nas "$NBKP_PF_home_to_nas" none none
 if [ "$NBKP_FAILURES" -gt 0 ]; then
   nbkp_log "$NBKP_FAILURES sync(s) failed"
   exit 1
+fi
+if [ "$NBKP_LOCKED" -gt 0 ]; then
+  nbkp_log "$NBKP_LOCKED sync(s) not run: another run is writing their destination; try again later"
+  exit 3
 fi
 if [ "$NBKP_SKIPPED" -gt 0 ]; then
   nbkp_log "All active syncs completed successfully ($NBKP_SKIPPED skipped)"

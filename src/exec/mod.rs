@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod hosts;
+pub mod lock;
 pub mod values;
 
 use std::collections::HashMap;
@@ -103,16 +104,24 @@ impl Report {
                         failures += 1;
                     }
                 }
-                Some("dry-run-pending") => skipped += 1,
+                Some("dry-run-pending") | Some("locked") => skipped += 1,
                 Some(_) => failures += 1,
             }
         }
         (failures, skipped)
     }
 
-    /// 0 when every attempted sync succeeded, 1 otherwise (spec §10.6).
+    /// 0 when every attempted sync succeeded, 1 when one failed or preflight
+    /// stopped the run, 3 when nothing failed but a destination was locked by
+    /// another run (spec §10.6, plus the lock).
     pub fn exit_code(&self) -> i32 {
-        i32::from(self.aborted || self.counts().0 > 0)
+        if self.aborted || self.counts().0 > 0 {
+            1
+        } else if self.results.iter().any(|r| r.failure == Some("locked")) {
+            3
+        } else {
+            0
+        }
     }
 }
 
@@ -170,6 +179,8 @@ impl<'p> Executor<'p> {
             dry_run: self.options.dry_run,
             run_flags,
             control_dir: self.hosts.control_dir(),
+            lock_owner: lock::owner(),
+            stale_lock: "-".into(),
             ..Values::default()
         }
     }
@@ -404,6 +415,11 @@ impl<'p> Executor<'p> {
         if result.success {
             self.log(&format!("Completed sync: {slug}"));
             (Status::Ok, result)
+        } else if result.failure == Some("locked") {
+            self.log(&format!(
+                "SKIPPED {slug}: destination locked by another run"
+            ));
+            (Status::Skipped, result)
         } else {
             self.log(&format!("FAILED {slug}"));
             (Status::Failed, result)
@@ -419,9 +435,9 @@ impl<'p> Executor<'p> {
         result.failure = None;
         result.detail = None;
         if let Some(prepare) = &sync.prepare {
-            if let Err(msg) = self.op(sync, prepare, &mut v, &mut result) {
-                result.failure = Some(prepare.failure);
-                result.detail = Some(msg);
+            if let Err(e) = self.op(sync, prepare, &mut v, &mut result) {
+                result.failure = Some(if e.locked { "locked" } else { prepare.failure });
+                result.detail = Some(e.message);
                 return result;
             }
         }
@@ -463,9 +479,12 @@ impl<'p> Executor<'p> {
             return result;
         }
         if let Some(commit) = &sync.commit {
-            if let Err(msg) = self.op(sync, commit, &mut v, &mut result) {
+            if let Err(e) = self.op(sync, commit, &mut v, &mut result) {
+                if let Some(abort) = &sync.abort {
+                    let _ = self.op(sync, abort, &mut v, &mut result);
+                }
                 result.failure = Some(commit.failure);
-                result.detail = Some(msg);
+                result.detail = Some(e.message);
                 return result;
             }
             if !self.options.dry_run {
@@ -489,16 +508,19 @@ impl<'p> Executor<'p> {
         result
     }
 
-    /// Runs one operation of the library; a taken name (75) is retried with
-    /// a new one. Its report updates the values and the result.
+    /// Runs one operation of the library. A taken snapshot name (75) is
+    /// retried with a new one; a lock held by a run that is gone (73) is
+    /// broken, once; a live lock is an error marked `locked`.
     fn op(
         &mut self,
         sync: &SyncPlan,
         call: &OpCall,
         v: &mut Values,
         result: &mut SyncResult,
-    ) -> Result<(), String> {
-        for attempt in 0..5 {
+    ) -> Result<(), OpError> {
+        v.stale_lock = "-".into();
+        let mut renames = 0;
+        loop {
             let mut text = String::new();
             for var in words::OP_VARS {
                 text.push_str(&format!("{}={}\n", var.shell_name(), v.get(*var)));
@@ -507,30 +529,49 @@ impl<'p> Executor<'p> {
             let out = self
                 .hosts
                 .run_lib(call.host, &text, v)
-                .map_err(|e| format!("{}: {e}", call.op))?;
-            self.report(sync, &String::from_utf8_lossy(&out.stdout), v, result);
+                .map_err(|e| OpError::new(format!("{}: {e}", call.op)))?;
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            self.report(sync, &stdout, v, result);
             match out.status.code() {
                 Some(0) => return Ok(()),
-                Some(75) if attempt < 4 => {
+                Some(73) => {
+                    let holder = stdout
+                        .lines()
+                        .find_map(|l| l.strip_prefix("locked "))
+                        .unwrap_or("")
+                        .to_string();
+                    if v.stale_lock == "-" && lock::is_stale(&holder, &v.lock_owner) {
+                        v.stale_lock = holder;
+                        continue;
+                    }
+                    let message =
+                        format!("another run is writing the destination (lock held by {holder})");
+                    self.log(&format!("ERROR: {}: {message}", sync.slug));
+                    return Err(OpError {
+                        message,
+                        locked: true,
+                    });
+                }
+                Some(75) if renames < 4 => {
+                    renames += 1;
                     std::thread::sleep(std::time::Duration::from_millis(2));
                     v.candidate = clock::snapshot_name(SystemTime::now(), sync.snapshot_format);
                 }
                 Some(75) => {
                     let msg = format!("snapshot name {} is already taken", v.candidate);
                     self.log(&format!("ERROR: {}: {msg}", sync.slug));
-                    return Err(msg);
+                    return Err(OpError::new(msg));
                 }
                 code => {
                     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-                    return Err(format!(
+                    return Err(OpError::new(format!(
                         "{} failed (exit {}): {stderr}",
                         call.op,
                         code.unwrap_or(-1)
-                    ));
+                    )));
                 }
             }
         }
-        Err(format!("{} failed", call.op))
     }
 
     /// Reads an operation's report lines, as the script's `nbkp_report`.
@@ -566,6 +607,22 @@ impl<'p> Executor<'p> {
                 }
                 _ => {}
             }
+        }
+    }
+}
+
+/// Why an operation failed.
+struct OpError {
+    message: String,
+    /// Another run holds the destination's lock.
+    locked: bool,
+}
+
+impl OpError {
+    fn new(message: String) -> OpError {
+        OpError {
+            message,
+            locked: false,
         }
     }
 }

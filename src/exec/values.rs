@@ -16,6 +16,8 @@ pub struct Values {
     /// `--link-dest=../<latest>` or empty.
     pub link_dest: String,
     pub control_dir: String,
+    pub lock_owner: String,
+    pub stale_lock: String,
 }
 
 impl Values {
@@ -26,6 +28,8 @@ impl Values {
             Var::Snapshot => self.snapshot.clone(),
             Var::LinkDest => self.link_dest.clone(),
             Var::ControlDir => self.control_dir.clone(),
+            Var::LockOwner => self.lock_owner.clone(),
+            Var::StaleLock => self.stale_lock.clone(),
             // Scripts only: `nbkp run` never writes paths relative to a script.
             Var::ScriptDir => ".".into(),
         }

@@ -20,6 +20,10 @@ pub enum Var {
     LinkDest,
     /// The private directory holding this run's SSH control sockets.
     ControlDir,
+    /// This run's identity in destination locks: `host:boot-id:pid`.
+    LockOwner,
+    /// A lock owner this run proved gone (its lock may be broken), or `-`.
+    StaleLock,
     /// The directory of the generated script (`--relative-src/-dst`).
     ScriptDir,
 }
@@ -33,6 +37,8 @@ impl Var {
             Var::Snapshot => "NBKP_SNAPSHOT".into(),
             Var::LinkDest => "NBKP_LINK_DEST".into(),
             Var::ControlDir => "NBKP_CTL".into(),
+            Var::LockOwner => "NBKP_LOCK_OWNER".into(),
+            Var::StaleLock => "NBKP_STALE_LOCK".into(),
             Var::ScriptDir => "NBKP_SCRIPT_DIR".into(),
         }
     }

@@ -720,70 +720,83 @@ impl<'c> Lowering<'c> {
         } else {
             src.endpoint_path.with_suffix("/")
         };
-        let dry = Arg::template(vec![Piece::Var(Var::DryRunMode)]);
-        let (target, prepare, commit, abort, link_dest) = match &snapshots {
-            SnapshotPlan::None => (dst.endpoint_path.with_suffix("/"), None, None, None, false),
+        let var = |v: Var| Arg::template(vec![Piece::Var(v)]);
+        let (mode, max, target, link_dest) = match &snapshots {
+            SnapshotPlan::None => ("none", None, dst.endpoint_path.with_suffix("/"), false),
             SnapshotPlan::Btrfs {
                 endpoint,
                 max_snapshots,
             } => (
+                "btrfs",
+                *max_snapshots,
                 endpoint.with_suffix("/staging/"),
-                None,
-                Some(OpCall {
-                    host: dst.host,
-                    op: "nbkp_btrfs_commit",
-                    failure: "snapshot",
-                    args: vec![
-                        dry.clone(),
-                        endpoint.clone(),
-                        Arg::template(vec![Piece::Var(Var::SnapshotCandidate)]),
-                        Arg::lit(self.keep(*max_snapshots)),
-                    ],
-                }),
-                None,
                 false,
             ),
             SnapshotPlan::HardLink {
                 endpoint,
                 max_snapshots,
-            } => {
-                let snap = Arg::template(vec![Piece::Var(Var::Snapshot)]);
-                (
-                    endpoint
-                        .with_suffix("/snapshots/")
-                        .then_var(Var::Snapshot)
-                        .with_suffix("/"),
-                    Some(OpCall {
-                        host: dst.host,
-                        op: "nbkp_hl_prepare",
-                        failure: "mkdir",
-                        args: vec![
-                            dry.clone(),
-                            endpoint.clone(),
-                            Arg::template(vec![Piece::Var(Var::SnapshotCandidate)]),
-                        ],
-                    }),
-                    Some(OpCall {
-                        host: dst.host,
-                        op: "nbkp_hl_commit",
-                        failure: "symlink",
-                        args: vec![
-                            dry.clone(),
-                            endpoint.clone(),
-                            snap.clone(),
-                            Arg::lit(self.keep(*max_snapshots)),
-                        ],
-                    }),
-                    Some(OpCall {
-                        host: dst.host,
-                        op: "nbkp_hl_abort",
-                        failure: "snapshot-dir-cleanup",
-                        args: vec![dry.clone(), endpoint.clone(), snap],
-                    }),
-                    true,
-                )
-            }
+            } => (
+                "hard-link",
+                *max_snapshots,
+                endpoint
+                    .with_suffix("/snapshots/")
+                    .then_var(Var::Snapshot)
+                    .with_suffix("/"),
+                true,
+            ),
         };
+        let endpoint = dst.endpoint_path.clone();
+        // btrfs names its snapshot at commit time, hard-link at begin time.
+        let name = if mode == "btrfs" {
+            var(Var::SnapshotCandidate)
+        } else {
+            var(Var::Snapshot)
+        };
+        let call = |op: &'static str, failure: &'static str, args: Vec<Arg>| OpCall {
+            host: dst.host,
+            op,
+            failure,
+            args,
+        };
+        let prepare = Some(call(
+            "nbkp_begin",
+            "mkdir",
+            vec![
+                Arg::lit(mode),
+                var(Var::DryRunMode),
+                endpoint.clone(),
+                var(Var::SnapshotCandidate),
+                var(Var::LockOwner),
+                var(Var::StaleLock),
+            ],
+        ));
+        let commit = Some(call(
+            "nbkp_commit",
+            if mode == "btrfs" {
+                "snapshot"
+            } else {
+                "symlink"
+            },
+            vec![
+                Arg::lit(mode),
+                var(Var::DryRunMode),
+                endpoint.clone(),
+                name,
+                Arg::lit(self.keep(max)),
+                var(Var::LockOwner),
+            ],
+        ));
+        let abort = Some(call(
+            "nbkp_abort",
+            "snapshot-dir-cleanup",
+            vec![
+                Arg::lit(mode),
+                var(Var::DryRunMode),
+                endpoint,
+                var(Var::Snapshot),
+                var(Var::LockOwner),
+            ],
+        ));
         let direction = match (src.remote, dst.remote) {
             (false, false) => Direction::Local,
             (false, true) => {

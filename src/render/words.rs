@@ -113,7 +113,13 @@ pub fn words(args: &[Arg]) -> String {
 /// Run-time values an operation's text refers to. Whoever sends the text
 /// puts `NAME=value` lines for these in front of it; every value is a plain
 /// token (checked by the sender), so no quoting is involved.
-pub const OP_VARS: &[Var] = &[Var::DryRunMode, Var::SnapshotCandidate, Var::Snapshot];
+pub const OP_VARS: &[Var] = &[
+    Var::DryRunMode,
+    Var::SnapshotCandidate,
+    Var::Snapshot,
+    Var::LockOwner,
+    Var::StaleLock,
+];
 
 /// The text of an operation call, as sent to `sh -s` on its host.
 pub fn op_text(call: &OpCall) -> String {

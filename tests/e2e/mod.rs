@@ -57,7 +57,7 @@ impl Outcome {
 }
 
 /// A way to run a config: `nbkp sh` + a shell, or `nbkp run`.
-pub trait Backend {
+pub trait Backend: Sync {
     fn name(&self) -> String;
     fn run(&self, world: &World, config: &str, args: &[&str]) -> Outcome;
 }
