@@ -60,6 +60,9 @@ impl Outcome {
 pub trait Backend: Sync {
     fn name(&self) -> String;
     fn run(&self, world: &World, config: &str, args: &[&str]) -> Outcome;
+    /// The same run, started in its own process group (so a test can kill
+    /// it and everything it started at once, as a crash would).
+    fn spawn(&self, world: &World, config: &str) -> std::process::Child;
 }
 
 /// The generated script, run by one of the test bed's shells.
@@ -83,9 +86,26 @@ impl Backend for Script {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
     }
+
+    fn spawn(&self, world: &World, config: &str) -> std::process::Child {
+        self.spawn_impl(world, config)
+    }
 }
 
 impl Script {
+    fn spawn_impl(&self, world: &World, config: &str) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        let script = self.generate(world, config);
+        self.0
+            .command()
+            .arg(&script)
+            .process_group(0)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
     /// `nbkp sh -o` for the config; the script's path.
     pub fn generate(&self, world: &World, config: &str) -> PathBuf {
         let n = RUNS.fetch_add(1, Ordering::SeqCst);
@@ -128,6 +148,21 @@ impl Backend for Run {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+
+    fn spawn(&self, world: &World, config: &str) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        let n = RUNS.fetch_add(1, Ordering::SeqCst);
+        let cfg = world.root().join(format!("config-{n}.yaml"));
+        std::fs::write(&cfg, config).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_nbkp"))
+            .args(["run", "-c"])
+            .arg(&cfg)
+            .process_group(0)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
     }
 }
 
