@@ -64,6 +64,37 @@ pub enum Command {
     /// Exit codes: 0 every attempted sync succeeded, 1 a sync failed or preflight
     /// found errors the strictness does not allow, 2 bad config or command line.
     Run(RunArgs),
+    /// Check that every sync could run, without running anything
+    #[command(subcommand, arg_required_else_help = true)]
+    Preflight(PreflightCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PreflightCommand {
+    /// Ask every host the questions a run would ask, and report each sync
+    ///
+    /// One SSH round trip per host. Exit 1 when the strictness would stop a run,
+    /// else 0 (an absent drive or host is fine by default).
+    Check(PreflightArgs),
+    /// Like `check`, and say for every problem what to do about it
+    Troubleshoot(PreflightArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    #[command(flatten)]
+    pub file: ConfigFileArg,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Only these syncs (repeatable); an unknown name is an error
+    #[arg(short = 's', long = "sync", value_name = "SYNC")]
+    pub sync: Vec<String>,
+    /// What counts as a problem
+    #[arg(short = 'S', long, value_enum, default_value_t = StrictnessArg::IgnoreInactive)]
+    pub strictness: StrictnessArg,
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1065,3 +1065,72 @@ both_backends!(
     progress_modes,
     pruning_orphans_and_foreign_entries,
 );
+
+/// `nbkp preflight check` reports each sync without running it, with the
+/// strictness's exit code; `troubleshoot` says what to do, with the paths.
+#[test]
+fn preflight_check_and_troubleshoot() {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    let dst = w.volume(Side::Local, "dst", false);
+    // The destination sentinel is missing; snapshots/ and latest too.
+    std::fs::create_dir_all(&dst).unwrap();
+    let mut config = String::from("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&World::volume_yaml(Side::Local, "d", &dst));
+    config.push_str("sync-endpoints:\n  es: {volume: s}\n  ed: {volume: d, hard-link-snapshots: {enabled: true}}\nsyncs:\n  copy: {source: es, destination: ed}\n");
+    let cfg = w.root().join("pf.yaml");
+    std::fs::write(&cfg, &config).unwrap();
+    let nbkp = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_nbkp"))
+            .args(args)
+            .arg("-c")
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let out = nbkp(&["preflight", "check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("copy") && stdout.contains("inactive"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(".nbkp-dst not found"), "{stdout}");
+    let out = nbkp(&["preflight", "check", "-S", "ignore-none"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = nbkp(&["preflight", "troubleshoot"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("touch {}/.nbkp-dst", dst.display())),
+        "{stdout}"
+    );
+    // Fixed as advised, the next layer's problems show, with their fixes.
+    std::fs::write(dst.join(".nbkp-dst"), "").unwrap();
+    let out = nbkp(&["preflight", "troubleshoot"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("mkdir -p {}/snapshots", dst.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("ln -s /dev/null {}/latest", dst.display())),
+        "{stdout}"
+    );
+    std::fs::create_dir(dst.join("snapshots")).unwrap();
+    std::os::unix::fs::symlink("/dev/null", dst.join("latest")).unwrap();
+    let out = nbkp(&["preflight", "check", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["syncs"][0]["status"], "active", "{v}");
+    assert_eq!(v["fatal"], false);
+    // Nothing was written by any of it.
+    assert!(std::fs::read_dir(dst.join("snapshots"))
+        .unwrap()
+        .next()
+        .is_none());
+}

@@ -1,10 +1,13 @@
 //! One module per command; each returns the process exit code.
 
 mod config_show;
+mod preflight;
 mod run;
 mod sh;
 
-use crate::cli::{Cli, Command, ConfigCommand, NetworkArg, OutputFormat, SelectArgs};
+use crate::cli::{
+    Cli, Command, ConfigCommand, NetworkArg, OutputFormat, PreflightCommand, SelectArgs,
+};
 use crate::config::{self, Config, ConfigError, Loaded};
 use crate::plan::select::{self, Network, SelectOptions, Selection, SystemWorld};
 
@@ -16,6 +19,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Config(ConfigCommand::Show(args)) => config_show::run(&args),
         Command::Sh(args) => sh::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Preflight(PreflightCommand::Check(args)) => preflight::run(&args, false),
+        Command::Preflight(PreflightCommand::Troubleshoot(args)) => preflight::run(&args, true),
     }
 }
 

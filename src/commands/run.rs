@@ -33,11 +33,7 @@ pub fn run(args: &RunArgs) -> i32 {
     let run = RunOptions {
         dry_run: args.dry_run,
         progress: args.progress.mode().to_string(),
-        strictness: match args.strictness {
-            StrictnessArg::IgnoreInactive => Strictness::IgnoreInactive,
-            StrictnessArg::IgnoreNone => Strictness::IgnoreNone,
-            StrictnessArg::IgnoreAll => Strictness::IgnoreAll,
-        },
+        strictness: strictness(args.strictness),
         stream_rsync: args.output == OutputFormat::Human && args.progress.mode() != "none",
     };
     let executor = match Executor::new(&plan, run, Box::new(|line: &str| eprintln!("{line}"))) {
@@ -53,6 +49,14 @@ pub fn run(args: &RunArgs) -> i32 {
         OutputFormat::Human => print!("{}", summary(&report)),
     }
     report.exit_code()
+}
+
+pub fn strictness(arg: StrictnessArg) -> Strictness {
+    match arg {
+        StrictnessArg::IgnoreInactive => Strictness::IgnoreInactive,
+        StrictnessArg::IgnoreNone => Strictness::IgnoreNone,
+        StrictnessArg::IgnoreAll => Strictness::IgnoreAll,
+    }
 }
 
 /// The final table: one row per sync.

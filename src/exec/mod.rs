@@ -43,6 +43,8 @@ pub struct RunOptions {
 pub struct CheckFailure {
     pub verdict: Verdict,
     pub message: String,
+    /// What to do about it.
+    pub fix: Option<String>,
 }
 
 /// A sync's preflight: `status` is `active`, `inactive`, `pending` or `broken`.
@@ -87,6 +89,8 @@ pub struct Report {
     pub preflight: Vec<Preflight>,
     /// Preflight found errors the strictness does not allow: nothing ran.
     pub aborted: bool,
+    /// How many syncs have such errors.
+    pub fatal: usize,
     pub results: Vec<SyncResult>,
 }
 
@@ -193,12 +197,34 @@ impl<'p> Executor<'p> {
         report
     }
 
+    /// Only the checks: what `nbkp preflight` reports.
+    pub fn preflight(mut self) -> Report {
+        let base = self.base_values();
+        let (report, _) = self.check_all(&base);
+        self.hosts.close(&base);
+        report
+    }
+
     fn run_inner(&mut self, base: &Values) -> Report {
+        let (mut report, codes) = self.check_all(base);
+        if report.aborted {
+            self.log(&format!(
+                "Aborting: preflight checks found errors in {} sync(s)",
+                report.fatal
+            ));
+            return report;
+        }
+        self.sync_all(&mut report, &codes, base);
+        report
+    }
+
+    /// Every host's probes, then every sync's checks.
+    fn check_all(&mut self, base: &Values) -> (Report, HashMap<String, u8>) {
         let answers: Vec<Vec<Option<String>>> = (0..self.plan.hosts.len())
             .map(|i| self.hosts.ask(i, base))
             .collect();
         let mut preflight = Vec::new();
-        let mut codes: HashMap<&str, u8> = HashMap::new();
+        let mut codes: HashMap<String, u8> = HashMap::new();
         let (mut broken, mut inactive) = (0, 0);
         for sync in &self.plan.syncs {
             let (code, errors) = self.evaluate(sync, &answers);
@@ -207,7 +233,7 @@ impl<'p> Executor<'p> {
                 2 | 3 => inactive += 1,
                 _ => {}
             }
-            codes.insert(sync.slug.as_str(), code);
+            codes.insert(sync.slug.clone(), code);
             let status = match code {
                 0 => "active",
                 1 => "broken",
@@ -229,6 +255,7 @@ impl<'p> Executor<'p> {
                 errors: vec![CheckFailure {
                     verdict: Verdict::Inactive,
                     message: "excluded by location filter".into(),
+                    fix: Some("Expected with -L/--exclude-location; run without it to include this volume.".into()),
                 }],
             });
         }
@@ -237,20 +264,19 @@ impl<'p> Executor<'p> {
             Strictness::IgnoreInactive => broken,
             Strictness::IgnoreAll => 0,
         };
-        let mut report = Report {
+        let report = Report {
             dry_run: self.options.dry_run,
             strictness: self.options.strictness,
             preflight,
             aborted: fatal > 0,
+            fatal,
             results: Vec::new(),
         };
-        if fatal > 0 {
-            self.log(&format!(
-                "Aborting: preflight checks found errors in {fatal} sync(s)"
-            ));
-            return report;
-        }
+        (report, codes)
+    }
 
+    /// The syncs, in order, after a preflight that allows them.
+    fn sync_all(&mut self, report: &mut Report, codes: &HashMap<String, u8>, base: &Values) {
         let mut status: HashMap<String, Status> = HashMap::new();
         for sync in &self.plan.syncs {
             let errors = report
@@ -265,8 +291,7 @@ impl<'p> Executor<'p> {
                         .join(", ")
                 })
                 .unwrap_or_default();
-            let (st, result) =
-                self.run_sync(sync, codes[sync.slug.as_str()], &status, &errors, base);
+            let (st, result) = self.run_sync(sync, codes[&sync.slug], &status, &errors, base);
             status.insert(sync.slug.clone(), st);
             report.results.push(result);
         }
@@ -288,7 +313,6 @@ impl<'p> Executor<'p> {
         } else {
             self.log("All syncs completed successfully");
         }
-        report
     }
 
     /// The sync's preflight code (0 ok, 1 broken, 2 inactive, 3 pending) and
@@ -324,6 +348,7 @@ impl<'p> Executor<'p> {
                     errors.push(CheckFailure {
                         verdict: f.verdict,
                         message: f.message.clone(),
+                        fix: f.fix.clone(),
                     });
                 }
             }

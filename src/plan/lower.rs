@@ -11,6 +11,7 @@ use super::ssh::SshCommand;
 use super::*;
 use crate::config::{join, Config, SnapshotMode, SyncEndpoint, Volume};
 use crate::ordering;
+use crate::shell::quote;
 
 /// Choices that shape the plan beyond the config itself.
 #[derive(Debug, Clone, Default)]
@@ -167,6 +168,11 @@ fn relative_to(target: &str, base: &Path) -> String {
     }
 }
 
+/// A path argument as a person would type it (run-time parts by name).
+fn quote_arg(arg: &Arg) -> String {
+    quote(&arg.display())
+}
+
 fn ident(slug: &str) -> String {
     slug.replace('-', "_")
 }
@@ -177,6 +183,15 @@ fn fail(answers: &[&str], verdict: Verdict, message: String) -> Failure {
         verdict,
         message,
         dry_run_only: false,
+        fix: None,
+    }
+}
+
+impl Failure {
+    /// What to do about it, for `nbkp preflight troubleshoot`.
+    fn fix(mut self, text: String) -> Failure {
+        self.fix = Some(text);
+        self
     }
 }
 
@@ -302,6 +317,22 @@ impl<'c> Lowering<'c> {
         }))
     }
 
+    /// A command to run on a host, as a person would type it here.
+    fn on(&self, host: usize, command: &str) -> String {
+        match &self.hosts[host].ssh {
+            None => command.to_string(),
+            Some(ssh) => format!("ssh {} {}", quote(&ssh.destination), quote(command)),
+        }
+    }
+
+    /// `ssh [user@]host true`, to see why a host does not answer.
+    fn ssh_hint(&self, host: usize) -> String {
+        match &self.hosts[host].ssh {
+            None => "true".into(),
+            Some(ssh) => format!("ssh {} true", quote(&ssh.destination)),
+        }
+    }
+
     fn host_name(&self, host: usize) -> String {
         let h = &self.hosts[host];
         match &h.ssh {
@@ -349,7 +380,11 @@ impl<'c> Lowering<'c> {
                         &[],
                         Verdict::Inactive,
                         format!("host {name} is unreachable"),
-                    )),
+                    )
+                    .fix(format!(
+                        "Expected when away from that network. Otherwise try `{}` and fix what it reports.",
+                        self.ssh_hint(h)
+                    ))),
                 ));
             }
         }
@@ -374,13 +409,15 @@ impl<'c> Lowering<'c> {
                 p,
                 &["ok"],
                 vec![
-                    fail(&["missing"], Verdict::Broken, format!("rsync not found on {name}")),
+                    fail(&["missing"], Verdict::Broken, format!("rsync not found on {name}"))
+                        .fix(format!("Install rsync on {name} (Debian/Ubuntu: `apt-get install rsync`; macOS: `brew install rsync`).")),
                     fail(
                         &["openrsync"],
                         Verdict::Broken,
                         format!("rsync on {name} is openrsync, which lacks options nbkp uses: install rsync 3 (e.g. `brew install rsync`)"),
                     ),
-                    fail(&["old"], Verdict::Broken, format!("rsync on {name} is too old (3.0+ required)")),
+                    fail(&["old"], Verdict::Broken, format!("rsync on {name} is too old (3.0+ required)"))
+                        .fix(format!("Install rsync 3 or newer on {name}.")),
                 ],
                 Some(fail(&[], Verdict::Broken, format!("could not run `rsync --version` on {name}"))),
             ));
@@ -393,11 +430,18 @@ impl<'c> Lowering<'c> {
                     p,
                     &["1"],
                     vec![],
-                    Some(fail(
-                        &[],
-                        Verdict::Broken,
-                        format!("{tool} not found on {name}"),
-                    )),
+                    Some(
+                        fail(&[], Verdict::Broken, format!("{tool} not found on {name}")).fix(
+                            format!(
+                                "Install {} on {name}.",
+                                if tool == "btrfs" {
+                                    "btrfs-progs"
+                                } else {
+                                    "coreutils/util-linux"
+                                }
+                            ),
+                        ),
+                    ),
                 ));
             }
         }
@@ -429,11 +473,17 @@ impl<'c> Lowering<'c> {
                 p,
                 &["1"],
                 vec![],
-                Some(fail(
-                    &[],
-                    Verdict::Inactive,
-                    format!("{role} volume '{vol}' is not there: {shown}/.nbkp-vol not found (drive not plugged in or not mounted?)"),
-                )),
+                Some(
+                    fail(
+                        &[],
+                        Verdict::Inactive,
+                        format!("{role} volume '{vol}' is not there: {shown}/.nbkp-vol not found (drive not plugged in or not mounted?)"),
+                    )
+                    .fix(format!(
+                        "Plug in and mount the drive. If the volume is there and this is its first use, mark it: {}",
+                        self.on(side.host, &format!("touch {}", quote_arg(&side.volume_path.with_suffix("/.nbkp-vol"))))
+                    )),
+                ),
             ));
         }
         shared.push(CheckLayer {
@@ -453,11 +503,23 @@ impl<'c> Lowering<'c> {
             p,
             &["1"],
             vec![],
-            Some(fail(
-                &[],
-                Verdict::Inactive,
-                format!("source sentinel {}/.nbkp-src not found", src.shown),
-            )),
+            Some(
+                fail(
+                    &[],
+                    Verdict::Inactive,
+                    format!("source sentinel {}/.nbkp-src not found", src.shown),
+                )
+                .fix(format!(
+                    "If this is the right folder to back up: {}",
+                    self.on(
+                        src.host,
+                        &format!(
+                            "touch {}",
+                            quote_arg(&src.endpoint_path.with_suffix("/.nbkp-src"))
+                        )
+                    )
+                )),
+            ),
         )];
         let p = self.probe(
             dst.host,
@@ -469,11 +531,23 @@ impl<'c> Lowering<'c> {
             p,
             &["1"],
             vec![],
-            Some(fail(
-                &[],
-                Verdict::Inactive,
-                format!("destination sentinel {}/.nbkp-dst not found", dst.shown),
-            )),
+            Some(
+                fail(
+                    &[],
+                    Verdict::Inactive,
+                    format!("destination sentinel {}/.nbkp-dst not found", dst.shown),
+                )
+                .fix(format!(
+                    "If this is the right place for the backup: {}",
+                    self.on(
+                        dst.host,
+                        &format!(
+                            "touch {}",
+                            quote_arg(&dst.endpoint_path.with_suffix("/.nbkp-dst"))
+                        )
+                    )
+                )),
+            ),
         ));
         layers.push(CheckStep::Layer(CheckLayer {
             layer: "sentinel",
@@ -493,11 +567,20 @@ impl<'c> Lowering<'c> {
                 p,
                 &["1", "ro"],
                 vec![],
-                Some(fail(
-                    &[],
-                    Verdict::Broken,
-                    format!("source {}: snapshots/ directory not found", src.shown),
-                )),
+                Some(
+                    fail(
+                        &[],
+                        Verdict::Broken,
+                        format!("source {}: snapshots/ directory not found", src.shown),
+                    )
+                    .fix(self.on(
+                        src.host,
+                        &format!(
+                            "mkdir -p {}",
+                            quote_arg(&src.endpoint_path.with_suffix("/snapshots"))
+                        ),
+                    )),
+                ),
             ));
             let p = self.probe(
                 src.host,
@@ -511,12 +594,14 @@ impl<'c> Lowering<'c> {
                     verdict: Verdict::Pending,
                     message: format!("source snapshot not yet available (dry-run; upstream sync '{up}' has not run)"),
                     dry_run_only: true,
+                    fix: Some(format!("Nothing to do: a real run fills it through '{up}' first.")),
                 },
                 None => fail(
                     &["devnull"],
                     Verdict::Broken,
                     format!("source {}: latest → /dev/null with no upstream sync (nothing to read yet)", src.shown),
-                ),
+                )
+                .fix("The source keeps snapshots but nothing writes them in this config: add the sync that fills it, or run that backup first.".into()),
             };
             structure.push(check(
                 p,
@@ -527,13 +612,32 @@ impl<'c> Lowering<'c> {
                         &["missing"],
                         Verdict::Broken,
                         format!("source {}: latest symlink not found", src.shown),
-                    ),
+                    )
+                    .fix(self.on(
+                        src.host,
+                        &format!(
+                            "ln -s /dev/null {}",
+                            quote_arg(&src.endpoint_path.with_suffix("/latest"))
+                        ),
+                    )),
                 ],
-                Some(fail(
-                    &[],
-                    Verdict::Broken,
-                    format!("source {}: latest symlink target is invalid", src.shown),
-                )),
+                Some(
+                    fail(
+                        &[],
+                        Verdict::Broken,
+                        format!("source {}: latest symlink target is invalid", src.shown),
+                    )
+                    .fix(format!(
+                        "Point it at a complete snapshot, or reset it: {}",
+                        self.on(
+                            src.host,
+                            &format!(
+                                "ln -sfn /dev/null {}",
+                                quote_arg(&src.endpoint_path.with_suffix("/latest"))
+                            )
+                        )
+                    )),
+                ),
             ));
         }
         let p = self.probe(
@@ -546,11 +650,20 @@ impl<'c> Lowering<'c> {
             p,
             &["1"],
             vec![],
-            Some(fail(
-                &[],
-                Verdict::Broken,
-                format!("destination {}: endpoint directory not writable", dst.shown),
-            )),
+            Some(
+                fail(
+                    &[],
+                    Verdict::Broken,
+                    format!("destination {}: endpoint directory not writable", dst.shown),
+                )
+                .fix(format!(
+                    "Give the backup user write access, e.g. {}",
+                    self.on(
+                        dst.host,
+                        &format!("chown -R \"$USER\" {}", quote_arg(&dst.endpoint_path))
+                    )
+                )),
+            ),
         ));
         let snapshots = match dst_ep.snapshots {
             SnapshotMode::None => SnapshotPlan::None,
@@ -593,7 +706,7 @@ impl<'c> Lowering<'c> {
                         &[],
                         Verdict::Broken,
                         format!("destination {}: volume not mounted with user_subvol_rm_allowed (old snapshots could not be pruned)", dst.shown),
-                    )),
+                    ).fix(format!("Mount the volume with the option, e.g. in /etc/fstab: `... btrfs defaults,user_subvol_rm_allowed 0 0`, then {}", self.on(dst.host, "mount -o remount,user_subvol_rm_allowed <mount point>")))),
                 ));
                 let staging = dst.endpoint_path.with_suffix("/staging");
                 let p = self.probe(
@@ -609,7 +722,14 @@ impl<'c> Lowering<'c> {
                         &["missing"],
                         Verdict::Broken,
                         format!("destination {}: staging/ directory not found", dst.shown),
-                    )],
+                    )
+                    .fix(self.on(
+                        dst.host,
+                        &format!(
+                            "btrfs subvolume create {}",
+                            quote_arg(&dst.endpoint_path.with_suffix("/staging"))
+                        ),
+                    ))],
                     Some(fail(
                         &[],
                         Verdict::Broken,
@@ -679,11 +799,20 @@ impl<'c> Lowering<'c> {
                         dst.shown
                     ),
                 )],
-                Some(fail(
-                    &[],
-                    Verdict::Broken,
-                    format!("destination {}: snapshots/ directory not found", dst.shown),
-                )),
+                Some(
+                    fail(
+                        &[],
+                        Verdict::Broken,
+                        format!("destination {}: snapshots/ directory not found", dst.shown),
+                    )
+                    .fix(self.on(
+                        dst.host,
+                        &format!(
+                            "mkdir -p {}",
+                            quote_arg(&dst.endpoint_path.with_suffix("/snapshots"))
+                        ),
+                    )),
+                ),
             ));
             let p = self.probe(
                 dst.host,
@@ -698,15 +827,34 @@ impl<'c> Lowering<'c> {
                     &["missing"],
                     Verdict::Broken,
                     format!("destination {}: latest symlink not found", dst.shown),
-                )],
-                Some(fail(
-                    &[],
-                    Verdict::Broken,
-                    format!(
-                        "destination {}: latest symlink target is invalid",
-                        dst.shown
+                )
+                .fix(self.on(
+                    dst.host,
+                    &format!(
+                        "ln -s /dev/null {}",
+                        quote_arg(&dst.endpoint_path.with_suffix("/latest"))
                     ),
-                )),
+                ))],
+                Some(
+                    fail(
+                        &[],
+                        Verdict::Broken,
+                        format!(
+                            "destination {}: latest symlink target is invalid",
+                            dst.shown
+                        ),
+                    )
+                    .fix(format!(
+                        "Point it at a complete snapshot, or reset it: {}",
+                        self.on(
+                            dst.host,
+                            &format!(
+                                "ln -sfn /dev/null {}",
+                                quote_arg(&dst.endpoint_path.with_suffix("/latest"))
+                            )
+                        )
+                    )),
+                ),
             ));
         }
         layers.push(CheckStep::Layer(CheckLayer {

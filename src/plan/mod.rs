@@ -137,6 +137,8 @@ pub struct Failure {
     /// Applies only in a dry run; in a real run the answer passes (a source
     /// whose `latest → /dev/null` is filled by its upstream earlier in the run).
     pub dry_run_only: bool,
+    /// How to fix it: shown by `nbkp preflight troubleshoot`.
+    pub fix: Option<String>,
 }
 
 impl Check {
