@@ -1,10 +1,13 @@
-//! `cargo bench --bench sh_script` (as root): figures for `nbkp sh`.
+//! `cargo bench --bench figures` (as root): speed and size figures.
 //!
-//! 1. Compile time and size of the script for a 1000-sync config
+//! 1. `nbkp sh` for a 1000-sync config: compile time and lines per sync
 //!    (targets: ≤ 50 ms, ≤ 30 lines per sync).
-//! 2. Three local → remote hard-link syncs of 200 files each at 50 ms
-//!    round-trip time: the generated script against bare rsync doing the
-//!    same over one multiplexed SSH connection (target: ≤ 1.10×, 1 login).
+//! 2. 20 local hard-link syncs of 200 files: `nbkp run` and the script
+//!    against bare rsync doing the same (target ≤ 1.05×).
+//! 3. Three local → remote hard-link syncs of 200 files at 50 ms round-trip
+//!    time: the script and `nbkp run` against bare rsync over one
+//!    multiplexed SSH connection (target ≤ 1.10×, 1 SSH login).
+//! 4. `nbkp` start-up time and peak memory (targets ≤ 5 ms, ≤ 15 MiB).
 //!
 //! Prints figures; asserts nothing about speed.
 
@@ -205,21 +208,169 @@ fn remote_runs(dir: &Path) {
         std::thread::sleep(Duration::from_millis(300));
         (took, remote.login_count() - before)
     };
+    let in_process = || {
+        let before = remote.login_count();
+        let t = Instant::now();
+        check(nbkp().args(["run", "-c"]).arg(&cfg));
+        let took = t.elapsed();
+        std::thread::sleep(Duration::from_millis(300));
+        (took, remote.login_count() - before)
+    };
     for round in 0..3 {
         let b = bare(round);
         let (n, logins) = scripted();
+        let (r, run_logins) = in_process();
         let what = if round == 0 {
             "first run (copies everything)"
         } else {
             "unchanged rerun"
         };
         println!(
-            "3 local→remote hard-link syncs × 200 files at 50 ms RTT, {what}: script {:.2} s, bare rsync {:.2} s, ratio {:.2}× (target ≤ 1.10×), SSH logins {logins} (target 1)",
-            n.as_secs_f64(),
+            "3 local→remote hard-link syncs × 200 files at 50 ms RTT, {what}: bare rsync {:.2} s; script {:.2} s ({:.2}×, {logins} SSH login); nbkp run {:.2} s ({:.2}×, {run_logins} SSH login) (targets ≤ 1.10×, 1 login)",
             b.as_secs_f64(),
-            n.as_secs_f64() / b.as_secs_f64()
+            n.as_secs_f64(),
+            n.as_secs_f64() / b.as_secs_f64(),
+            r.as_secs_f64(),
+            r.as_secs_f64() / b.as_secs_f64()
         );
     }
+}
+
+/// 20 local hard-link syncs of 200 files each, three rounds.
+fn local_runs(dir: &Path) {
+    let base = dir.join("local");
+    let mut y = String::from("volumes:\n");
+    let mut ep = String::from("sync-endpoints:\n");
+    let mut syncs = String::from("syncs:\n");
+    for s in 0..20 {
+        let src = base.join(format!("src{s}"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join(".nbkp-vol"), "").unwrap();
+        std::fs::write(src.join(".nbkp-src"), "").unwrap();
+        for f in 0..200 {
+            std::fs::write(
+                src.join(format!("file-{f}.txt")),
+                format!("{s} {f}\n").repeat(30),
+            )
+            .unwrap();
+        }
+        for kind in ["nbkp", "script", "bare"] {
+            let d = base.join(format!("{kind}{s}"));
+            std::fs::create_dir_all(d.join("snapshots")).unwrap();
+            std::fs::write(d.join(".nbkp-vol"), "").unwrap();
+            std::fs::write(d.join(".nbkp-dst"), "").unwrap();
+            let _ = std::os::unix::fs::symlink("/dev/null", d.join("latest"));
+        }
+        let _ = writeln!(y, "  src{s}: {{type: local, path: {}}}", src.display());
+        let _ = writeln!(ep, "  s{s}: {{volume: src{s}}}\n  d{s}: {{volume: dst{s}, hard-link-snapshots: {{enabled: true, max-snapshots: 5}}}}");
+        let _ = writeln!(syncs, "  sync{s}: {{source: s{s}, destination: d{s}}}");
+    }
+    let config = |kind: &str| {
+        let mut c = y.clone();
+        for s in 0..20 {
+            let _ = writeln!(
+                c,
+                "  dst{s}: {{type: local, path: {}}}",
+                base.join(format!("{kind}{s}")).display()
+            );
+        }
+        let path = dir.join(format!("local-{kind}.yaml"));
+        std::fs::write(&path, format!("{c}{ep}{syncs}")).unwrap();
+        path
+    };
+    let run_cfg = config("nbkp");
+    let script = dir.join("local.sh");
+    check(
+        nbkp()
+            .args(["sh", "-c"])
+            .arg(config("script"))
+            .arg("-o")
+            .arg(&script),
+    );
+    for round in 0..3 {
+        let t = Instant::now();
+        for s in 0..20 {
+            let d = base.join(format!("bare{s}"));
+            let snap = format!("2026-01-01T00:00:0{round}.000Z");
+            let mut c = Command::new("rsync");
+            c.args([
+                "-a",
+                "--delete",
+                "--delete-excluded",
+                "--partial-dir=.rsync-partial",
+                "--safe-links",
+                "--filter=H .nbkp-*",
+                "--filter=P .nbkp-*",
+            ]);
+            if round > 0 {
+                c.arg(format!(
+                    "--link-dest=../2026-01-01T00:00:0{}.000Z",
+                    round - 1
+                ));
+            }
+            c.arg(format!("{}/", base.join(format!("src{s}")).display()))
+                .arg(format!("{}/snapshots/{snap}/", d.display()));
+            check(&mut c);
+            check(
+                Command::new("ln")
+                    .arg("-sfn")
+                    .arg(format!("snapshots/{snap}"))
+                    .arg(d.join("latest")),
+            );
+        }
+        let bare = t.elapsed();
+        let t = Instant::now();
+        check(nbkp().args(["run", "-c"]).arg(&run_cfg));
+        let run = t.elapsed();
+        let t = Instant::now();
+        check(Command::new("sh").arg(&script));
+        let sh = t.elapsed();
+        let what = if round == 0 {
+            "first run"
+        } else {
+            "unchanged rerun"
+        };
+        println!(
+            "20 local hard-link syncs × 200 files, {what}: bare rsync {:.2} s; nbkp run {:.2} s ({:.2}×); script {:.2} s ({:.2}×) (target ≤ 1.05×)",
+            bare.as_secs_f64(),
+            run.as_secs_f64(),
+            run.as_secs_f64() / bare.as_secs_f64(),
+            sh.as_secs_f64(),
+            sh.as_secs_f64() / bare.as_secs_f64()
+        );
+    }
+}
+
+/// Start-up time (`nbkp --version`, and a one-sync `config show`) and peak
+/// memory of `nbkp sh` on the 1000-sync config.
+fn startup_and_memory(dir: &Path) {
+    let mut times = Vec::new();
+    for _ in 0..21 {
+        let t = Instant::now();
+        check(nbkp().arg("--version"));
+        times.push(t.elapsed());
+    }
+    println!(
+        "start-up (nbkp --version): median {:.2} ms (target ≤ 5 ms)",
+        median(times).as_secs_f64() * 1000.0
+    );
+    let rss = |args: &[&str]| -> String {
+        let out = Command::new("/usr/bin/time")
+            .args(["-f", "%M"])
+            .arg(env!("CARGO_BIN_EXE_nbkp"))
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        err.lines().last().unwrap_or("?").trim().to_string()
+    };
+    let big = dir.join("big.yaml").display().to_string();
+    let local = dir.join("local-nbkp.yaml").display().to_string();
+    println!(
+        "peak RSS: nbkp sh (1000 syncs) {} KiB, nbkp run (20 local syncs) {} KiB (target ≤ 15 MiB = 15360 KiB)",
+        rss(&["sh", "-c", &big]),
+        rss(&["run", "-c", &local])
+    );
 }
 
 fn main() {
@@ -228,6 +379,10 @@ fn main() {
     }
     let dir = testbed::temp_dir("bench");
     compile_1000(dir.path());
+    if require(&[Component::Rsync]) {
+        local_runs(dir.path());
+        startup_and_memory(dir.path());
+    }
     let mut needs = RemoteHost::COMPONENTS.to_vec();
     needs.push(Component::Rsync);
     if require(&needs) {
