@@ -1,19 +1,42 @@
-//! Running the runtime library on hosts: `sh -s` here, or over the run's
-//! shared SSH connection (one control master per host, closed at the end).
+//! Running the runtime library on hosts. Each host gets one long-lived
+//! `sh -s` (here, or over the run's shared SSH connection) that receives
+//! the library once; every probe script or operation is then one message
+//! and one answer, which costs one network round trip on a remote host
+//! instead of a new SSH session each time.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::plan::{Host, Plan};
 use crate::render::{words, LIB};
 
 use super::values::{argv, Values};
 
-/// The run's hosts and their shared connections.
+/// What a command sent to a host's shell printed, and how it ended.
+pub struct Answer {
+    pub code: Option<i32>,
+    /// Standard output and standard error, interleaved.
+    pub output: String,
+}
+
+struct Session {
+    child: Child,
+    /// Taken (closed) to let the shell end.
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    /// Ends every answer; random, so no output can forge it.
+    marker: String,
+}
+
+/// The run's hosts, their shared connections and their shells.
 pub struct Hosts<'p> {
     plan: &'p Plan,
     /// Private directory of the control sockets (only with remote hosts).
     control: Option<tempfile::TempDir>,
+    sessions: RefCell<HashMap<usize, Option<Session>>>,
 }
 
 impl<'p> Hosts<'p> {
@@ -28,7 +51,11 @@ impl<'p> Hosts<'p> {
         } else {
             None
         };
-        Ok(Hosts { plan, control })
+        Ok(Hosts {
+            plan,
+            control,
+            sessions: RefCell::new(HashMap::new()),
+        })
     }
 
     pub fn control_dir(&self) -> String {
@@ -53,41 +80,90 @@ impl<'p> Hosts<'p> {
         }
     }
 
-    /// Runs the library followed by `commands` with `sh -s` on host `index`.
-    pub fn run_lib(
-        &self,
-        index: usize,
-        commands: &str,
-        values: &Values,
-    ) -> std::io::Result<Output> {
-        let host = &self.plan.hosts[index];
-        let argv = self.shell_argv(host, values);
+    fn open(&self, index: usize, values: &Values) -> Option<Session> {
+        let argv = self.shell_argv(&self.plan.hosts[index], values);
         let mut child = Command::new(&argv[0])
             .args(&argv[1..])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let text = format!("{}\n{commands}\n", LIB.trim_end());
-        if let Some(mut stdin) = child.stdin.take() {
-            // A host that closes early (unreachable) is seen in the exit status.
-            let _ = stdin.write_all(text.as_bytes());
-        }
-        child.wait_with_output()
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let mut stdin = child.stdin.take()?;
+        let stdout = BufReader::new(child.stdout.take()?);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let marker = format!("@@nbkp-end-{}-{nanos}", std::process::id());
+        stdin.write_all(LIB.as_bytes()).ok()?;
+        Some(Session {
+            child,
+            stdin: Some(stdin),
+            stdout,
+            marker,
+        })
     }
 
+    /// Runs `commands` (after the library) on host `index`; `None` when the
+    /// host's shell cannot be reached. A shell that died since its last
+    /// answer (a dropped connection) is replaced once.
+    pub fn run(&self, index: usize, commands: &str, values: &Values) -> Option<Answer> {
+        let had_session = matches!(self.sessions.borrow().get(&index), Some(Some(_)));
+        match self.run_once(index, commands, values) {
+            None if had_session => self.run_once(index, commands, values),
+            answer => answer,
+        }
+    }
+
+    fn run_once(&self, index: usize, commands: &str, values: &Values) -> Option<Answer> {
+        let mut sessions = self.sessions.borrow_mut();
+        let slot = sessions
+            .entry(index)
+            .or_insert_with(|| self.open(index, values));
+        let session = slot.as_mut()?;
+        // A subshell: an operation's `exit` or variables never reach the session.
+        let message = format!("( {commands}\n) 2>&1\necho \"{} $?\"\n", session.marker);
+        let answer = (|| {
+            let stdin = session.stdin.as_mut()?;
+            stdin.write_all(message.as_bytes()).ok()?;
+            stdin.flush().ok()?;
+            let mut output = String::new();
+            loop {
+                let mut line = String::new();
+                if session.stdout.read_line(&mut line).ok()? == 0 {
+                    return None;
+                }
+                if let Some(code) = line.trim_end().strip_prefix(&session.marker) {
+                    return Some(Answer {
+                        code: code.trim().parse().ok(),
+                        output,
+                    });
+                }
+                output.push_str(&line);
+            }
+        })();
+        if answer.is_none() {
+            // The shell is gone (host unreachable, connection dropped).
+            sessions.remove(&index);
+        }
+        answer
+    }
+}
+
+impl Hosts<'_> {
     /// Asks host `index` all its probes; answers by probe index (`None`
     /// when the host did not answer at all or gave no valid answer).
     pub fn ask(&self, index: usize, values: &Values) -> Vec<Option<String>> {
         let host = &self.plan.hosts[index];
         let mut answers = vec![None; host.probes.len()];
-        let Ok(out) = self.run_lib(index, &words::probe_script(&host.probes), values) else {
+        let Some(out) = self.run(index, &words::probe_script(&host.probes), values) else {
             return answers;
         };
-        if !out.status.success() {
+        if out.code != Some(0) {
             return answers;
         }
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
+        for line in out.output.lines() {
             let Some((k, v)) = line.split_once(' ') else {
                 continue;
             };
@@ -104,8 +180,14 @@ impl<'p> Hosts<'p> {
         answers
     }
 
-    /// Closes every shared connection.
+    /// Ends every shell and closes every shared connection.
     pub fn close(&self, values: &Values) {
+        for (_, session) in self.sessions.borrow_mut().drain() {
+            if let Some(mut s) = session {
+                drop(s.stdin.take());
+                let _ = s.child.wait();
+            }
+        }
         for host in &self.plan.hosts {
             if let Some(ssh) = &host.ssh {
                 let mut a = argv(&ssh.args, values);
@@ -120,5 +202,14 @@ impl<'p> Hosts<'p> {
                     .status();
             }
         }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.stdin.is_some() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
     }
 }

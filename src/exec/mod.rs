@@ -551,13 +551,13 @@ impl<'p> Executor<'p> {
                 text.push_str(&format!("{}={}\n", var.shell_name(), v.get(*var)));
             }
             text.push_str(&words::op_text(call));
-            let out = self
-                .hosts
-                .run_lib(call.host, &text, v)
-                .map_err(|e| OpError::new(format!("{}: {e}", call.op)))?;
-            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let Some(out) = self.hosts.run(call.host, &text, v) else {
+                let host = &self.plan.hosts[call.host].name;
+                return Err(OpError::new(format!("{}: {host} did not answer", call.op)));
+            };
+            let stdout = out.output;
             self.report(sync, &stdout, v, result);
-            match out.status.code() {
+            match out.code {
                 Some(0) => return Ok(()),
                 Some(73) => {
                     let holder = stdout
@@ -588,11 +588,15 @@ impl<'p> Executor<'p> {
                     return Err(OpError::new(msg));
                 }
                 code => {
-                    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+                    let said: Vec<&str> = stdout
+                        .lines()
+                        .filter(|l| !l.starts_with("snapshot ") && !l.starts_with("latest "))
+                        .collect();
                     return Err(OpError::new(format!(
-                        "{} failed (exit {}): {stderr}",
+                        "{} failed (exit {}): {}",
                         call.op,
-                        code.unwrap_or(-1)
+                        code.unwrap_or(-1),
+                        said.join("; ")
                     )));
                 }
             }
