@@ -64,6 +64,14 @@ pub enum Command {
     /// Exit codes: 0 every attempted sync succeeded, 1 a sync failed or preflight
     /// found errors the strictness does not allow, 2 bad config or command line.
     Run(RunArgs),
+    /// See nbkp work on sample data, with nothing of yours touched
+    ///
+    /// Creates a folder with a config, a "laptop" with documents and photos, a
+    /// "USB drive" and an unplugged drive, then backs up twice: the second run
+    /// makes a second snapshot whose unchanged files are hard links to the
+    /// first, and the unplugged drive is skipped, not written to. Prints where to
+    /// look. Everything stays in that folder.
+    Demo(DemoArgs),
     /// Check that every sync could run, without running anything
     #[command(subcommand, arg_required_else_help = true)]
     Preflight(PreflightCommand),
@@ -249,4 +257,11 @@ pub struct RunArgs {
     /// Output format (logs always go to stderr)
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to create the demo [default: a new folder under the temp dir]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }

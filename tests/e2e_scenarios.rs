@@ -1134,3 +1134,124 @@ fn preflight_check_and_troubleshoot() {
         .next()
         .is_none());
 }
+
+/// `nbkp run -o json`: one document on stdout with each sync's outcome,
+/// snapshot path and pruned paths; logs stay on stderr.
+#[test]
+fn run_json_report() {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sample_tree(Side::Local, &src);
+    let snap = w.volume(Side::Local, "snap", false);
+    w.endpoint(Side::Local, &snap, Mode::HardLink, false, true);
+    let mirror = w.volume(Side::Local, "mirror", false);
+    w.endpoint(Side::Local, &mirror, Mode::None, false, true);
+    let absent = w.volume_dir(Side::Local, "absent", false);
+    let mut config = String::from("volumes:\n");
+    for (n, p) in [("s", &src), ("h", &snap), ("m", &mirror), ("a", &absent)] {
+        config.push_str(&World::volume_yaml(Side::Local, n, p));
+    }
+    config.push_str("sync-endpoints:\n  es: {volume: s}\n  eh: {volume: h, hard-link-snapshots: {enabled: true, max-snapshots: 1}}\n  em: {volume: m}\n  ea: {volume: a}\nsyncs:\n  to-snap: {source: es, destination: eh}\n  to-mirror: {source: es, destination: em}\n  to-absent: {source: es, destination: ea}\n");
+    let cfg = w.root().join("json.yaml");
+    std::fs::write(&cfg, &config).unwrap();
+    let run = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nbkp"))
+            .args(["run", "-o", "json", "-c"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("[nbkp] Starting sync"));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .expect("stdout is one JSON document")
+    };
+    run();
+    let v = run();
+    let results = v["results"].as_array().unwrap();
+    let by = |slug: &str| {
+        results
+            .iter()
+            .find(|r| r["sync_slug"] == slug)
+            .unwrap()
+            .clone()
+    };
+    let snap_r = by("to-snap");
+    assert_eq!(snap_r["outcome"], "success");
+    assert_eq!(snap_r["rsync_exit_code"], 0);
+    let path = snap_r["snapshot_path"].as_str().unwrap();
+    assert!(
+        path.starts_with(&format!("{}/snapshots/20", snap.display())),
+        "{path}"
+    );
+    assert_eq!(
+        snap_r["pruned_paths"].as_array().unwrap().len(),
+        1,
+        "max-snapshots 1 prunes the first"
+    );
+    let mirror_r = by("to-mirror");
+    assert_eq!(mirror_r["outcome"], "success");
+    assert!(
+        mirror_r["snapshot_path"].is_null() && mirror_r["pruned_paths"].is_null(),
+        "{mirror_r}"
+    );
+    let absent_r = by("to-absent");
+    assert_eq!(absent_r["outcome"], "skipped");
+    assert_eq!(absent_r["failure"], "inactive");
+    assert_eq!(absent_r["rsync_exit_code"], -1);
+    assert!(absent_r["detail"]
+        .as_str()
+        .unwrap()
+        .contains(".nbkp-vol not found"));
+    for key in ["dry_run", "output", "cancelled_by", "warnings", "success"] {
+        assert!(absent_r.get(key).is_some(), "result lacks `{key}`");
+    }
+    assert_eq!(v["aborted"], false);
+    assert_eq!(v["preflight"].as_array().unwrap().len(), 3);
+}
+
+/// `nbkp demo` backs up its sample data twice, hard-links unchanged files
+/// between the snapshots and leaves the unplugged drive untouched.
+#[test]
+fn demo_runs_end_to_end() {
+    let Some(w) = World::new(false, false) else {
+        return;
+    };
+    let dir = w.root().join("demo");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nbkp"))
+        .args(["demo", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let snaps = dir.join("usb-drive/documents/snapshots");
+    let names = w.snapshots(Side::Local, &dir.join("usb-drive/documents"));
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(
+        w.inode(Side::Local, &snaps.join(&names[0]).join("notes/ideas.md")),
+        w.inode(Side::Local, &snaps.join(&names[1]).join("notes/ideas.md"))
+    );
+    assert!(
+        !snaps.join(&names[1]).join("draft.tmp").exists(),
+        "the *.tmp filter"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.join("unplugged-drive"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Where to look"));
+}

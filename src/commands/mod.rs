@@ -1,6 +1,7 @@
 //! One module per command; each returns the process exit code.
 
 mod config_show;
+mod demo;
 mod preflight;
 mod run;
 mod sh;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Config(ConfigCommand::Show(args)) => config_show::run(&args),
         Command::Sh(args) => sh::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Demo(args) => demo::run(&args),
         Command::Preflight(PreflightCommand::Check(args)) => preflight::run(&args, false),
         Command::Preflight(PreflightCommand::Troubleshoot(args)) => preflight::run(&args, true),
     }

@@ -512,12 +512,13 @@ impl<'p> Executor<'p> {
                 result.detail = Some(e.message);
                 return result;
             }
-            if !self.options.dry_run {
-                let endpoint = match &sync.snapshots {
-                    SnapshotPlan::Btrfs { endpoint, .. }
-                    | SnapshotPlan::HardLink { endpoint, .. } => expand(endpoint, &v).join(""),
-                    SnapshotPlan::None => String::new(),
-                };
+            let endpoint = match &sync.snapshots {
+                SnapshotPlan::Btrfs { endpoint, .. } | SnapshotPlan::HardLink { endpoint, .. } => {
+                    Some(expand(endpoint, &v).join(""))
+                }
+                SnapshotPlan::None => None,
+            };
+            if let (Some(endpoint), false) = (endpoint, self.options.dry_run) {
                 result.snapshot_path = Some(format!("{endpoint}/snapshots/{}", v.snapshot));
                 let pruned = result.pruned_paths.take().unwrap_or_default();
                 result.pruned_paths = Some(
