@@ -7,26 +7,26 @@
 /// command lines remain readable. Everything else is single-quoted by
 /// shell-escape.
 pub fn quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b));
-    if plain {
+    if is_plain(word) {
         word.to_string()
     } else {
         shell_escape::unix::escape(word.into()).into_owned()
     }
 }
 
+/// Made only of characters no shell (nor rsync's `-e` splitting) treats specially.
+fn is_plain(word: &str) -> bool {
+    !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b))
+}
+
 /// Quotes one word of rsync's `-e` command. rsync splits that string itself,
 /// honouring `'…'` and `"…"` but not backslashes, so an embedded `'` is
 /// written `'"'"'` (which a POSIX shell reads the same way).
 pub fn quote_rsh(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b));
-    if plain {
+    if is_plain(word) {
         word.to_string()
     } else {
         format!("'{}'", word.replace('\'', "'\"'\"'"))

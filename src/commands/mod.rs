@@ -65,3 +65,23 @@ pub fn select_endpoints(config: &Config, args: &SelectArgs) -> Result<Selection,
     }
     Ok(select::select(config, &opts, &SystemWorld::new()))
 }
+
+/// The config, the endpoint choices, then the plan; on failure
+/// the exit code (the problem has been reported).
+pub fn plan_for(
+    file: Option<&std::path::Path>,
+    select: &SelectArgs,
+    output: OutputFormat,
+    options: &crate::plan::LowerOptions,
+) -> Result<crate::plan::Plan, i32> {
+    let loaded = load_config(file, output)?;
+    let selection = select_endpoints(&loaded.config, select)?;
+    let config_path = loaded.path.display().to_string();
+    match crate::plan::lower(&loaded.config, &config_path, &selection, options) {
+        Ok(plan) => Ok(plan),
+        Err(e) => {
+            eprintln!("Error: {e}");
+            Err(EXIT_USAGE)
+        }
+    }
+}

@@ -3,33 +3,22 @@
 use crate::cli::{OutputFormat, PreflightArgs};
 use crate::exec::{Executor, RunOptions};
 use crate::output::{print_json, table::Table};
-use crate::plan::{self, LowerOptions};
+use crate::plan::LowerOptions;
 
 pub fn run(args: &PreflightArgs, troubleshoot: bool) -> i32 {
-    let loaded = match super::load_config(args.file.config.as_deref(), args.output) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let selection = match super::select_endpoints(&loaded.config, &args.select) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
     let options = LowerOptions {
         only: args.sync.clone(),
         darwin: cfg!(target_os = "macos"),
         ..LowerOptions::default()
     };
-    let plan = match plan::lower(
-        &loaded.config,
-        &loaded.path.display().to_string(),
-        &selection,
+    let plan = match super::plan_for(
+        args.file.config.as_deref(),
+        &args.select,
+        args.output,
         &options,
     ) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return super::EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     let run = RunOptions {
         dry_run: false,

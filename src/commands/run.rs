@@ -5,30 +5,23 @@ use std::io::IsTerminal;
 use crate::cli::{OutputFormat, RunArgs, StrictnessArg};
 use crate::exec::{Executor, Report, RunOptions, Strictness};
 use crate::output::{print_json, table::Table};
-use crate::plan::{self, LowerOptions};
+use crate::plan::LowerOptions;
 
 pub fn run(args: &RunArgs) -> i32 {
-    let loaded = match super::load_config(args.file.config.as_deref(), args.output) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let selection = match super::select_endpoints(&loaded.config, &args.select) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
     let options = LowerOptions {
         only: args.sync.clone(),
         darwin: cfg!(target_os = "macos"),
         no_prune: args.no_prune,
         ..LowerOptions::default()
     };
-    let config_path = loaded.path.display().to_string();
-    let plan = match plan::lower(&loaded.config, &config_path, &selection, &options) {
+    let plan = match super::plan_for(
+        args.file.config.as_deref(),
+        &args.select,
+        args.output,
+        &options,
+    ) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return super::EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     let run = RunOptions {
         dry_run: args.dry_run,

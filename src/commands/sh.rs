@@ -4,21 +4,13 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 
 use crate::cli::{OutputFormat, Platform, ShArgs};
-use crate::plan::{self, LowerOptions};
+use crate::plan::LowerOptions;
 
 pub fn run(args: &ShArgs) -> i32 {
     if (args.relative_src || args.relative_dst) && args.output_file.is_none() {
         eprintln!("Error: --relative-src/--relative-dst require --output-file");
         return super::EXIT_USAGE;
     }
-    let loaded = match super::load_config(args.file.config.as_deref(), OutputFormat::Human) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let selection = match super::select_endpoints(&loaded.config, &args.select) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
     let script_dir = args.output_file.as_ref().map(|f| {
         let abs = std::path::absolute(f).unwrap_or_else(|_| f.clone());
         abs.parent().map(|p| p.to_path_buf()).unwrap_or_default()
@@ -35,13 +27,14 @@ pub fn run(args: &ShArgs) -> i32 {
         darwin,
         no_prune: false,
     };
-    let config_path = loaded.path.display().to_string();
-    let plan = match plan::lower(&loaded.config, &config_path, &selection, &options) {
+    let plan = match super::plan_for(
+        args.file.config.as_deref(),
+        &args.select,
+        OutputFormat::Human,
+        &options,
+    ) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return super::EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     if args.plan {
         crate::output::print_json(&plan);
