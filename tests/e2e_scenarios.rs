@@ -1255,3 +1255,68 @@ fn demo_runs_end_to_end() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Where to look"));
 }
+
+/// `nbkp run` stopped with SIGTERM mid-transfer: the transfer is stopped,
+/// the unfinished snapshot and the lock are cleaned up, the shared
+/// connection is closed, later syncs do not start, and it exits 130.
+#[test]
+fn an_interrupted_run_cleans_up() {
+    let Some(mut w) = World::new(true, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    testbed::fixtures::large_file_at(&src.join("big.bin"), 32 * 1024 * 1024);
+    let vol = w.volume(Side::Remote, "vol", false);
+    w.endpoint(Side::Remote, &vol.join("a"), Mode::HardLink, false, true);
+    w.endpoint(Side::Remote, &vol.join("b"), Mode::None, false, true);
+    let mut config = w.ssh_yaml();
+    config.push_str("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&World::volume_yaml(Side::Remote, "r", &vol));
+    config.push_str("sync-endpoints:\n  es: {volume: s}\n  ea: {volume: r, subdir: a, hard-link-snapshots: {enabled: true}}\n  eb: {volume: r, subdir: b}\nsyncs:\n  first: {source: es, destination: ea, rsync-options: {extra-options: [--bwlimit=2M]}}\n  second: {source: es, destination: eb}\n");
+    let cfg = w.root().join("int.yaml");
+    std::fs::write(&cfg, &config).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_nbkp"))
+        .args(["run", "-c"])
+        .arg(&cfg)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let remote = w.remote();
+    testbed::wait_for(
+        "the transfer to start",
+        std::time::Duration::from_secs(20),
+        || {
+            remote
+                .run_remote_ok(&format!("ls -A {}/a/snapshots", testbed::shq(&vol)))
+                .lines()
+                .count()
+                == 1
+        },
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    testbed::kill(child.id(), 15);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("SKIPPED second: the run was interrupted"),
+        "{stderr}"
+    );
+    assert!(
+        !w.exists(Side::Remote, &vol.join("a/.nbkp-lock")),
+        "the lock stayed"
+    );
+    assert!(
+        w.snapshots(Side::Remote, &vol.join("a")).is_empty(),
+        "the unfinished snapshot stayed"
+    );
+    assert_eq!(w.latest(Side::Remote, &vol.join("a")), "/dev/null");
+    assert!(!w.exists(Side::Remote, &vol.join("b/big.bin")));
+    testbed::wait_for(
+        "the shared connection to close",
+        std::time::Duration::from_secs(10),
+        || remote.session_pids().is_empty(),
+    );
+}

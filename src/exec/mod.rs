@@ -10,6 +10,8 @@ pub mod values;
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -91,6 +93,8 @@ pub struct Report {
     pub aborted: bool,
     /// How many syncs have such errors.
     pub fatal: usize,
+    /// SIGINT or SIGTERM stopped the run (exit code 130).
+    pub interrupted: bool,
     pub results: Vec<SyncResult>,
 }
 
@@ -119,7 +123,9 @@ impl Report {
     /// stopped the run, 3 when nothing failed but a destination was locked by
     /// another run (spec §10.6, plus the lock).
     pub fn exit_code(&self) -> i32 {
-        if self.aborted || self.counts().0 > 0 {
+        if self.interrupted {
+            130
+        } else if self.aborted || self.counts().0 > 0 {
             1
         } else if self.results.iter().any(|r| r.failure == Some("locked")) {
             3
@@ -145,6 +151,8 @@ pub struct Executor<'p> {
     options: RunOptions,
     hosts: Hosts<'p>,
     log: Box<dyn FnMut(&str) + 'p>,
+    /// Set by SIGINT or SIGTERM: stop after cleaning up the current sync.
+    interrupted: Arc<AtomicBool>,
 }
 
 impl<'p> Executor<'p> {
@@ -153,11 +161,16 @@ impl<'p> Executor<'p> {
         options: RunOptions,
         log: Box<dyn FnMut(&str) + 'p>,
     ) -> std::io::Result<Self> {
+        let interrupted = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(signal, Arc::clone(&interrupted))?;
+        }
         Ok(Executor {
             plan,
             options,
             hosts: Hosts::new(plan)?,
             log,
+            interrupted,
         })
     }
 
@@ -270,6 +283,7 @@ impl<'p> Executor<'p> {
             preflight,
             aborted: fatal > 0,
             fatal,
+            interrupted: false,
             results: Vec::new(),
         };
         (report, codes)
@@ -279,6 +293,17 @@ impl<'p> Executor<'p> {
     fn sync_all(&mut self, report: &mut Report, codes: &HashMap<String, u8>, base: &Values) {
         let mut status: HashMap<String, Status> = HashMap::new();
         for sync in &self.plan.syncs {
+            if self.interrupted.load(Ordering::SeqCst) {
+                report.interrupted = true;
+                self.log(&format!("SKIPPED {}: the run was interrupted", sync.slug));
+                report.results.push(skipped(
+                    &sync.slug,
+                    self.options.dry_run,
+                    "interrupted",
+                    "Not run: the run was interrupted".into(),
+                ));
+                continue;
+            }
             let errors = report
                 .preflight
                 .iter()
@@ -303,8 +328,11 @@ impl<'p> Executor<'p> {
                 "Sync not active: excluded by location filter".into(),
             ));
         }
+        report.interrupted |= self.interrupted.load(Ordering::SeqCst);
         let (failures, skipped) = report.counts();
-        if failures > 0 {
+        if report.interrupted {
+            self.log("Interrupted: the current sync was stopped and cleaned up, the rest not run");
+        } else if failures > 0 {
             self.log(&format!("{failures} sync(s) failed"));
         } else if skipped > 0 {
             self.log(&format!(
@@ -469,21 +497,7 @@ impl<'p> Executor<'p> {
         let args = argv(&sync.rsync, &v);
         let mut cmd = Command::new(&args[0]);
         cmd.args(&args[1..]).stdin(Stdio::null());
-        let (code, output) = if self.options.stream_rsync {
-            match cmd.status() {
-                Ok(s) => (s.code().unwrap_or(-1), String::new()),
-                Err(e) => (-1, e.to_string()),
-            }
-        } else {
-            match cmd.output() {
-                Ok(o) => {
-                    let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
-                    text.push_str(&String::from_utf8_lossy(&o.stderr));
-                    (o.status.code().unwrap_or(-1), text)
-                }
-                Err(e) => (-1, format!("cannot run {}: {e}", args[0])),
-            }
-        };
+        let (code, output) = run_rsync(cmd, self.options.stream_rsync, &self.interrupted, &args[0]);
         result.rsync_exit_code = code;
         result.output = output;
         if code != 0 {
@@ -639,6 +653,51 @@ impl<'p> Executor<'p> {
             }
         }
     }
+}
+
+/// Runs rsync, its output to the terminal or captured (through a file, so
+/// waiting can be interrupted without a full pipe blocking it). On SIGINT or
+/// SIGTERM it is stopped.
+fn run_rsync(
+    mut cmd: Command,
+    stream: bool,
+    interrupted: &AtomicBool,
+    program: &str,
+) -> (i32, String) {
+    let capture = if stream {
+        None
+    } else {
+        tempfile::tempfile().ok()
+    };
+    if let Some(file) = &capture {
+        if let (Ok(out), Ok(err)) = (file.try_clone(), file.try_clone()) {
+            cmd.stdout(out).stderr(err);
+        }
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return (-1, format!("cannot run {program}: {e}")),
+    };
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if interrupted.load(Ordering::SeqCst) => {
+                let _ = child.kill();
+                break child.wait().ok();
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(_) => break None,
+        }
+    };
+    let mut output = String::new();
+    if let Some(mut file) = capture {
+        use std::io::{Read, Seek};
+        let _ = file.rewind();
+        let mut bytes = Vec::new();
+        let _ = file.read_to_end(&mut bytes);
+        output = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    (status.and_then(|s| s.code()).unwrap_or(-1), output)
 }
 
 /// Why an operation failed.
