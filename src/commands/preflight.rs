@@ -1,7 +1,7 @@
 //! `nbkp preflight check|troubleshoot`: the run's checks, nothing else.
 
 use crate::cli::{OutputFormat, PreflightArgs};
-use crate::exec::{Executor, RunOptions};
+use crate::exec::{Executor, LogUi, RunOptions};
 use crate::output::{print_json, table::Table};
 use crate::plan::LowerOptions;
 
@@ -27,7 +27,7 @@ pub fn run(args: &PreflightArgs, troubleshoot: bool) -> i32 {
         stream_rsync: false,
     };
     // The checks' own log lines would repeat what the report shows.
-    let executor = match Executor::new(&plan, run, Box::new(|_: &str| {})) {
+    let executor = match Executor::new(&plan, run, Box::new(LogUi(|_: &str| {}))) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("Error: cannot prepare the checks: {e}");

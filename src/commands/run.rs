@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use crate::cli::{OutputFormat, RunArgs, StrictnessArg};
-use crate::exec::{Executor, Report, RunOptions, Strictness};
+use crate::exec::{Executor, LogUi, Report, RunOptions, Strictness, Ui};
 use crate::output::{print_json, table::Table};
 use crate::plan::LowerOptions;
 
@@ -29,7 +29,12 @@ pub fn run(args: &RunArgs) -> i32 {
         strictness: strictness(args.strictness),
         stream_rsync: args.output == OutputFormat::Human && args.progress.mode() != "none",
     };
-    let executor = match Executor::new(&plan, run, Box::new(|line: &str| eprintln!("{line}"))) {
+    let ui: Box<dyn Ui> = if args.output == OutputFormat::Human && std::io::stderr().is_terminal() {
+        Box::new(TerminalUi::default())
+    } else {
+        Box::new(LogUi(|line: &str| eprintln!("{line}")))
+    };
+    let executor = match Executor::new(&plan, run, ui) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("Error: cannot prepare the run: {e}");
@@ -98,4 +103,54 @@ fn summary(report: &Report) -> String {
         t.row(vec![r.sync_slug.clone(), status, detail]);
     }
     t.render()
+}
+
+/// On a terminal: a line showing which sync runs and, with `-p overall` or
+/// `-p full`, a bar fed from rsync's whole-transfer progress; log lines print
+/// above it.
+#[derive(Default)]
+struct TerminalUi {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Ui for TerminalUi {
+    fn log(&mut self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn sync_started(&mut self, slug: &str, index: usize, total: usize) {
+        let bar = indicatif::ProgressBar::new(100);
+        let colour = std::env::var_os("NO_COLOR").is_none();
+        let template = if colour {
+            "{spinner:.cyan} [{prefix}] {msg:.bold} {wide_bar:.cyan/blue} {pos:>3}%"
+        } else {
+            "{spinner} [{prefix}] {msg} {wide_bar} {pos:>3}%"
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(format!("{index}/{total}"));
+        bar.set_message(slug.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        self.bar = Some(bar);
+    }
+
+    fn transfer_progress(&mut self, percent: u8, _line: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(u64::from(percent));
+        }
+    }
+
+    fn sync_finished(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn reads_rsync_output(&self) -> bool {
+        true
+    }
 }

@@ -146,21 +146,63 @@ enum Status {
     Pending,
 }
 
+/// Where a run reports as it goes: log lines, and (on a terminal) which
+/// sync is running and how far its transfer is.
+pub trait Ui {
+    fn log(&mut self, line: &str);
+    /// Sync `index` (1-based) of `total` starts.
+    fn sync_started(&mut self, _slug: &str, _index: usize, _total: usize) {}
+    /// rsync's whole-transfer progress (`--info=progress2`): percent done,
+    /// and its line.
+    fn transfer_progress(&mut self, _percent: u8, _line: &str) {}
+    /// Other text rsync printed, when the UI reads rsync's output.
+    fn rsync_output(&mut self, line: &str) {
+        self.log(line);
+    }
+    fn sync_finished(&mut self) {}
+    /// Read rsync's output (to show progress) instead of passing it through.
+    fn reads_rsync_output(&self) -> bool {
+        false
+    }
+}
+
+/// Log lines through a function; nothing else.
+pub struct LogUi<F: FnMut(&str)>(pub F);
+
+impl<F: FnMut(&str)> Ui for LogUi<F> {
+    fn log(&mut self, line: &str) {
+        (self.0)(line)
+    }
+}
+
+/// `--info=progress2` lines: `   1,048,576  50%  100.00MB/s  0:00:01 (xfr#1, to-chk=1/3)`
+/// (sizes may be human-readable: `32.77K`).
+pub fn parse_progress(line: &str) -> Option<u8> {
+    let mut words = line.split_whitespace();
+    let bytes = words.next()?;
+    let number = bytes.trim_end_matches(['K', 'M', 'G', 'T', 'P']);
+    if number.is_empty()
+        || !number
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b',' || b == b'.')
+    {
+        return None;
+    }
+    let percent = words.next()?.strip_suffix('%')?.parse::<u8>().ok()?;
+    Some(percent.min(100))
+}
+
 pub struct Executor<'p> {
     plan: &'p Plan,
     options: RunOptions,
     hosts: Hosts<'p>,
-    log: Box<dyn FnMut(&str) + 'p>,
+    ui: Box<dyn Ui + 'p>,
     /// Set by SIGINT or SIGTERM: stop after cleaning up the current sync.
     interrupted: Arc<AtomicBool>,
 }
 
 impl<'p> Executor<'p> {
-    pub fn new(
-        plan: &'p Plan,
-        options: RunOptions,
-        log: Box<dyn FnMut(&str) + 'p>,
-    ) -> std::io::Result<Self> {
+    pub fn new(plan: &'p Plan, options: RunOptions, ui: Box<dyn Ui + 'p>) -> std::io::Result<Self> {
         let interrupted = Arc::new(AtomicBool::new(false));
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             signal_hook::flag::register(signal, Arc::clone(&interrupted))?;
@@ -169,7 +211,7 @@ impl<'p> Executor<'p> {
             plan,
             options,
             hosts: Hosts::new(plan)?,
-            log,
+            ui,
             interrupted,
         })
     }
@@ -180,7 +222,7 @@ impl<'p> Executor<'p> {
         } else {
             format!("[nbkp] {msg}")
         };
-        (self.log)(&line);
+        self.ui.log(&line);
     }
 
     fn base_values(&self) -> Values {
@@ -464,7 +506,16 @@ impl<'p> Executor<'p> {
             }
         }
         self.log(&format!("Starting sync: {slug}"));
+        let index = self
+            .plan
+            .syncs
+            .iter()
+            .position(|s| s.slug == sync.slug)
+            .unwrap_or(0)
+            + 1;
+        self.ui.sync_started(slug, index, self.plan.syncs.len());
         let result = self.attempt(sync, base);
+        self.ui.sync_finished();
         if result.success {
             self.log(&format!("Completed sync: {slug}"));
             (Status::Ok, result)
@@ -497,7 +548,7 @@ impl<'p> Executor<'p> {
         let args = argv(&sync.rsync, &v);
         let mut cmd = Command::new(&args[0]);
         cmd.args(&args[1..]).stdin(Stdio::null());
-        let (code, output) = run_rsync(cmd, self.options.stream_rsync, &self.interrupted, &args[0]);
+        let (code, output) = self.run_rsync(cmd, &args[0]);
         result.rsync_exit_code = code;
         result.output = output;
         if code != 0 {
@@ -507,7 +558,7 @@ impl<'p> Executor<'p> {
             ));
             if !self.options.stream_rsync && !result.output.is_empty() {
                 for line in result.output.clone().lines() {
-                    (self.log)(line);
+                    self.ui.log(line);
                 }
             }
             if let Some(abort) = &sync.abort {
@@ -618,6 +669,92 @@ impl<'p> Executor<'p> {
         }
     }
 
+    /// Runs rsync: its output to the terminal, to the UI (which shows its
+    /// progress), or captured (through a file, so waiting can be interrupted
+    /// without a full pipe blocking it). SIGINT or SIGTERM stops it.
+    fn run_rsync(&mut self, mut cmd: Command, program: &str) -> (i32, String) {
+        let to_ui = self.options.stream_rsync && self.ui.reads_rsync_output();
+        let capture = if self.options.stream_rsync {
+            None
+        } else {
+            tempfile::tempfile().ok()
+        };
+        if let Some(file) = &capture {
+            if let (Ok(out), Ok(err)) = (file.try_clone(), file.try_clone()) {
+                cmd.stdout(out).stderr(err);
+            }
+        }
+        if to_ui {
+            cmd.stdout(Stdio::piped());
+        }
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => return (-1, format!("cannot run {program}: {e}")),
+        };
+        // rsync redraws its progress line with \r: split on both.
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        if let Some(mut stdout) = child.stdout.take() {
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut buf = [0u8; 4096];
+                let mut line = Vec::new();
+                while let Ok(n) = stdout.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    for &b in &buf[..n] {
+                        if b == b'\r' || b == b'\n' {
+                            if !line.is_empty()
+                                && tx
+                                    .send(String::from_utf8_lossy(&line).into_owned())
+                                    .is_err()
+                            {
+                                return;
+                            }
+                            line.clear();
+                        } else {
+                            line.push(b);
+                        }
+                    }
+                }
+                if !line.is_empty() {
+                    let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
+                }
+            });
+        }
+        let forward = |ui: &mut Box<dyn Ui + 'p>| {
+            for line in rx.try_iter() {
+                match parse_progress(&line) {
+                    Some(p) => ui.transfer_progress(p, line.trim()),
+                    None => ui.rsync_output(&line),
+                }
+            }
+        };
+        let status = loop {
+            forward(&mut self.ui);
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if self.interrupted.load(Ordering::SeqCst) => {
+                    let _ = child.kill();
+                    break child.wait().ok();
+                }
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                Err(_) => break None,
+            }
+        };
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        forward(&mut self.ui);
+        let mut output = String::new();
+        if let Some(mut file) = capture {
+            use std::io::{Read, Seek};
+            let _ = file.rewind();
+            let mut bytes = Vec::new();
+            let _ = file.read_to_end(&mut bytes);
+            output = String::from_utf8_lossy(&bytes).into_owned();
+        }
+        (status.and_then(|s| s.code()).unwrap_or(-1), output)
+    }
+
     /// Reads an operation's report lines, as the script's `nbkp_report`.
     fn report(&mut self, sync: &SyncPlan, out: &str, v: &mut Values, result: &mut SyncResult) {
         for line in out.lines() {
@@ -653,51 +790,6 @@ impl<'p> Executor<'p> {
             }
         }
     }
-}
-
-/// Runs rsync, its output to the terminal or captured (through a file, so
-/// waiting can be interrupted without a full pipe blocking it). On SIGINT or
-/// SIGTERM it is stopped.
-fn run_rsync(
-    mut cmd: Command,
-    stream: bool,
-    interrupted: &AtomicBool,
-    program: &str,
-) -> (i32, String) {
-    let capture = if stream {
-        None
-    } else {
-        tempfile::tempfile().ok()
-    };
-    if let Some(file) = &capture {
-        if let (Ok(out), Ok(err)) = (file.try_clone(), file.try_clone()) {
-            cmd.stdout(out).stderr(err);
-        }
-    }
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => return (-1, format!("cannot run {program}: {e}")),
-    };
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if interrupted.load(Ordering::SeqCst) => {
-                let _ = child.kill();
-                break child.wait().ok();
-            }
-            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
-            Err(_) => break None,
-        }
-    };
-    let mut output = String::new();
-    if let Some(mut file) = capture {
-        use std::io::{Read, Seek};
-        let _ = file.rewind();
-        let mut bytes = Vec::new();
-        let _ = file.read_to_end(&mut bytes);
-        output = String::from_utf8_lossy(&bytes).into_owned();
-    }
-    (status.and_then(|s| s.code()).unwrap_or(-1), output)
 }
 
 /// Why an operation failed.
@@ -743,5 +835,29 @@ fn skipped(slug: &str, dry_run: bool, failure: &'static str, detail: String) -> 
         pruned_paths: None,
         warnings: Vec::new(),
         success: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_progress;
+
+    #[test]
+    fn progress_lines() {
+        assert_eq!(
+            parse_progress("      1,048,576  50%  100.00MB/s    0:00:01 (xfr#1, to-chk=1/3)"),
+            Some(50)
+        );
+        assert_eq!(parse_progress("  32.77K 100%   31.25MB/s"), Some(100));
+        assert_eq!(
+            parse_progress("         20.00M  45%    4.77MB/s    0:00:02"),
+            Some(45)
+        );
+        assert_eq!(
+            parse_progress("         32,768 100%   31.25MB/s    0:00:00 (xfr#1, to-chk=0/2)"),
+            Some(100)
+        );
+        assert_eq!(parse_progress("sending incremental file list"), None);
+        assert_eq!(parse_progress("sub/a.txt"), None);
     }
 }

@@ -25,9 +25,10 @@ impl Table {
         self.rows.is_empty()
     }
 
-    /// Multi-line cells are split over several physical lines.
+    /// Multi-line cells are split over several physical lines; colour codes
+    /// take no room.
     pub fn render(&self) -> String {
-        let width = |s: &str| s.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        let width = |s: &str| s.lines().map(visible_width).max().unwrap_or(0);
         let mut widths: Vec<usize> = self.header.iter().map(|h| width(h)).collect();
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate() {
@@ -49,7 +50,7 @@ impl Table {
                     .enumerate()
                     .map(|(i, c)| {
                         let text = c.lines().nth(l).unwrap_or("");
-                        let pad = widths[i].saturating_sub(text.chars().count());
+                        let pad = widths[i].saturating_sub(visible_width(text));
                         format!("{text}{}", " ".repeat(pad))
                     })
                     .collect();
@@ -68,6 +69,24 @@ impl Table {
     }
 }
 
+/// Characters shown, not counting ANSI colour sequences (`ESC [ … m`).
+fn visible_width(s: &str) -> usize {
+    let mut n = 0;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            n += 1;
+        }
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +96,8 @@ mod tests {
         let mut t = Table::new("T", &["a", "bb"]);
         t.row(vec!["xxx".into(), "y\nz".into()]);
         assert_eq!(t.render(), "T\n  a    bb\n  ───  ──\n  xxx  y\n       z\n");
+        let mut c = Table::new("T", &["a", "b"]);
+        c.row(vec!["\x1b[32mok\x1b[0m".into(), "x".into()]);
+        assert_eq!(c.render(), "T\n  a   b\n  ──  ─\n  \x1b[32mok\x1b[0m  x\n");
     }
 }
