@@ -423,6 +423,8 @@ nbkp_op() {
     nbkp_report "$nbkp_out"
     if [ "$nbkp_rc" = 73 ]; then
       nbkp_holder=$(printf '%s\n' "$nbkp_out" | sed -n 's/^locked //p')
+      # Only a plain token ever goes back into an operation's values.
+      case $nbkp_holder in '' | *[!A-Za-z0-9_.-]*) nbkp_holder=unknown ;; esac
       if [ "$NBKP_STALE_LOCK" = - ] && nbkp_lock_is_stale "$nbkp_holder"; then
         NBKP_STALE_LOCK=$nbkp_holder
         continue

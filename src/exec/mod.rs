@@ -631,6 +631,16 @@ impl<'p> Executor<'p> {
                         .find_map(|l| l.strip_prefix("locked "))
                         .unwrap_or("")
                         .to_string();
+                    // Only a plain token ever goes back into an operation's values.
+                    let holder = if !holder.is_empty()
+                        && holder
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+                    {
+                        holder
+                    } else {
+                        "unknown".to_string()
+                    };
                     if v.stale_lock == "-" && lock::is_stale(&holder, &v.lock_owner) {
                         v.stale_lock = holder;
                         continue;

@@ -23,8 +23,6 @@ pub const LIB: &str = include_str!("../../templates/lib.sh");
 enum Shell {
     /// Space-separated words.
     Words(Vec<Arg>),
-    /// One preflight check as a `case` statement over a probe's answer.
-    Check(String, crate::plan::Check),
 }
 
 impl Object for Shell {}
@@ -58,7 +56,6 @@ fn environment() -> Environment<'static> {
         if let Some(obj) = value.downcast_object_ref::<Shell>() {
             let text = match obj {
                 Shell::Words(args) => words::words(args),
-                Shell::Check(var, check) => words::check(var, check),
             };
             out.write_str(&text)?;
             return Ok(());
@@ -126,7 +123,8 @@ fn layer_lines(plan: &Plan, layer: &crate::plan::CheckLayer) -> Vec<Value> {
         .iter()
         .map(|c| {
             let var = format!("{}_{}", plan.hosts[c.probe.host].id, c.probe.index);
-            Value::from_object(Shell::Check(var, c.clone()))
+            // Safe: `words::check` quotes every value it writes.
+            Value::from_safe_string(words::check(&var, c))
         })
         .collect()
 }
@@ -231,7 +229,8 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
                 .collect(),
             snapshot_style: Value::from_safe_string(s.snapshot_format.to_string()),
             prepare: op(&s.prepare),
-            rsync: shell_words(s.rsync.clone()),
+            // Safe: `words::words` quotes every literal.
+            rsync: Value::from_safe_string(words::words(&s.rsync)),
             commit: op(&s.commit),
             abort: op(&s.abort),
         })
