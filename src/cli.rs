@@ -100,6 +100,8 @@ pub struct PreflightArgs {
     /// What counts as a problem
     #[arg(short = 'S', long, value_enum, default_value_t = StrictnessArg::IgnoreInactive)]
     pub strictness: StrictnessArg,
+    #[command(flatten)]
+    pub mount: MountArgs,
     /// Output format
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
@@ -149,6 +151,25 @@ pub enum NetworkArg {
     Private,
     /// Endpoints with at least one public address
     Public,
+}
+
+/// Mount handling for volumes with a `mount:` section. Accepted now so
+/// commands keep the Python nbkp's options; they take effect with LUKS and
+/// udisks support, until which mount-managed volumes must be mounted by hand.
+#[derive(Debug, Args, Default)]
+pub struct MountArgs {
+    /// Unlock and mount mount-managed volumes before the run [default] (not yet implemented: mount them by hand)
+    #[arg(long, overrides_with = "no_mount")]
+    pub mount: bool,
+    /// Leave mount-managed volumes as they are
+    #[arg(long, overrides_with = "mount")]
+    pub no_mount: bool,
+    /// Unmount and lock them after the run [default] (not yet implemented)
+    #[arg(long, overrides_with = "no_umount")]
+    pub umount: bool,
+    /// Leave them mounted after the run
+    #[arg(long, overrides_with = "umount")]
+    pub no_umount: bool,
 }
 
 /// How to choose among a remote volume's `ssh-endpoints`.
@@ -254,6 +275,8 @@ pub struct RunArgs {
     /// Keep every snapshot this time
     #[arg(long, overrides_with = "prune")]
     pub no_prune: bool,
+    #[command(flatten)]
+    pub mount: MountArgs,
     /// Output format (logs always go to stderr)
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,

@@ -78,6 +78,7 @@ fn run_args(config: &Path) -> RunArgs {
         strictness: StrictnessArg::IgnoreInactive,
         prune: false,
         no_prune: false,
+        mount: Default::default(),
         output: OutputFormat::Human,
     }
 }

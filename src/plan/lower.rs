@@ -277,7 +277,7 @@ impl<'c> Lowering<'c> {
         let Some(path) = volume.path.as_deref() else {
             return Err(LowerError {
                 message: format!(
-                    "volume '{}' has no path: its mount point is found when nbkp mounts the drive, which generated scripts cannot do yet. Give the volume a `path` (its fstab mount point) to use it in a script, or use `nbkp run`",
+                    "volume '{}' has no path: its mount point is found when nbkp mounts the drive, which nbkp cannot do yet (LUKS and udisks support is coming). Give the volume a `path` (its fstab mount point) and mount the drive yourself; until it is mounted its syncs are skipped",
                     volume.slug
                 ),
             });
