@@ -19,7 +19,7 @@
 #
 # Syncs, in the order they run:
 #   home-to-usb: /home/me → /media/usb
-#   home-to-nas: excluded by the location filter given to nbkp sh
+#   home-to-nas: not run: excluded by location filter
 
 set -u
 NBKP_DRY_RUN=0

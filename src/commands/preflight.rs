@@ -9,6 +9,7 @@ pub fn run(args: &PreflightArgs, troubleshoot: bool) -> i32 {
     let options = LowerOptions {
         only: args.sync.clone(),
         darwin: cfg!(target_os = "macos"),
+        skip_pathless_mounts: true,
         ..LowerOptions::default()
     };
     let plan = match super::plan_for(

@@ -11,6 +11,7 @@ pub fn run(args: &RunArgs) -> i32 {
     let options = LowerOptions {
         only: args.sync.clone(),
         darwin: cfg!(target_os = "macos"),
+        skip_pathless_mounts: true,
         no_prune: args.no_prune,
         ..LowerOptions::default()
     };

@@ -26,6 +26,7 @@ pub fn run(args: &ShArgs) -> i32 {
         only: Vec::new(),
         darwin,
         no_prune: false,
+        skip_pathless_mounts: false,
     };
     let plan = match super::plan_for(
         args.file.config.as_deref(),

@@ -301,16 +301,16 @@ impl<'p> Executor<'p> {
                 errors,
             });
         }
-        for slug in &self.plan.excluded_syncs {
-            self.log(&format!("SKIPPED {slug}: excluded by location filter"));
+        for ex in &self.plan.excluded_syncs {
+            self.log(&format!("SKIPPED {}: {}", ex.slug, ex.reason));
             inactive += 1;
             preflight.push(Preflight {
-                sync_slug: slug.clone(),
+                sync_slug: ex.slug.clone(),
                 status: "inactive",
                 errors: vec![CheckFailure {
                     verdict: Verdict::Inactive,
-                    message: "excluded by location filter".into(),
-                    fix: Some("Expected with -L/--exclude-location; run without it to include this volume.".into()),
+                    message: ex.reason.clone(),
+                    fix: Some(ex.fix.clone()),
                 }],
             });
         }
@@ -362,12 +362,12 @@ impl<'p> Executor<'p> {
             status.insert(sync.slug.clone(), st);
             report.results.push(result);
         }
-        for slug in &self.plan.excluded_syncs {
+        for ex in &self.plan.excluded_syncs {
             report.results.push(skipped(
-                slug,
+                &ex.slug,
                 self.options.dry_run,
                 "inactive",
-                "Sync not active: excluded by location filter".into(),
+                format!("Sync not active: {}", ex.reason),
             ));
         }
         report.interrupted |= self.interrupted.load(Ordering::SeqCst);

@@ -28,6 +28,9 @@ pub struct LowerOptions {
     pub darwin: bool,
     /// Keep every snapshot (`--no-prune`): operations get no limit.
     pub no_prune: bool,
+    /// Skip (instead of refusing) syncs on mount-managed volumes without a
+    /// `path`, whose mount point only mounting would tell.
+    pub skip_pathless_mounts: bool,
 }
 
 /// Why a config cannot become a plan.
@@ -40,6 +43,13 @@ impl std::fmt::Display for LowerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
     }
+}
+
+/// Why a sync's volume is left out of the plan.
+struct Exclusion {
+    volume: String,
+    reason: String,
+    fix: String,
 }
 
 /// One side of a sync, resolved.
@@ -117,10 +127,14 @@ pub fn lower(
         let upstream = upstreams.get(slug).copied().flatten().map(str::to_string);
         match lw.sync(slug, upstream)? {
             Ok(plan) => syncs.push(plan),
-            Err(volume) => {
-                excluded_syncs.push(slug.to_string());
-                if !excluded_volumes.contains(&volume) {
-                    excluded_volumes.push(volume);
+            Err(why) => {
+                excluded_syncs.push(ExcludedSync {
+                    slug: slug.to_string(),
+                    reason: why.reason,
+                    fix: why.fix,
+                });
+                if !excluded_volumes.contains(&why.volume) {
+                    excluded_volumes.push(why.volume);
                 }
             }
         }
@@ -267,14 +281,21 @@ impl<'c> Lowering<'c> {
         }
     }
 
-    /// Resolves one endpoint; `Err(volume)` when its volume is excluded.
+    /// Resolves one endpoint; `Ok(Err(_))` when its volume is left out.
     fn side(
         &mut self,
         ep: &SyncEndpoint,
         role_relative: bool,
-    ) -> Result<Result<Side, String>, LowerError> {
+    ) -> Result<Result<Side, Exclusion>, LowerError> {
         let volume: &Volume = &self.config.volumes[&ep.volume.slug];
         let Some(path) = volume.path.as_deref() else {
+            if self.options.skip_pathless_mounts {
+                return Ok(Err(Exclusion {
+                    volume: volume.slug.clone(),
+                    reason: format!("volume '{}' is mount-managed without a path; nbkp cannot mount drives yet", volume.slug),
+                    fix: "Give the volume a `path` (its fstab mount point) and mount the drive yourself, until LUKS and udisks support lands.".into(),
+                }));
+            }
             return Err(LowerError {
                 message: format!(
                     "volume '{}' has no path: its mount point is found when nbkp mounts the drive, which nbkp cannot do yet (LUKS and udisks support is coming). Give the volume a `path` (its fstab mount point) and mount the drive yourself; until it is mounted its syncs are skipped",
@@ -297,7 +318,12 @@ impl<'c> Lowering<'c> {
         let route = self.selection.routes.get(&volume.slug).cloned();
         let endpoint = match route {
             Some(VolumeRoute::Via(endpoint)) => *endpoint,
-            Some(VolumeRoute::Excluded) => return Ok(Err(volume.slug.clone())),
+            Some(VolumeRoute::Excluded) => return Ok(Err(Exclusion {
+                volume: volume.slug.clone(),
+                reason: "excluded by location filter".into(),
+                fix: "Expected with -L/--exclude-location; run without it to include this volume."
+                    .into(),
+            })),
             None => {
                 // Not selected (no candidates resolved): use the primary as written.
                 let slug = volume.primary_endpoint().unwrap_or_default();
@@ -346,18 +372,18 @@ impl<'c> Lowering<'c> {
         &mut self,
         slug: &str,
         upstream: Option<String>,
-    ) -> Result<Result<SyncPlan, String>, LowerError> {
+    ) -> Result<Result<SyncPlan, Exclusion>, LowerError> {
         let config = self.config;
         let sync = &config.syncs[slug];
         let src_ep = &config.sync_endpoints[&sync.source.slug];
         let dst_ep = &config.sync_endpoints[&sync.destination.slug];
         let src = match self.side(src_ep, self.options.relative_src)? {
             Ok(s) => s,
-            Err(volume) => return Ok(Err(volume)),
+            Err(why) => return Ok(Err(why)),
         };
         let dst = match self.side(dst_ep, self.options.relative_dst)? {
             Ok(s) => s,
-            Err(volume) => return Ok(Err(volume)),
+            Err(why) => return Ok(Err(why)),
         };
 
         let mut shared = Vec::new();

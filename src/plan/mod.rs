@@ -36,10 +36,18 @@ pub struct Plan {
     pub disabled: Vec<String>,
     /// Volumes excluded by `--exclude-location`.
     pub excluded_volumes: Vec<String>,
-    /// Syncs that need an excluded volume: skipped as inactive.
-    pub excluded_syncs: Vec<String>,
+    /// Syncs that cannot run in this plan: skipped as inactive.
+    pub excluded_syncs: Vec<ExcludedSync>,
     /// Whether the script must compute `NBKP_SCRIPT_DIR` (relative paths).
     pub uses_script_dir: bool,
+}
+
+/// A sync left out of the plan, and why.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ExcludedSync {
+    pub slug: String,
+    pub reason: String,
+    pub fix: String,
 }
 
 /// Where commands run: this machine, or a host reached over SSH.
