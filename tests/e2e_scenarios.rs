@@ -943,12 +943,7 @@ fn destination_locks(be: &dyn Backend) {
         .arg("60")
         .spawn()
         .unwrap();
-    std::fs::create_dir(&lock).unwrap();
-    std::fs::write(
-        lock.join("owner"),
-        format!("{}\n", lock_owner(sleeper.id())),
-    )
-    .unwrap();
+    std::os::unix::fs::symlink(lock_owner(sleeper.id()), &lock).unwrap();
 
     let out = be.run(&w, &config, &[]);
     assert_eq!(out.code, 3, "{}", out.stderr);
@@ -958,7 +953,7 @@ fn destination_locks(be: &dyn Backend) {
         "{}",
         out.stderr
     );
-    assert!(lock.is_dir(), "a live run's lock was broken");
+    assert!(lock.is_symlink(), "a live run's lock was broken");
     assert!(w.snapshots(Side::Local, &dst).is_empty());
 
     sleeper.kill().unwrap();
@@ -971,14 +966,19 @@ fn destination_locks(be: &dyn Backend) {
         "{}",
         out.stderr
     );
-    assert!(!lock.exists(), "the run left its lock");
+    assert!(!lock.is_symlink(), "the run left its lock");
     assert_eq!(w.snapshots(Side::Local, &dst).len(), 1);
 
+    // Something that is not our lock in its place: never taken over.
     std::fs::create_dir(&lock).unwrap();
-    std::fs::write(lock.join("owner"), "another-machine_some-boot_1\n").unwrap();
     let out = be.run(&w, &config, &[]);
     assert_eq!(out.code, 3, "{}", out.stderr);
-    assert!(lock.is_dir());
+    assert!(lock.is_dir() && std::fs::read_dir(&lock).unwrap().next().is_none());
+    std::fs::remove_dir(&lock).unwrap();
+    std::os::unix::fs::symlink("another-machine_some-boot_1", &lock).unwrap();
+    let out = be.run(&w, &config, &[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(lock.is_symlink());
 }
 
 /// Two runs at once on one destination: the second finds it locked and
@@ -1001,7 +1001,7 @@ fn concurrent_runs_never_share_a_destination(be: &dyn Backend) {
         testbed::wait_for(
             "the first run to lock",
             std::time::Duration::from_secs(20),
-            || dst.join(".nbkp-lock").exists(),
+            || dst.join(".nbkp-lock").is_symlink(),
         );
         let second = be.run(&w, &config, &[]);
         assert_eq!(second.code, 3, "{}", second.stderr);
@@ -1015,7 +1015,7 @@ fn concurrent_runs_never_share_a_destination(be: &dyn Backend) {
         first.join().unwrap()
     });
     first.assert_ok();
-    assert!(!dst.join(".nbkp-lock").exists());
+    assert!(!dst.join(".nbkp-lock").is_symlink());
     assert_eq!(
         std::fs::metadata(dst.join("big.bin")).unwrap().len(),
         8 * 1024 * 1024
@@ -1347,4 +1347,41 @@ fn run_skips_syncs_on_pathless_mount_volumes() {
         out.stderr
     );
     assert_eq!(w.manifest(Side::Local, &src), w.manifest(Side::Local, &dst));
+}
+
+/// A remote hard-link sync (long-lived remote shell, FIFOs, file descriptors
+/// 3 and 4) works the same under every shell, with one SSH login each time.
+#[test]
+fn remote_script_under_every_shell() {
+    let Some(mut w) = World::new(true, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sample_tree(Side::Local, &src);
+    let vol = w.volume(Side::Remote, "vol", false);
+    w.endpoint(Side::Remote, &vol, Mode::HardLink, false, true);
+    let mut config = w.ssh_yaml();
+    config.push_str("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&World::volume_yaml(Side::Remote, "r", &vol));
+    config.push_str("sync-endpoints:\n  es: {volume: s}\n  er: {volume: r, hard-link-snapshots: {enabled: true, max-snapshots: 3}}\nsyncs:\n  push: {source: es, destination: er}\n");
+    for shell in Shell::ALL {
+        if !testbed::require(&[testbed::Component::Shell(shell)]) {
+            continue;
+        }
+        let before = w.remote().login_count();
+        let out = Script(shell).run(&w, &config, &[]);
+        assert_eq!(out.code, 0, "under {shell}:\n{}", out.stderr);
+        assert_eq!(
+            w.remote().login_count() - before,
+            1,
+            "under {shell}: logins"
+        );
+        assert_eq!(
+            w.manifest(Side::Local, &src),
+            w.manifest(Side::Remote, &vol.join("latest")),
+            "under {shell}"
+        );
+    }
 }

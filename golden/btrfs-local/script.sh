@@ -219,32 +219,32 @@ nbkp_prune() {
   done
 }
 
-# The destination lock: <endpoint>/.nbkp-lock, a directory (mkdir is
-# atomic) holding its owner "host:boot:pid". The sentinel filters keep rsync
-# from copying or deleting it. Prints "locked OWNER" and returns 73 when
-# another run holds it; a lock whose owner the caller proved dead (STALE)
-# is removed first, and only if it still names that owner.
+# The destination lock: <endpoint>/.nbkp-lock, a symlink whose target is
+# its owner "host_boot_pid". `ln -s` creates it with its owner in one step,
+# so a crash can never leave a lock that does not say whose it is. The
+# sentinel filters keep rsync from copying or deleting it. Prints "locked
+# OWNER" and returns 73 when another run holds it; a lock whose owner the
+# caller proved gone (STALE) is removed first, only if it still names it.
 # nbkp_lock ENDPOINT OWNER STALE
 nbkp_lock() {
   nbkp_l="$1/.nbkp-lock"
-  if [ "$3" != - ] && [ "$(cat "$nbkp_l/owner" 2>/dev/null)" = "$3" ]; then
-    rm -rf "$nbkp_l"
+  if [ "$3" != - ] && [ "$(readlink "$nbkp_l" 2>/dev/null)" = "$3" ]; then
+    rm -f "$nbkp_l"
     echo "warning removed the lock of a run that is gone ($3)"
   fi
-  [ "$(cat "$nbkp_l/owner" 2>/dev/null)" = "$2" ] && return 0
-  if mkdir "$nbkp_l" 2>/dev/null; then
-    printf '%s\n' "$2" >"$nbkp_l/owner" && return 0
-    rmdir "$nbkp_l"
-    return 1
+  [ "$(readlink "$nbkp_l" 2>/dev/null)" = "$2" ] && return 0
+  # ln -s into an existing directory would succeed inside it: refuse first.
+  if ! [ -e "$nbkp_l" ] && ! [ -L "$nbkp_l" ] && ln -s "$2" "$nbkp_l" 2>/dev/null; then
+    return 0
   fi
-  [ -d "$nbkp_l" ] || return 1
-  echo "locked $(nbkp_token "$(cat "$nbkp_l/owner" 2>/dev/null)")"
+  [ -L "$nbkp_l" ] || [ -e "$nbkp_l" ] || return 1
+  echo "locked $(nbkp_token "$(readlink "$nbkp_l" 2>/dev/null)")"
   return 73
 }
 
 # Releases the lock if this run holds it.
 nbkp_unlock() {
-  if [ "$(cat "$1/.nbkp-lock/owner" 2>/dev/null)" = "$2" ]; then rm -rf "$1/.nbkp-lock"; fi
+  if [ "$(readlink "$1/.nbkp-lock" 2>/dev/null)" = "$2" ]; then rm -f "$1/.nbkp-lock"; fi
 }
 
 # Before a sync writes: the lock, then for hard-link snapshots the orphan
@@ -417,7 +417,7 @@ nbkp_op() {
         NBKP_STALE_LOCK=$nbkp_holder
         continue
       fi
-      nbkp_log "ERROR: $NBKP_CUR: another run is writing the destination (lock held by $nbkp_holder)"
+      nbkp_log "ERROR: $NBKP_CUR: another run is writing the destination (lock held by $nbkp_holder; if no nbkp run is using it, remove the destination's .nbkp-lock)"
       return 73
     fi
     [ "$nbkp_rc" = 75 ] || return "$nbkp_rc"

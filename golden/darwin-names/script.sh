@@ -220,32 +220,32 @@ nbkp_prune() {
   done
 }
 
-# The destination lock: <endpoint>/.nbkp-lock, a directory (mkdir is
-# atomic) holding its owner "host:boot:pid". The sentinel filters keep rsync
-# from copying or deleting it. Prints "locked OWNER" and returns 73 when
-# another run holds it; a lock whose owner the caller proved dead (STALE)
-# is removed first, and only if it still names that owner.
+# The destination lock: <endpoint>/.nbkp-lock, a symlink whose target is
+# its owner "host_boot_pid". `ln -s` creates it with its owner in one step,
+# so a crash can never leave a lock that does not say whose it is. The
+# sentinel filters keep rsync from copying or deleting it. Prints "locked
+# OWNER" and returns 73 when another run holds it; a lock whose owner the
+# caller proved gone (STALE) is removed first, only if it still names it.
 # nbkp_lock ENDPOINT OWNER STALE
 nbkp_lock() {
   nbkp_l="$1/.nbkp-lock"
-  if [ "$3" != - ] && [ "$(cat "$nbkp_l/owner" 2>/dev/null)" = "$3" ]; then
-    rm -rf "$nbkp_l"
+  if [ "$3" != - ] && [ "$(readlink "$nbkp_l" 2>/dev/null)" = "$3" ]; then
+    rm -f "$nbkp_l"
     echo "warning removed the lock of a run that is gone ($3)"
   fi
-  [ "$(cat "$nbkp_l/owner" 2>/dev/null)" = "$2" ] && return 0
-  if mkdir "$nbkp_l" 2>/dev/null; then
-    printf '%s\n' "$2" >"$nbkp_l/owner" && return 0
-    rmdir "$nbkp_l"
-    return 1
+  [ "$(readlink "$nbkp_l" 2>/dev/null)" = "$2" ] && return 0
+  # ln -s into an existing directory would succeed inside it: refuse first.
+  if ! [ -e "$nbkp_l" ] && ! [ -L "$nbkp_l" ] && ln -s "$2" "$nbkp_l" 2>/dev/null; then
+    return 0
   fi
-  [ -d "$nbkp_l" ] || return 1
-  echo "locked $(nbkp_token "$(cat "$nbkp_l/owner" 2>/dev/null)")"
+  [ -L "$nbkp_l" ] || [ -e "$nbkp_l" ] || return 1
+  echo "locked $(nbkp_token "$(readlink "$nbkp_l" 2>/dev/null)")"
   return 73
 }
 
 # Releases the lock if this run holds it.
 nbkp_unlock() {
-  if [ "$(cat "$1/.nbkp-lock/owner" 2>/dev/null)" = "$2" ]; then rm -rf "$1/.nbkp-lock"; fi
+  if [ "$(readlink "$1/.nbkp-lock" 2>/dev/null)" = "$2" ]; then rm -f "$1/.nbkp-lock"; fi
 }
 
 # Before a sync writes: the lock, then for hard-link snapshots the orphan
@@ -352,8 +352,42 @@ nbkp_close_h1() {
 }
 
 NBKP_CTL=$(mktemp -d /tmp/nbkp.XXXXXX) || nbkp_usage_error "cannot create a private directory for SSH connections"
+# Ends every answer of a long-lived shell; unknown to anything else.
+NBKP_MARK=@@nbkp-end-$$-$(date +%s)
+# A long-lived shell that died must not kill the script when written to.
+trap '' PIPE
+
+# Starts a long-lived sh on a host (ID IN_FD OUT_FD) through its shared
+# connection: the library once, then one message and one answer per command.
+nbkp_session_open() {
+  mkfifo "$NBKP_CTL/$1.in" "$NBKP_CTL/$1.out" || { : >"$NBKP_CTL/$1.dead"; return 0; }
+  ( { nbkp_lib; exec cat "$NBKP_CTL/$1.in"; } | "nbkp_ssh_$1" sh -s >"$NBKP_CTL/$1.out" 2>/dev/null ) &
+  eval "exec $2>\"\$NBKP_CTL/$1.in\" $3<\"\$NBKP_CTL/$1.out\""
+}
+
+# Runs stdin's commands through host ID's long-lived shell (IN_FD OUT_FD).
+# If that shell is gone before answering, falls back to one ssh.
+nbkp_session() {
+  nbkp_msg=$(cat)
+  if [ ! -e "$NBKP_CTL/$1.dead" ]; then
+    # shellcheck disable=SC2261 # $2 is the session's descriptor, not stderr
+    if printf '(\n%s\n) 2>&1\necho "%s $?"\n' "$nbkp_msg" "$NBKP_MARK" >&"$2" 2>/dev/null; then
+      nbkp_said=
+      while IFS= read -r nbkp_line <&"$3"; do
+        case $nbkp_line in "$NBKP_MARK "*) return "${nbkp_line#"$NBKP_MARK "}" ;; esac
+        printf '%s\n' "$nbkp_line"
+        nbkp_said=1
+      done
+      : >"$NBKP_CTL/$1.dead"
+      [ -z "$nbkp_said" ] || return 255
+    fi
+    : >"$NBKP_CTL/$1.dead"
+  fi
+  printf '%s\n' "$nbkp_msg" | { nbkp_lib; cat; } | "nbkp_ssh_$1" sh -s
+}
 
 nbkp_cleanup() {
+  exec 3>&- 4<&-
   nbkp_close_h1
   if [ -n "$NBKP_CTL" ]; then rm -rf "$NBKP_CTL"; fi
 }
@@ -365,7 +399,7 @@ trap 'exit 143' TERM
 nbkp_sh() {
   case $1 in
     h0) { nbkp_lib; cat; } | sh -s ;;
-    h1) { nbkp_lib; cat; } | nbkp_ssh_h1 sh -s ;;
+    h1) nbkp_session h1 3 4 ;;
   esac
 }
 
@@ -430,7 +464,7 @@ nbkp_op() {
         NBKP_STALE_LOCK=$nbkp_holder
         continue
       fi
-      nbkp_log "ERROR: $NBKP_CUR: another run is writing the destination (lock held by $nbkp_holder)"
+      nbkp_log "ERROR: $NBKP_CUR: another run is writing the destination (lock held by $nbkp_holder; if no nbkp run is using it, remove the destination's .nbkp-lock)"
       return 73
     fi
     [ "$nbkp_rc" = 75 ] || return "$nbkp_rc"
@@ -604,6 +638,7 @@ nbkp_sync_home_to_nas() {
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
+nbkp_session_open h1 3 4
 nbkp_ask h0
 nbkp_ask h1
 nbkp_pf_home_to_ssd; NBKP_PF_home_to_ssd=$?; nbkp_tally "$NBKP_PF_home_to_ssd"

@@ -646,7 +646,7 @@ impl<'p> Executor<'p> {
                         continue;
                     }
                     let message =
-                        format!("another run is writing the destination (lock held by {holder})");
+                        format!("another run is writing the destination (lock held by {holder}; if no nbkp run is using it, remove the destination's .nbkp-lock)");
                     self.log(&format!("ERROR: {}: {message}", sync.slug));
                     return Err(OpError {
                         message,

@@ -115,6 +115,7 @@ pub fn lower(
             id: "h0".into(),
             ssh: None,
             probes: Vec::new(),
+            session_fds: None,
         }],
         probe_index: vec![HashMap::new()],
         groups: Vec::new(),
@@ -226,11 +227,16 @@ impl<'c> Lowering<'c> {
         }
         let id = format!("h{}", self.hosts.len());
         let ssh = SshCommand::new(ep, &id);
+        // POSIX shells promise only descriptors 0–9: 3/4, 5/6 and 7/8 for
+        // the first three remote hosts; any others use one ssh per operation.
+        let n = self.hosts.len() as u8;
+        let session_fds = (n <= 3).then(|| (2 * n + 1, 2 * n + 2));
         self.hosts.push(Host {
             name: ep.slug.clone(),
             id,
             ssh: Some(ssh),
             probes: vec![Probe::Reachable],
+            session_fds,
         });
         self.probe_index
             .push(HashMap::from([(Probe::Reachable, 0)]));

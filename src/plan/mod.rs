@@ -61,6 +61,10 @@ pub struct Host {
     pub ssh: Option<ssh::SshCommand>,
     /// Probes whose answers decide which syncs may run, in one round trip.
     pub probes: Vec<Probe>,
+    /// A remote host the run keeps one `sh` open on, so each operation is
+    /// one round trip: the file descriptors (to it, from it) the script
+    /// uses. `nbkp run` keeps such a shell for every host.
+    pub session_fds: Option<(u8, u8)>,
 }
 
 /// One question asked of a host during preflight. Each answer is a short

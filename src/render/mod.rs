@@ -98,6 +98,9 @@ struct HostView {
     /// Everything between `ssh` and the destination.
     ssh_args: Option<Value>,
     destination: Option<String>,
+    /// Descriptors of the long-lived shell, when the plan gives one.
+    fd_in: Option<u8>,
+    fd_out: Option<u8>,
     /// Safe: built by `words::probe_script`, which quotes every value; it
     /// goes into a quoted here-document and is run by `sh -s`.
     probes: Value,
@@ -193,6 +196,8 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
                 remote: h.ssh.is_some(),
                 ssh_args: h.ssh.as_ref().map(|s| shell_words(s.args.clone())),
                 destination: h.ssh.as_ref().map(|s| s.destination.clone()),
+                fd_in: h.session_fds.map(|f| f.0),
+                fd_out: h.session_fds.map(|f| f.1),
                 eof: Value::from_safe_string(terminator("NBKP_EOF", &body)),
                 probes: Value::from_safe_string(body),
             }

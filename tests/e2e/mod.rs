@@ -323,8 +323,10 @@ impl World {
             .to_string()
     }
 
+    /// The path exists (a symlink counts, wherever it points).
     pub fn exists(&self, side: Side, path: &Path) -> bool {
-        self.try_sh(side, &format!("test -e {}", shq(path))).0
+        let p = shq(path);
+        self.try_sh(side, &format!("test -e {p} || test -L {p}")).0
     }
 
     /// The `ssh-endpoints` section naming the remote host `server`.
