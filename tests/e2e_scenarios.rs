@@ -1036,6 +1036,7 @@ macro_rules! both_backends {
 }
 
 both_backends!(
+    four_remote_hosts,
     destination_locks,
     concurrent_runs_never_share_a_destination,
     local_to_local_mirror,
@@ -1383,5 +1384,56 @@ fn remote_script_under_every_shell() {
             w.manifest(Side::Remote, &vol.join("latest")),
             "under {shell}"
         );
+    }
+}
+
+/// Four remote hosts (four endpoints of the test host): the script keeps a
+/// long-lived shell for the first three and uses one ssh per operation for
+/// the fourth; all four syncs complete, one login per host.
+fn four_remote_hosts(be: &dyn Backend) {
+    let Some(mut w) = World::new(true, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sample_tree(Side::Local, &src);
+    let mut config = String::from("ssh-endpoints:\n");
+    let mut vols = String::new();
+    let mut eps = String::from("sync-endpoints:\n  es: {volume: s}\n");
+    let mut syncs = String::from("syncs:\n");
+    let mut dirs = Vec::new();
+    for i in 0..4 {
+        config.push_str(&w.endpoint_yaml(&format!("host{i}"), "root", ""));
+        let v = w.volume(Side::Remote, &format!("v{i}"), false);
+        w.endpoint(Side::Remote, &v, Mode::HardLink, false, true);
+        vols.push_str(&format!(
+            "  r{i}: {{type: remote, ssh-endpoint: host{i}, path: {}}}\n",
+            e2e::yaml_str(&v.display().to_string())
+        ));
+        eps.push_str(&format!(
+            "  e{i}: {{volume: r{i}, hard-link-snapshots: {{enabled: true}}}}\n"
+        ));
+        syncs.push_str(&format!("  to{i}: {{source: es, destination: e{i}}}\n"));
+        dirs.push(v);
+    }
+    config.push_str("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&vols);
+    config.push_str(&eps);
+    config.push_str(&syncs);
+    let before = w.remote().login_count();
+    be.run(&w, &config, &[]).assert_ok();
+    assert_eq!(
+        w.remote().login_count() - before,
+        4,
+        "{:?}",
+        w.remote().logins()
+    );
+    for d in &dirs {
+        assert_eq!(
+            w.manifest(Side::Local, &src),
+            w.manifest(Side::Remote, &d.join("latest"))
+        );
+        assert!(!w.exists(Side::Remote, &d.join(".nbkp-lock")));
     }
 }
