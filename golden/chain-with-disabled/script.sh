@@ -119,14 +119,6 @@ nbkp_is_name() {
   return 1
 }
 
-# Valid snapshot names in <endpoint>/snapshots, oldest first, one per line.
-nbkp_names() {
-  for nbkp_p in "$1"/snapshots/*; do
-    nbkp_n=${nbkp_p##*/}
-    if nbkp_is_name "$nbkp_n" && [ -d "$nbkp_p" ]; then printf '%s\n' "$nbkp_n"; fi
-  done
-}
-
 # snapshot | devnull | missing | invalid
 nbkp_latest_state() {
   [ -L "$1/latest" ] || { echo missing; return 0; }
@@ -136,11 +128,14 @@ nbkp_latest_state() {
   if nbkp_is_name "$nbkp_l" && [ -d "$1/snapshots/$nbkp_l" ]; then echo snapshot; else echo invalid; fi
 }
 
-# The snapshot `latest` points at, or nothing.
-nbkp_latest_name() {
-  [ "$(nbkp_latest_state "$1")" = snapshot ] || return 0
-  nbkp_l=$(readlink "$1/latest")
-  printf '%s\n' "${nbkp_l#snapshots/}"
+# Sets nbkp_latest to the snapshot `latest` points at, or to nothing.
+# (Operations avoid subshells: each fork costs about a millisecond.)
+nbkp_find_latest() {
+  nbkp_latest=
+  [ -L "$1/latest" ] || return 0
+  nbkp_l=$(readlink "$1/latest") || return 0
+  case $nbkp_l in snapshots/*) nbkp_l=${nbkp_l#snapshots/} ;; *) return 0 ;; esac
+  if nbkp_is_name "$nbkp_l" && [ -d "$1/snapshots/$nbkp_l" ]; then nbkp_latest=$nbkp_l; fi
 }
 
 nbkp_rsync_state() {
@@ -183,7 +178,7 @@ nbkp_probe() {
 # leaves either the old or the new link, never none.
 nbkp_set_latest() {
   nbkp_tmp="$1/.latest.nbkp-tmp"
-  rm -f "$nbkp_tmp"
+  if [ -L "$nbkp_tmp" ] || [ -e "$nbkp_tmp" ]; then rm -f "$nbkp_tmp"; fi
   ln -s "snapshots/$2" "$nbkp_tmp" || return 1
   # rename(2) over the old link: GNU/busybox mv -T, BSD mv -h; else unlink first.
   mv -T -f "$nbkp_tmp" "$1/latest" 2>/dev/null ||
@@ -208,15 +203,21 @@ nbkp_remove_snapshot() {
 # nbkp_prune MODE ENDPOINT MAX: keeps the newest MAX (0: all), never `latest`.
 nbkp_prune() {
   for nbkp_p in "$2"/snapshots/.nbkp-removing-*; do
-    [ -d "$nbkp_p" ] && rm -rf "$nbkp_p"
+    if [ -d "$nbkp_p" ]; then rm -rf "$nbkp_p"; fi
   done
   [ "$3" -gt 0 ] 2>/dev/null || return 0
-  nbkp_keep=$(nbkp_latest_name "$2")
-  nbkp_count=$(nbkp_names "$2" | wc -l)
+  nbkp_find_latest "$2"
+  nbkp_count=0
+  for nbkp_p in "$2"/snapshots/*; do
+    nbkp_n=${nbkp_p##*/}
+    if nbkp_is_name "$nbkp_n" && [ -d "$nbkp_p" ]; then nbkp_count=$((nbkp_count + 1)); fi
+  done
   nbkp_excess=$((nbkp_count - $3))
-  for nbkp_n in $(nbkp_names "$2"); do
+  for nbkp_p in "$2"/snapshots/*; do
     [ "$nbkp_excess" -gt 0 ] || break
-    [ "$nbkp_n" = "$nbkp_keep" ] && continue
+    nbkp_n=${nbkp_p##*/}
+    { nbkp_is_name "$nbkp_n" && [ -d "$nbkp_p" ]; } || continue
+    [ "$nbkp_n" = "$nbkp_latest" ] && continue
     nbkp_remove_snapshot "$1" "$2" "$nbkp_n" || return 1
     echo "pruned $nbkp_n"
     nbkp_excess=$((nbkp_excess - 1))
@@ -259,10 +260,12 @@ nbkp_unlock() {
 nbkp_begin() {
   if [ "$2" != 1 ]; then nbkp_lock "$3" "$5" "$6" || return; fi
   [ "$1" = hard-link ] || return 0
-  nbkp_keep=$(nbkp_latest_name "$3")
-  if [ "$2" != 1 ] && [ -n "$nbkp_keep" ]; then
+  nbkp_find_latest "$3"
+  if [ "$2" != 1 ] && [ -n "$nbkp_latest" ]; then
     nbkp_after=
-    for nbkp_n in $(nbkp_names "$3"); do
+    for nbkp_p in "$3"/snapshots/*; do
+      nbkp_n=${nbkp_p##*/}
+      { nbkp_is_name "$nbkp_n" && [ -d "$nbkp_p" ]; } || continue
       if [ -n "$nbkp_after" ]; then
         if nbkp_remove_snapshot hard-link "$3" "$nbkp_n"; then
           echo "orphan $nbkp_n"
@@ -270,7 +273,7 @@ nbkp_begin() {
           echo "warning could not remove orphaned snapshot $nbkp_n"
         fi
       fi
-      [ "$nbkp_n" = "$nbkp_keep" ] && nbkp_after=1
+      [ "$nbkp_n" = "$nbkp_latest" ] && nbkp_after=1
     done
   fi
   if [ -e "$3/snapshots/$4" ] || { [ "$2" != 1 ] && ! mkdir "$3/snapshots/$4" 2>/dev/null; }; then
@@ -278,7 +281,7 @@ nbkp_begin() {
     return 1
   fi
   echo "snapshot $4"
-  echo "latest ${nbkp_keep:--}"
+  echo "latest ${nbkp_latest:--}"
 }
 
 # After a successful rsync: for btrfs a read-only snapshot of staging/,

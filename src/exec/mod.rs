@@ -703,8 +703,9 @@ impl<'p> Executor<'p> {
         };
         // rsync redraws its progress line with \r: split on both.
         let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let mut reader = None;
         if let Some(mut stdout) = child.stdout.take() {
-            std::thread::spawn(move || {
+            reader = Some(std::thread::spawn(move || {
                 use std::io::Read;
                 let mut buf = [0u8; 4096];
                 let mut line = Vec::new();
@@ -730,7 +731,7 @@ impl<'p> Executor<'p> {
                 if !line.is_empty() {
                     let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
                 }
-            });
+            }));
         }
         let forward = |ui: &mut Box<dyn Ui + 'p>| {
             for line in rx.try_iter() {
@@ -740,6 +741,9 @@ impl<'p> Executor<'p> {
                 }
             }
         };
+        // Short waits first (most transfers of an unchanged tree take tens of
+        // milliseconds), then at most 5 ms between checks.
+        let mut pause = 1;
         let status = loop {
             forward(&mut self.ui);
             match child.try_wait() {
@@ -748,11 +752,17 @@ impl<'p> Executor<'p> {
                     let _ = child.kill();
                     break child.wait().ok();
                 }
-                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                Ok(None) => {
+                    std::thread::sleep(std::time::Duration::from_millis(pause));
+                    pause = (pause * 2).min(5);
+                }
                 Err(_) => break None,
             }
         };
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        // rsync has exited: its output ends, and the reader with it.
+        if let Some(reader) = reader {
+            let _ = reader.join();
+        }
         forward(&mut self.ui);
         let mut output = String::new();
         if let Some(mut file) = capture {
