@@ -110,13 +110,14 @@ nbkp_remove_snapshot() {
   esac
 }
 
-# nbkp_prune MODE ENDPOINT MAX: keeps the newest MAX (0: all), never `latest`.
+# nbkp_prune MODE ENDPOINT MAX [LATEST]: keeps the newest MAX (0: all),
+# never `latest` (LATEST when the caller just set it).
 nbkp_prune() {
   for nbkp_p in "$2"/snapshots/.nbkp-removing-*; do
     if [ -d "$nbkp_p" ]; then rm -rf "$nbkp_p"; fi
   done
   [ "$3" -gt 0 ] 2>/dev/null || return 0
-  nbkp_find_latest "$2"
+  if [ -n "${4-}" ]; then nbkp_latest=$4; else nbkp_find_latest "$2"; fi
   nbkp_count=0
   for nbkp_p in "$2"/snapshots/*; do
     nbkp_n=${nbkp_p##*/}
@@ -147,13 +148,14 @@ nbkp_lock() {
     rm -f "$nbkp_l"
     echo "warning removed the lock of a run that is gone ($3)"
   fi
-  [ "$(readlink "$nbkp_l" 2>/dev/null)" = "$2" ] && return 0
-  # ln -s into an existing directory would succeed inside it: refuse first.
+  # ln -s into an existing directory would succeed inside it: look first.
   if ! [ -e "$nbkp_l" ] && ! [ -L "$nbkp_l" ] && ln -s "$2" "$nbkp_l" 2>/dev/null; then
     return 0
   fi
+  nbkp_holder=$(readlink "$nbkp_l" 2>/dev/null)
+  [ "$nbkp_holder" = "$2" ] && return 0
   [ -L "$nbkp_l" ] || [ -e "$nbkp_l" ] || return 1
-  echo "locked $(nbkp_token "$(readlink "$nbkp_l" 2>/dev/null)")"
+  echo "locked $(nbkp_token "$nbkp_holder")"
   return 73
 }
 
@@ -208,7 +210,7 @@ nbkp_commit() {
   esac
   if [ "$1" != none ]; then
     nbkp_set_latest "$3" "$4" || return 1
-    nbkp_prune "$1" "$3" "$5" || echo "warning pruning failed; snapshots kept"
+    nbkp_prune "$1" "$3" "$5" "$4" || echo "warning pruning failed; snapshots kept"
   fi
   nbkp_unlock "$3" "$6"
 }
