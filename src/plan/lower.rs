@@ -349,6 +349,57 @@ impl<'c> Lowering<'c> {
         }))
     }
 
+    /// `<role> <where>: snapshots/ directory not found`, with its fix.
+    fn snapshots_missing(&self, role: &str, side: &Side) -> Failure {
+        fail(
+            &[],
+            Verdict::Broken,
+            format!("{role} {}: snapshots/ directory not found", side.shown),
+        )
+        .fix(self.on(
+            side.host,
+            &format!(
+                "mkdir -p {}",
+                quote_arg(&side.endpoint_path.with_suffix("/snapshots"))
+            ),
+        ))
+    }
+
+    /// `<role> <where>: latest symlink not found`, with its fix.
+    fn latest_missing(&self, role: &str, side: &Side) -> Failure {
+        fail(
+            &["missing"],
+            Verdict::Broken,
+            format!("{role} {}: latest symlink not found", side.shown),
+        )
+        .fix(self.on(
+            side.host,
+            &format!(
+                "ln -s /dev/null {}",
+                quote_arg(&side.endpoint_path.with_suffix("/latest"))
+            ),
+        ))
+    }
+
+    /// `<role> <where>: latest symlink target is invalid`, with its fix.
+    fn latest_invalid(&self, role: &str, side: &Side) -> Failure {
+        fail(
+            &[],
+            Verdict::Broken,
+            format!("{role} {}: latest symlink target is invalid", side.shown),
+        )
+        .fix(format!(
+            "Point it at a complete snapshot, or reset it: {}",
+            self.on(
+                side.host,
+                &format!(
+                    "ln -sfn /dev/null {}",
+                    quote_arg(&side.endpoint_path.with_suffix("/latest"))
+                )
+            )
+        ))
+    }
+
     /// A command to run on a host, as a person would type it here.
     fn on(&self, host: usize, command: &str) -> String {
         match &self.hosts[host].ssh {
@@ -599,20 +650,7 @@ impl<'c> Lowering<'c> {
                 p,
                 &["1", "ro"],
                 vec![],
-                Some(
-                    fail(
-                        &[],
-                        Verdict::Broken,
-                        format!("source {}: snapshots/ directory not found", src.shown),
-                    )
-                    .fix(self.on(
-                        src.host,
-                        &format!(
-                            "mkdir -p {}",
-                            quote_arg(&src.endpoint_path.with_suffix("/snapshots"))
-                        ),
-                    )),
-                ),
+                Some(self.snapshots_missing("source", &src)),
             ));
             let p = self.probe(
                 src.host,
@@ -638,38 +676,8 @@ impl<'c> Lowering<'c> {
             structure.push(check(
                 p,
                 &["snapshot"],
-                vec![
-                    devnull,
-                    fail(
-                        &["missing"],
-                        Verdict::Broken,
-                        format!("source {}: latest symlink not found", src.shown),
-                    )
-                    .fix(self.on(
-                        src.host,
-                        &format!(
-                            "ln -s /dev/null {}",
-                            quote_arg(&src.endpoint_path.with_suffix("/latest"))
-                        ),
-                    )),
-                ],
-                Some(
-                    fail(
-                        &[],
-                        Verdict::Broken,
-                        format!("source {}: latest symlink target is invalid", src.shown),
-                    )
-                    .fix(format!(
-                        "Point it at a complete snapshot, or reset it: {}",
-                        self.on(
-                            src.host,
-                            &format!(
-                                "ln -sfn /dev/null {}",
-                                quote_arg(&src.endpoint_path.with_suffix("/latest"))
-                            )
-                        )
-                    )),
-                ),
+                vec![devnull, self.latest_missing("source", &src)],
+                Some(self.latest_invalid("source", &src)),
             ));
         }
         let p = self.probe(
@@ -831,20 +839,7 @@ impl<'c> Lowering<'c> {
                         dst.shown
                     ),
                 )],
-                Some(
-                    fail(
-                        &[],
-                        Verdict::Broken,
-                        format!("destination {}: snapshots/ directory not found", dst.shown),
-                    )
-                    .fix(self.on(
-                        dst.host,
-                        &format!(
-                            "mkdir -p {}",
-                            quote_arg(&dst.endpoint_path.with_suffix("/snapshots"))
-                        ),
-                    )),
-                ),
+                Some(self.snapshots_missing("destination", &dst)),
             ));
             let p = self.probe(
                 dst.host,
@@ -855,38 +850,8 @@ impl<'c> Lowering<'c> {
             structure.push(check(
                 p,
                 &["snapshot", "devnull"],
-                vec![fail(
-                    &["missing"],
-                    Verdict::Broken,
-                    format!("destination {}: latest symlink not found", dst.shown),
-                )
-                .fix(self.on(
-                    dst.host,
-                    &format!(
-                        "ln -s /dev/null {}",
-                        quote_arg(&dst.endpoint_path.with_suffix("/latest"))
-                    ),
-                ))],
-                Some(
-                    fail(
-                        &[],
-                        Verdict::Broken,
-                        format!(
-                            "destination {}: latest symlink target is invalid",
-                            dst.shown
-                        ),
-                    )
-                    .fix(format!(
-                        "Point it at a complete snapshot, or reset it: {}",
-                        self.on(
-                            dst.host,
-                            &format!(
-                                "ln -sfn /dev/null {}",
-                                quote_arg(&dst.endpoint_path.with_suffix("/latest"))
-                            )
-                        )
-                    )),
-                ),
+                vec![self.latest_missing("destination", &dst)],
+                Some(self.latest_invalid("destination", &dst)),
             ));
         }
         layers.push(CheckStep::Layer(CheckLayer {
