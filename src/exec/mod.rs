@@ -653,7 +653,7 @@ impl<'p> Executor<'p> {
                         locked: true,
                     });
                 }
-                Some(75) if renames < 4 => {
+                Some(75) if renames + 1 < crate::plan::rsync::SNAPSHOT_NAME_TRIES => {
                     renames += 1;
                     std::thread::sleep(std::time::Duration::from_millis(2));
                     v.candidate = clock::snapshot_name(SystemTime::now(), sync.snapshot_format);
@@ -783,7 +783,7 @@ impl<'p> Executor<'p> {
                 "snapshot" if is_name(rest) => v.snapshot = rest.to_string(),
                 "latest" => {
                     v.link_dest = if is_name(rest) {
-                        format!("--link-dest=../{rest}")
+                        format!("{}{rest}", crate::plan::rsync::LINK_DEST_PREFIX)
                     } else {
                         String::new()
                     };

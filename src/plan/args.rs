@@ -134,14 +134,6 @@ impl Arg {
         }
     }
 
-    /// The literal text, when the argument has no run-time part.
-    pub fn as_lit(&self) -> Option<&str> {
-        match self {
-            Arg::Lit(s) => Some(s),
-            _ => None,
-        }
-    }
-
     /// Renders the argument for a human: run-time values as `${NAME}`.
     pub fn display(&self) -> String {
         match self {

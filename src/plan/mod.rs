@@ -251,9 +251,3 @@ pub struct SyncPlan {
     /// (`…T14-30-00.123Z`) for local destinations on macOS.
     pub snapshot_format: &'static str,
 }
-
-impl Plan {
-    pub fn host(&self, index: usize) -> &Host {
-        &self.hosts[index]
-    }
-}

@@ -38,6 +38,14 @@ pub const PROGRESS_MODES: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// `--link-dest` for a hard-link snapshot: relative to the new snapshot's
+/// directory, so `../<name>` is the snapshot `latest` points at.
+pub const LINK_DEST_PREFIX: &str = "--link-dest=../";
+
+/// How often an operation is tried with a new snapshot name when the name
+/// is taken (exit 75).
+pub const SNAPSHOT_NAME_TRIES: u32 = 5;
+
 /// Added after the progress flags in a dry run.
 pub const DRY_RUN_FLAG: &str = "--dry-run";
 

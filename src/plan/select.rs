@@ -140,12 +140,23 @@ fn choose<'c>(
             kept
         }
     };
+    // Each candidate is looked up once, however many filters ask.
+    let resolved: Vec<(String, Vec<IpAddr>)> = candidates
+        .iter()
+        .map(|c| {
+            let name = world
+                .ssh_config(&c.host)
+                .host_name
+                .unwrap_or_else(|| c.host.clone());
+            (c.slug.clone(), world.resolve(&name))
+        })
+        .collect();
     let addresses = |c: &SshEndpoint| {
-        let name = world
-            .ssh_config(&c.host)
-            .host_name
-            .unwrap_or_else(|| c.host.clone());
-        world.resolve(&name)
+        resolved
+            .iter()
+            .find(|(slug, _)| *slug == c.slug)
+            .map(|(_, a)| a.clone())
+            .unwrap_or_default()
     };
     let mut list: Vec<&SshEndpoint> = candidates.to_vec();
     list = soft(list, &|c| !addresses(c).is_empty());

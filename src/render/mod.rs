@@ -267,6 +267,8 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
         disabled => plan.disabled.clone(),
         excluded_syncs => plan.excluded_syncs.clone(),
         dry_run_flag => crate::plan::rsync::DRY_RUN_FLAG,
+        link_dest_prefix => crate::plan::rsync::LINK_DEST_PREFIX,
+        name_tries => crate::plan::rsync::SNAPSHOT_NAME_TRIES,
         op_preamble => op_preamble(),
         progress_modes => progress,
         uses_script_dir => plan.uses_script_dir,
