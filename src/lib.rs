@@ -11,4 +11,5 @@ pub mod ordering;
 pub mod output;
 pub mod plan;
 pub mod render;
+pub mod retention;
 pub mod shell;

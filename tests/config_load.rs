@@ -6,6 +6,7 @@ use std::path::Path;
 use indoc::indoc;
 use nbkp::config::paths::Home;
 use nbkp::config::{load_str, Config, CredentialProvider, Loaded, SnapshotMode, VolumeLocation};
+use nbkp::retention::{Count, Policy};
 
 fn home() -> Home {
     Home {
@@ -212,7 +213,10 @@ fn lax_coercions_match_the_python_nbkp() {
     assert_eq!(
         c.sync_endpoints["er"].snapshots,
         SnapshotMode::HardLink {
-            max_snapshots: Some(3)
+            retention: Policy {
+                max_snapshots: Some(3),
+                ..Policy::default()
+            }
         }
     );
     assert!(!c.syncs["s1"].enabled);
@@ -234,10 +238,58 @@ fn snake_case_keys_are_accepted() {
     assert_eq!(
         c.sync_endpoints["eb"].snapshots,
         SnapshotMode::Btrfs {
-            max_snapshots: Some(5)
+            retention: Policy {
+                max_snapshots: Some(5),
+                ..Policy::default()
+            }
         }
     );
     assert_eq!(c.syncs["s"].rsync_options.extra_options, ["-H"]);
+}
+
+#[test]
+fn retention_blocks_are_read() {
+    let c = config(indoc! {"
+        volumes:
+          a: {type: local, path: /a}
+          b: {type: local, path: /b}
+        sync-endpoints:
+          ea: {volume: a}
+          eb:
+            volume: b
+            hard-link-snapshots:
+              enabled: true
+              max-snapshots: 40
+              retention:
+                keep-last: 3
+                keep-within: 2d
+                keep-daily: 7
+                keep-weekly: 4
+                keep-monthly: 12
+                keep-yearly: all
+                max-age: 5y
+        syncs:
+          s: {source: ea, destination: eb}
+    "});
+    let p = c.sync_endpoints["eb"].snapshots.retention();
+    assert_eq!(
+        p,
+        Policy {
+            max_snapshots: Some(40),
+            keep_last: Some(3),
+            keep_within: Some(2 * 86_400),
+            keep_hourly: None,
+            keep_daily: Some(Count::N(7)),
+            keep_weekly: Some(Count::N(4)),
+            keep_monthly: Some(Count::N(12)),
+            keep_yearly: Some(Count::All),
+            max_age: Some(5 * 365 * 86_400),
+        }
+    );
+    assert_eq!(
+        p.describe(),
+        "keep last 3, within 2d, daily 7, weekly 4, monthly 12, yearly all; at most 40; none older than 5y"
+    );
 }
 
 #[test]

@@ -196,29 +196,168 @@ nbkp_remove_snapshot() {
   esac
 }
 
-# nbkp_prune MODE ENDPOINT MAX [LATEST]: keeps the newest MAX (0: all),
-# never `latest` (LATEST when the caller just set it).
-nbkp_prune() {
-  for nbkp_p in "$2"/snapshots/.nbkp-removing-*; do
+# nbkp_epoch NAME: for a snapshot name (UTC), sets nbkp_e (seconds since
+# the epoch) and the keys of its hour, day, week (from Monday), month and
+# year: nbkp_k_hourly ... nbkp_k_yearly. The arithmetic of
+# src/retention/calendar.rs, in the shell's integers (no date(1) needed).
+nbkp_epoch() {
+  nbkp_r=${1#*-}
+  nbkp_y=${1%%-*} nbkp_mo=${nbkp_r%%-*}
+  nbkp_r=${nbkp_r#*-}
+  nbkp_dd=${nbkp_r%%T*}
+  nbkp_r=${nbkp_r#*T}
+  nbkp_hh=${nbkp_r%%[:-]*}
+  nbkp_r=${nbkp_r#*[:-]}
+  nbkp_mi=${nbkp_r%%[:-]*}
+  nbkp_r=${nbkp_r#*[:-]}
+  nbkp_ss=${nbkp_r%%[.Z]*}
+  # A leading zero would read as octal.
+  nbkp_mo=${nbkp_mo#0} nbkp_dd=${nbkp_dd#0} nbkp_hh=${nbkp_hh#0} nbkp_mi=${nbkp_mi#0} nbkp_ss=${nbkp_ss#0}
+  nbkp_yy=$((nbkp_y - (nbkp_mo <= 2)))
+  nbkp_era=$((nbkp_yy / 400))
+  nbkp_yoe=$((nbkp_yy - nbkp_era * 400))
+  nbkp_doy=$(((153 * ((nbkp_mo + 9) % 12) + 2) / 5 + nbkp_dd - 1))
+  nbkp_days=$((nbkp_era * 146097 + nbkp_yoe * 365 + nbkp_yoe / 4 - nbkp_yoe / 100 + nbkp_doy - 719468))
+  nbkp_e=$((((nbkp_days * 24 + nbkp_hh) * 60 + nbkp_mi) * 60 + nbkp_ss))
+  nbkp_k_hourly=$((nbkp_days * 24 + nbkp_hh)) nbkp_k_daily=$nbkp_days
+  nbkp_k_weekly=$(((nbkp_days + 3) / 7)) nbkp_k_monthly=$((nbkp_y * 12 + nbkp_mo)) nbkp_k_yearly=$nbkp_y
+}
+
+# A calendar rule for the current snapshot: the newest of each period is
+# kept, until the rule's count of periods is used up.
+nbkp_period() {
+  eval "nbkp_pc=\$nbkp_c_$1 nbkp_pk=\$nbkp_k_$1 nbkp_pl=\$nbkp_l_$1 nbkp_pu=\$nbkp_u_$1"
+  [ -n "$nbkp_pc" ] && [ "$nbkp_pl" != "$nbkp_pk" ] || return 0
+  eval "nbkp_l_$1=\$nbkp_pk"
+  if [ "$nbkp_pc" = all ] || [ "$nbkp_pu" -lt "$nbkp_pc" ]; then
+    nbkp_k=1
+    eval "nbkp_u_$1=$((nbkp_pu + 1))"
+  fi
+}
+
+# nbkp_retain NOW LATEST [RULE=VALUE...]: decides the snapshots named in
+# $nbkp_names (oldest first) as src/retention/mod.rs `decide` does, and
+# sets nbkp_drops to those to remove, oldest first. Rules: last=N
+# within=SECONDS hourly|daily|weekly|monthly|yearly=N|all maxage=SECONDS
+# max=N. Never dropped: LATEST, anything newer, everything when LATEST is
+# not among them.
+nbkp_retain() {
+  nbkp_now=$1 nbkp_lt=$2
+  shift 2
+  nbkp_last= nbkp_within= nbkp_maxage= nbkp_max= nbkp_rules=
+  for nbkp_p in hourly daily weekly monthly yearly; do
+    eval "nbkp_c_$nbkp_p= nbkp_l_$nbkp_p=- nbkp_u_$nbkp_p=0"
+  done
+  for nbkp_t in "$@"; do
+    nbkp_v=${nbkp_t#*=}
+    case $nbkp_t in
+      last=*) nbkp_last=$nbkp_v nbkp_rules=1 ;;
+      within=*) nbkp_within=$nbkp_v nbkp_rules=1 ;;
+      hourly=* | daily=* | weekly=* | monthly=* | yearly=*)
+        eval "nbkp_c_${nbkp_t%%=*}=\$nbkp_v"
+        nbkp_rules=1 ;;
+      maxage=*) nbkp_maxage=$nbkp_v ;;
+      max=*) nbkp_max=$nbkp_v ;;
+    esac
+  done
+  nbkp_epoch "$nbkp_now"
+  nbkp_nows=$nbkp_e
+  nbkp_rev= nbkp_found=
+  for nbkp_n in $nbkp_names; do
+    nbkp_rev="$nbkp_n $nbkp_rev"
+    [ "$nbkp_n" = "$nbkp_lt" ] && nbkp_found=1
+  done
+  nbkp_i=0 nbkp_seen= nbkp_kept=0
+  for nbkp_n in $nbkp_rev; do
+    nbkp_prot= nbkp_k=
+    if [ -z "$nbkp_found" ] || [ -z "$nbkp_seen" ]; then nbkp_prot=1; fi
+    [ "$nbkp_n" = "$nbkp_lt" ] && nbkp_seen=1
+    nbkp_epoch "$nbkp_n"
+    nbkp_age=$((nbkp_nows - nbkp_e))
+    [ -n "$nbkp_rules" ] || nbkp_k=1
+    if [ -n "$nbkp_last" ] && [ "$nbkp_i" -lt "$nbkp_last" ]; then nbkp_k=1; fi
+    if [ -n "$nbkp_within" ] && [ "$nbkp_age" -le "$nbkp_within" ]; then nbkp_k=1; fi
+    for nbkp_p in hourly daily weekly monthly yearly; do nbkp_period "$nbkp_p"; done
+    if [ -n "$nbkp_maxage" ] && [ "$nbkp_age" -gt "$nbkp_maxage" ]; then nbkp_k=; fi
+    [ -n "$nbkp_prot" ] && nbkp_k=1
+    [ -n "$nbkp_k" ] && nbkp_kept=$((nbkp_kept + 1))
+    eval "nbkp_n_$nbkp_i=\$nbkp_n nbkp_k_$nbkp_i=\$nbkp_k nbkp_p_$nbkp_i=\$nbkp_prot"
+    nbkp_i=$((nbkp_i + 1))
+  done
+  # max-snapshots: the oldest kept go first; protected ones count but stay.
+  nbkp_drops=
+  while [ "$nbkp_i" -gt 0 ]; do
+    nbkp_i=$((nbkp_i - 1))
+    eval "nbkp_n=\$nbkp_n_$nbkp_i nbkp_k=\$nbkp_k_$nbkp_i nbkp_prot=\$nbkp_p_$nbkp_i"
+    if [ -n "$nbkp_k" ] && [ -z "$nbkp_prot" ] && [ -n "$nbkp_max" ] && [ "$nbkp_kept" -gt "$nbkp_max" ]; then
+      nbkp_k= nbkp_kept=$((nbkp_kept - 1))
+    fi
+    [ -n "$nbkp_k" ] || nbkp_drops="$nbkp_drops $nbkp_n"
+  done
+}
+
+# The snapshots of an endpoint, oldest first, into nbkp_names (names are
+# plain tokens: nbkp_is_name allows no blanks or glob characters).
+nbkp_list_names() {
+  nbkp_names=
+  for nbkp_p in "$1"/snapshots/*; do
+    nbkp_n=${nbkp_p##*/}
+    if nbkp_is_name "$nbkp_n" && [ -d "$nbkp_p" ]; then nbkp_names="$nbkp_names $nbkp_n"; fi
+  done
+}
+
+# Finishes removals an interrupted run left (.nbkp-removing-*).
+nbkp_finish_removals() {
+  for nbkp_p in "$1"/snapshots/.nbkp-removing-*; do
     if [ -d "$nbkp_p" ]; then rm -rf "$nbkp_p"; fi
   done
-  [ "$3" -gt 0 ] 2>/dev/null || return 0
-  if [ -n "${4-}" ]; then nbkp_latest=$4; else nbkp_find_latest "$2"; fi
-  nbkp_count=0
-  for nbkp_p in "$2"/snapshots/*; do
-    nbkp_n=${nbkp_p##*/}
-    if nbkp_is_name "$nbkp_n" && [ -d "$nbkp_p" ]; then nbkp_count=$((nbkp_count + 1)); fi
-  done
-  nbkp_excess=$((nbkp_count - $3))
-  for nbkp_p in "$2"/snapshots/*; do
-    [ "$nbkp_excess" -gt 0 ] || break
-    nbkp_n=${nbkp_p##*/}
-    { nbkp_is_name "$nbkp_n" && [ -d "$nbkp_p" ]; } || continue
-    [ "$nbkp_n" = "$nbkp_latest" ] && continue
-    nbkp_remove_snapshot "$1" "$2" "$nbkp_n" || return 1
+}
+
+# nbkp_prune MODE ENDPOINT NOW LATEST [RULE=VALUE...]: applies the
+# retention policy (no rules: keep everything).
+nbkp_prune() {
+  nbkp_finish_removals "$2"
+  nbkp_pm=$1 nbkp_pe=$2 nbkp_pn=$3 nbkp_pt=$4
+  shift 4
+  [ $# -gt 0 ] || return 0
+  nbkp_list_names "$nbkp_pe"
+  nbkp_retain "$nbkp_pn" "$nbkp_pt" "$@"
+  for nbkp_n in $nbkp_drops; do
+    nbkp_remove_snapshot "$nbkp_pm" "$nbkp_pe" "$nbkp_n" || return 1
     echo "pruned $nbkp_n"
-    nbkp_excess=$((nbkp_excess - 1))
   done
+}
+
+# What `nbkp snapshots` shows: "latest NAME|-", then "snapshot NAME" for
+# each snapshot, oldest first. nbkp_list ENDPOINT
+nbkp_list() {
+  [ -d "$1/snapshots" ] || { echo "absent"; return 0; }
+  nbkp_find_latest "$1"
+  echo "latest ${nbkp_latest:--}"
+  nbkp_list_names "$1"
+  for nbkp_n in $nbkp_names; do echo "snapshot $nbkp_n"; done
+}
+
+# Removes the snapshots `nbkp snapshots prune` decided on, under the
+# destination's lock, and only if `latest` is still what it decided with.
+# nbkp_prune_named MODE ENDPOINT OWNER STALE LATEST NAME...
+nbkp_prune_named() {
+  nbkp_lock "$2" "$3" "$4" || return
+  nbkp_find_latest "$2"
+  if [ "${nbkp_latest:--}" != "$5" ]; then
+    echo "warning latest changed since the snapshots were listed; nothing removed"
+    nbkp_unlock "$2" "$3"
+    return 1
+  fi
+  nbkp_pm=$1 nbkp_pe=$2 nbkp_po=$3
+  shift 5
+  nbkp_finish_removals "$nbkp_pe"
+  for nbkp_n in "$@"; do
+    { nbkp_is_name "$nbkp_n" && [ -d "$nbkp_pe/snapshots/$nbkp_n" ] && [ "$nbkp_n" != "$nbkp_latest" ]; } || continue
+    nbkp_remove_snapshot "$nbkp_pm" "$nbkp_pe" "$nbkp_n" || { nbkp_unlock "$nbkp_pe" "$nbkp_po"; return 1; }
+    echo "pruned $nbkp_n"
+  done
+  nbkp_unlock "$nbkp_pe" "$nbkp_po"
 }
 
 # The destination lock: <endpoint>/.nbkp-lock, a symlink whose target is
@@ -283,22 +422,25 @@ nbkp_begin() {
 }
 
 # After a successful rsync: for btrfs a read-only snapshot of staging/,
-# then `latest` moves (in one rename) and old snapshots are pruned; the
-# lock is released. 75: the snapshot name is taken (the lock is kept).
-# nbkp_commit MODE DRY ENDPOINT SNAPSHOT MAX OWNER
+# then `latest` moves (in one rename) and the retention policy runs, with
+# the new snapshot's time as now; the lock is released. 75: the snapshot
+# name is taken (the lock is kept).
+# nbkp_commit MODE DRY ENDPOINT SNAPSHOT OWNER [RULE=VALUE...]
 nbkp_commit() {
   [ "$2" = 1 ] && return 0
-  case $1 in
+  nbkp_cm=$1 nbkp_ce=$3 nbkp_cs=$4 nbkp_co=$5
+  shift 5
+  case $nbkp_cm in
     btrfs)
-      [ -e "$3/snapshots/$4" ] && return 75
-      btrfs subvolume snapshot -r "$3/staging" "$3/snapshots/$4" >/dev/null || return 1
-      echo "snapshot $4" ;;
+      [ -e "$nbkp_ce/snapshots/$nbkp_cs" ] && return 75
+      btrfs subvolume snapshot -r "$nbkp_ce/staging" "$nbkp_ce/snapshots/$nbkp_cs" >/dev/null || return 1
+      echo "snapshot $nbkp_cs" ;;
   esac
-  if [ "$1" != none ]; then
-    nbkp_set_latest "$3" "$4" || return 1
-    nbkp_prune "$1" "$3" "$5" "$4" || echo "warning pruning failed; snapshots kept"
+  if [ "$nbkp_cm" != none ]; then
+    nbkp_set_latest "$nbkp_ce" "$nbkp_cs" || return 1
+    nbkp_prune "$nbkp_cm" "$nbkp_ce" "$nbkp_cs" "$nbkp_cs" "$@" || echo "warning pruning failed; snapshots kept"
   fi
-  nbkp_unlock "$3" "$6"
+  nbkp_unlock "$nbkp_ce" "$nbkp_co"
 }
 
 # After a failed rsync: the unfinished hard-link snapshot goes; the lock is
@@ -558,7 +700,7 @@ nbkp_sync_data_to_pool() {
   nbkp_candidate colons
   nbkp_op h0 'nbkp_begin btrfs "${NBKP_DRY_RUN}" /mnt/pool/data "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
   rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} /srv/data/ /mnt/pool/data/staging/ </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 'nbkp_abort btrfs "${NBKP_DRY_RUN}" /mnt/pool/data "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
-  nbkp_op h0 'nbkp_commit btrfs "${NBKP_DRY_RUN}" /mnt/pool/data "${NBKP_CANDIDATE}" 0 "${NBKP_LOCK_OWNER}"' || { nbkp_op h0 'nbkp_abort btrfs "${NBKP_DRY_RUN}" /mnt/pool/data "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_op h0 'nbkp_commit btrfs "${NBKP_DRY_RUN}" /mnt/pool/data "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}"' || { nbkp_op h0 'nbkp_abort btrfs "${NBKP_DRY_RUN}" /mnt/pool/data "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.

@@ -130,10 +130,7 @@ pub fn render_human(config: &Config) -> String {
     for e in config.sync_endpoints.values() {
         let snapshots = match e.snapshots {
             SnapshotMode::None => "-".to_string(),
-            mode => match mode.max_snapshots() {
-                Some(n) => format!("{}, keep {n}", mode.name()),
-                None => format!("{}, keep all", mode.name()),
-            },
+            mode => format!("{}, {}", mode.name(), mode.retention().describe()),
         };
         let path = config
             .endpoint_path(e)

@@ -13,6 +13,7 @@ use super::fields::{self, describe, key_text, Fields, Loc};
 use super::model::*;
 use super::paths::{self, Home};
 use super::yaml::{Node, Pos, Value};
+use crate::retention::{Count, Policy};
 
 /// Entries that were declared but failed to decode: references to them are
 /// not reported again as "unknown".
@@ -828,24 +829,88 @@ const ENDPOINT_KEYS: &[&str] = &[
     "btrfs-snapshots",
     "hard-link-snapshots",
 ];
-const SNAPSHOT_KEYS: &[&str] = &["enabled", "max-snapshots"];
+const SNAPSHOT_KEYS: &[&str] = &["enabled", "max-snapshots", "retention"];
+const RETENTION_KEYS: &[&str] = &[
+    "keep-last",
+    "keep-within",
+    "keep-hourly",
+    "keep-daily",
+    "keep-weekly",
+    "keep-monthly",
+    "keep-yearly",
+    "max-age",
+];
 
-fn decode_snapshot_block(
-    node: &Node,
-    loc: &Loc,
-    d: &mut Diagnostics,
-) -> Option<(bool, Option<u32>)> {
+fn decode_snapshot_block(node: &Node, loc: &Loc, d: &mut Diagnostics) -> Option<(bool, Policy)> {
     let mut f = Fields::of(node, loc.clone(), d)?;
     let before = d.items.len();
     let enabled = f.read("enabled", d, fields::boolean).unwrap_or(false);
     let max = f.read("max-snapshots", d, |n, l, d| {
         fields::int_in(n, l, d, 1, i64::from(u32::MAX)).map(|v| v as u32)
     });
+    let calendar = f.read("retention", d, decode_retention);
     f.finish(SNAPSHOT_KEYS, d);
     let failed = d.items[before..]
         .iter()
         .any(|x| x.severity == super::diagnostic::Severity::Error);
-    (!failed).then_some((enabled, max))
+    let policy = Policy {
+        max_snapshots: max,
+        ..calendar.unwrap_or_default()
+    };
+    (!failed).then_some((enabled, policy))
+}
+
+/// The `retention:` block: calendar rules (see `crate::retention`).
+fn decode_retention(node: &Node, loc: &Loc, d: &mut Diagnostics) -> Option<Policy> {
+    let mut f = Fields::of(node, loc.clone(), d)?;
+    let count = |n: &Node, l: &Loc, d: &mut Diagnostics| -> Option<Count> {
+        if fields::is_str(n, "all") {
+            return Some(Count::All);
+        }
+        if fields::scalar_text(n).is_some_and(|t| t.parse::<i64>().is_err()) {
+            d.error(
+                "count_parsing",
+                &l.parts(),
+                Some(n.at()),
+                format!("expected a number of periods or `all`, found {}", describe(n)),
+            );
+            return None;
+        }
+        fields::int_in(n, l, d, 1, i64::from(u32::MAX)).map(|v| Count::N(v as u32))
+    };
+    let duration = |n: &Node, l: &Loc, d: &mut Diagnostics| -> Option<u64> {
+        let Some(text) = fields::scalar_text(n) else {
+            d.error(
+                "duration_parsing",
+                &l.parts(),
+                Some(n.at()),
+                format!("expected a duration such as `2d`, found {}", describe(n)),
+            );
+            return None;
+        };
+        match crate::retention::calendar::parse_duration(text) {
+            Ok(secs) => Some(secs),
+            Err(why) => {
+                d.error("duration_parsing", &l.parts(), Some(n.at()), why);
+                None
+            }
+        }
+    };
+    let policy = Policy {
+        max_snapshots: None,
+        keep_last: f.read("keep-last", d, |n, l, d| {
+            fields::int_in(n, l, d, 1, i64::from(u32::MAX)).map(|v| v as u32)
+        }),
+        keep_within: f.read("keep-within", d, duration),
+        keep_hourly: f.read("keep-hourly", d, count),
+        keep_daily: f.read("keep-daily", d, count),
+        keep_weekly: f.read("keep-weekly", d, count),
+        keep_monthly: f.read("keep-monthly", d, count),
+        keep_yearly: f.read("keep-yearly", d, count),
+        max_age: f.read("max-age", d, duration),
+    };
+    f.finish(RETENTION_KEYS, d);
+    Some(policy)
 }
 
 fn decode_sync_endpoint(
@@ -884,8 +949,8 @@ fn decode_sync_endpoint(
             );
             SnapshotMode::None
         }
-        (Some((true, max_snapshots)), _) => SnapshotMode::Btrfs { max_snapshots },
-        (_, Some((true, max_snapshots))) => SnapshotMode::HardLink { max_snapshots },
+        (Some((true, retention)), _) => SnapshotMode::Btrfs { retention },
+        (_, Some((true, retention))) => SnapshotMode::HardLink { retention },
         _ => SnapshotMode::None,
     };
     f.finish(ENDPOINT_KEYS, d);
@@ -1162,6 +1227,7 @@ pub fn known_keys() -> Vec<&'static str> {
         ENCRYPTION_KEYS,
         ENDPOINT_KEYS,
         SNAPSHOT_KEYS,
+        RETENTION_KEYS,
         SYNC_KEYS,
         RSYNC_KEYS,
         &[

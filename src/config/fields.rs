@@ -55,6 +55,18 @@ fn scalar(node: &Node) -> Option<&Scalar> {
     }
 }
 
+/// The text of a scalar that is not null (a number, a word, a string).
+pub fn scalar_text(node: &Node) -> Option<&str> {
+    scalar(node)
+        .filter(|s| s.kind != ScalarKind::Null)
+        .map(|s| s.text.trim())
+}
+
+/// Whether the node is the string `word` (any case).
+pub fn is_str(node: &Node, word: &str) -> bool {
+    matches!(scalar(node), Some(s) if s.kind == ScalarKind::Str && s.text.trim().eq_ignore_ascii_case(word))
+}
+
 pub fn is_null(node: &Node) -> bool {
     matches!(scalar(node), Some(s) if s.kind == ScalarKind::Null)
 }

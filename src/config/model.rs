@@ -5,6 +5,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use super::yaml::Pos;
+use crate::retention::Policy;
 
 /// A loaded, valid config.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -211,8 +212,8 @@ pub struct SyncEndpoint {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SnapshotMode {
     None,
-    Btrfs { max_snapshots: Option<u32> },
-    HardLink { max_snapshots: Option<u32> },
+    Btrfs { retention: Policy },
+    HardLink { retention: Policy },
 }
 
 impl Serialize for SnapshotMode {
@@ -221,7 +222,8 @@ impl Serialize for SnapshotMode {
         let block = |on: bool| {
             serde_json::json!({
                 "enabled": on,
-                "max_snapshots": if on { self.max_snapshots() } else { None },
+                "max_snapshots": if on { self.retention().max_snapshots } else { None },
+                "retention": if on { self.retention_block() } else { serde_json::Value::Null },
             })
         };
         let mut map = s.serialize_map(Some(2))?;
@@ -246,13 +248,32 @@ impl SnapshotMode {
         }
     }
 
-    pub fn max_snapshots(self) -> Option<u32> {
+    /// The retention policy (keep everything for `None`).
+    pub fn retention(self) -> Policy {
         match self {
-            SnapshotMode::None => None,
-            SnapshotMode::Btrfs { max_snapshots } | SnapshotMode::HardLink { max_snapshots } => {
-                max_snapshots
-            }
+            SnapshotMode::None => Policy::default(),
+            SnapshotMode::Btrfs { retention } | SnapshotMode::HardLink { retention } => retention,
         }
+    }
+
+    /// The `retention:` block as JSON (durations as written, e.g. `2d`), or
+    /// null when there is none.
+    fn retention_block(self) -> serde_json::Value {
+        let p = self.retention();
+        if !p.has_keep_rules() && p.max_age.is_none() {
+            return serde_json::Value::Null;
+        }
+        let dur = |d: Option<u64>| d.map(crate::retention::calendar::format_duration);
+        serde_json::json!({
+            "keep_last": p.keep_last,
+            "keep_within": dur(p.keep_within),
+            "keep_hourly": p.keep_hourly,
+            "keep_daily": p.keep_daily,
+            "keep_weekly": p.keep_weekly,
+            "keep_monthly": p.keep_monthly,
+            "keep_yearly": p.keep_yearly,
+            "max_age": dur(p.max_age),
+        })
     }
 
     pub fn is_enabled(self) -> bool {

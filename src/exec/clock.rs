@@ -2,6 +2,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::retention::calendar::civil_from_days;
+
 /// `2026-03-06T14:30:00.123Z`, or `2026-03-06T14-30-00.123Z` for `hyphens`.
 pub fn snapshot_name(at: SystemTime, style: &str) -> String {
     let d = at.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -12,21 +14,6 @@ pub fn snapshot_name(at: SystemTime, style: &str) -> String {
     let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
     let sep = if style == "hyphens" { '-' } else { ':' };
     format!("{y:04}-{m:02}-{day:02}T{hh:02}{sep}{mm:02}{sep}{ss:02}.{ms:03}Z")
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
-/// (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use super::ssh::SshCommand;
 use super::*;
 use crate::config::{join, Config, SnapshotMode, SyncEndpoint, Volume};
 use crate::ordering;
+use crate::retention::Policy;
 use crate::shell::quote;
 
 /// Choices that shape the plan beyond the config itself.
@@ -243,12 +244,12 @@ impl<'c> Lowering<'c> {
         self.hosts.len() - 1
     }
 
-    /// The retention limit operations get ("0": keep all).
-    fn keep(&self, max: Option<u32>) -> String {
+    /// The retention policy as the operations' arguments (none: keep all).
+    fn prune_tokens(&self, policy: &Policy) -> Vec<String> {
         if self.options.no_prune {
-            "0".into()
+            Vec::new()
         } else {
-            max.unwrap_or(0).to_string()
+            policy.tokens()
         }
     }
 
@@ -707,7 +708,7 @@ impl<'c> Lowering<'c> {
         ));
         let snapshots = match dst_ep.snapshots {
             SnapshotMode::None => SnapshotPlan::None,
-            SnapshotMode::Btrfs { max_snapshots } => {
+            SnapshotMode::Btrfs { retention } => {
                 let p = self.probe(
                     dst.host,
                     Probe::FsType {
@@ -792,10 +793,10 @@ impl<'c> Lowering<'c> {
                 ));
                 SnapshotPlan::Btrfs {
                     endpoint: dst.endpoint_path.clone(),
-                    max_snapshots,
+                    retention,
                 }
             }
-            SnapshotMode::HardLink { max_snapshots } => {
+            SnapshotMode::HardLink { retention } => {
                 let p = self.probe(
                     dst.host,
                     Probe::FsType {
@@ -817,7 +818,7 @@ impl<'c> Lowering<'c> {
                 ));
                 SnapshotPlan::HardLink {
                     endpoint: dst.endpoint_path.clone(),
-                    max_snapshots,
+                    retention,
                 }
             }
         };
@@ -866,23 +867,28 @@ impl<'c> Lowering<'c> {
             src.endpoint_path.with_suffix("/")
         };
         let var = |v: Var| Arg::template(vec![Piece::Var(v)]);
-        let (mode, max, target, link_dest) = match &snapshots {
-            SnapshotPlan::None => ("none", None, dst.endpoint_path.with_suffix("/"), false),
+        let (mode, policy, target, link_dest) = match &snapshots {
+            SnapshotPlan::None => (
+                "none",
+                Policy::default(),
+                dst.endpoint_path.with_suffix("/"),
+                false,
+            ),
             SnapshotPlan::Btrfs {
                 endpoint,
-                max_snapshots,
+                retention,
             } => (
                 "btrfs",
-                *max_snapshots,
+                *retention,
                 endpoint.with_suffix("/staging/"),
                 false,
             ),
             SnapshotPlan::HardLink {
                 endpoint,
-                max_snapshots,
+                retention,
             } => (
                 "hard-link",
-                *max_snapshots,
+                *retention,
                 endpoint
                     .with_suffix("/snapshots/")
                     .then_var(Var::Snapshot)
@@ -922,14 +928,16 @@ impl<'c> Lowering<'c> {
             } else {
                 "symlink"
             },
-            vec![
+            [
                 Arg::lit(mode),
                 var(Var::DryRunMode),
                 endpoint.clone(),
                 name,
-                Arg::lit(self.keep(max)),
                 var(Var::LockOwner),
-            ],
+            ]
+            .into_iter()
+            .chain(self.prune_tokens(&policy).into_iter().map(Arg::lit))
+            .collect(),
         ));
         let abort = Some(call(
             "nbkp_abort",

@@ -16,6 +16,7 @@ pub mod rsync;
 pub mod select;
 pub mod ssh;
 
+use crate::retention::Policy;
 use serde::Serialize;
 
 pub use args::{Arg, Piece, Var};
@@ -202,12 +203,12 @@ pub enum SnapshotPlan {
     /// rsync into `staging/`, then a read-only snapshot in `snapshots/`.
     Btrfs {
         endpoint: Arg,
-        max_snapshots: Option<u32>,
+        retention: Policy,
     },
     /// rsync into a new `snapshots/<name>/` with `--link-dest` to the latest.
     HardLink {
         endpoint: Arg,
-        max_snapshots: Option<u32>,
+        retention: Policy,
     },
 }
 
