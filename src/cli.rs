@@ -75,6 +75,119 @@ pub enum Command {
     /// Check that every sync could run, without running anything
     #[command(subcommand, arg_required_else_help = true)]
     Preflight(PreflightCommand),
+    /// List or prune the snapshots of snapshot-enabled endpoints
+    #[command(subcommand, arg_required_else_help = true)]
+    Snapshots(SnapshotsCommand),
+    /// Show the order syncs run in and which feed which
+    #[command(subcommand, arg_required_else_help = true)]
+    Ordering(OrderingCommand),
+    /// Prepare the sentinels, snapshots/, latest and staging/ syncs need
+    ///
+    /// Writes `.nbkp-vol` in each volume, `.nbkp-src` / `.nbkp-dst` in each
+    /// endpoint (creating the endpoint folder inside its volume), and for
+    /// snapshot-enabled endpoints `snapshots/`, `latest -> /dev/null` and, for
+    /// btrfs destinations, the `staging` subvolume — here and over SSH. What
+    /// exists is left alone, so running it again is harmless.
+    ///
+    /// It never creates a volume's root folder: a missing root is a drive that
+    /// is not plugged in, and creating it would send backups to the system disk.
+    /// For the same reason it writes nothing into a volume under /mnt, /media,
+    /// /run/media or /Volumes that is not a mount point, unless --allow-unmounted.
+    ///
+    /// Exit codes: 0 everything is prepared (or would be, with -n), 1 something
+    /// could not be (missing root, unmounted drive, unreachable host, failure).
+    Init(InitArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotsCommand {
+    /// Every snapshot with its time, `latest`, and the rule that keeps it
+    ///
+    /// For each snapshot-enabled endpoint the selected syncs read or write,
+    /// here or over SSH: its snapshots, newest first, which one `latest` points
+    /// to, and what the retention policy decides for each (which rule keeps it,
+    /// or why the next prune removes it). Read-only.
+    Show(SnapshotsArgs),
+    /// Remove the snapshots the retention policy does not keep
+    ///
+    /// Decides exactly as `show` does, then removes, under each destination's
+    /// lock, what the policy does not keep. Never `latest`, anything newer, or
+    /// anything not named like a snapshot. With -n it lists what would be kept
+    /// and removed, and changes nothing. Exit 1 when an endpoint could not be
+    /// pruned (unreachable, locked by a run, or a removal failed).
+    Prune(SnapshotsPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    #[command(flatten)]
+    pub file: ConfigFileArg,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Only the endpoints of these syncs (repeatable)
+    #[arg(short = 's', long = "sync", value_name = "SYNC")]
+    pub sync: Vec<String>,
+    #[command(flatten)]
+    pub mount: MountArgs,
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotsPruneArgs {
+    #[command(flatten)]
+    pub common: SnapshotsArgs,
+    /// Show what would be removed; remove nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrderingCommand {
+    /// The sync dependency graph: a sync runs after the sync that writes its source
+    Graph(OrderingArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// Indented trees, roots first
+    Tree,
+    /// A Mermaid flowchart (paste into Markdown)
+    Mermaid,
+}
+
+#[derive(Debug, Args)]
+pub struct OrderingArgs {
+    #[command(flatten)]
+    pub file: ConfigFileArg,
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// Human output style
+    #[arg(short = 'f', long = "format", value_enum, default_value_t = GraphFormat::Tree)]
+    pub format: GraphFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub file: ConfigFileArg,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Only the endpoints of these syncs (repeatable)
+    #[arg(short = 's', long = "sync", value_name = "SYNC")]
+    pub sync: Vec<String>,
+    /// List what would be created; create nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Also write into volumes under /mnt, /media, /run/media or /Volumes that
+    /// are not mount points (only if that folder really is the volume)
+    #[arg(long)]
+    pub allow_unmounted: bool,
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Subcommand)]

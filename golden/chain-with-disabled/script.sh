@@ -332,29 +332,32 @@ nbkp_prune() {
   done
 }
 
-# What `nbkp snapshots` shows: "latest NAME|-", then "snapshot NAME" for
-# each snapshot, oldest first. nbkp_list ENDPOINT
+# What `nbkp snapshots` shows: "absent" when the volume or the endpoint's
+# snapshots/ is not there, else "latest NAME|-", then "snapshot NAME" for
+# each snapshot, oldest first. nbkp_list ROOT ENDPOINT
 nbkp_list() {
-  [ -d "$1/snapshots" ] || { echo "absent"; return 0; }
-  nbkp_find_latest "$1"
+  { [ -f "$1/.nbkp-vol" ] && [ -d "$2/snapshots" ]; } || { echo "absent"; return 0; }
+  nbkp_find_latest "$2"
   echo "latest ${nbkp_latest:--}"
-  nbkp_list_names "$1"
+  nbkp_list_names "$2"
   for nbkp_n in $nbkp_names; do echo "snapshot $nbkp_n"; done
 }
 
 # Removes the snapshots `nbkp snapshots prune` decided on, under the
-# destination's lock, and only if `latest` is still what it decided with.
-# nbkp_prune_named MODE ENDPOINT OWNER STALE LATEST NAME...
+# destination's lock, and only if the volume is still there and `latest`
+# is still what it decided with.
+# nbkp_prune_named MODE ROOT ENDPOINT OWNER STALE LATEST NAME...
 nbkp_prune_named() {
-  nbkp_lock "$2" "$3" "$4" || return
-  nbkp_find_latest "$2"
-  if [ "${nbkp_latest:--}" != "$5" ]; then
+  [ -f "$2/.nbkp-vol" ] || { echo "warning the volume is gone; nothing removed"; return 1; }
+  nbkp_pm=$1 nbkp_pe=$3 nbkp_po=$4
+  nbkp_lock "$3" "$4" "$5" || return
+  nbkp_find_latest "$nbkp_pe"
+  if [ "${nbkp_latest:--}" != "$6" ]; then
     echo "warning latest changed since the snapshots were listed; nothing removed"
-    nbkp_unlock "$2" "$3"
+    nbkp_unlock "$nbkp_pe" "$nbkp_po"
     return 1
   fi
-  nbkp_pm=$1 nbkp_pe=$2 nbkp_po=$3
-  shift 5
+  shift 6
   nbkp_finish_removals "$nbkp_pe"
   for nbkp_n in "$@"; do
     { nbkp_is_name "$nbkp_n" && [ -d "$nbkp_pe/snapshots/$nbkp_n" ] && [ "$nbkp_n" != "$nbkp_latest" ]; } || continue
@@ -455,6 +458,69 @@ nbkp_abort() {
     nbkp_remove_snapshot hard-link "$3" "$4" || echo "warning could not remove unfinished snapshot $4"
   fi
   nbkp_unlock "$3" "$5"
+}
+
+# nbkp init: prepares what syncs need. Never creates a volume's root: a
+# missing root is an unplugged drive, and creating it would put backups on
+# the system disk. Prints "done WHAT", "would WHAT" (dry run), "exists
+# WHAT", "failed WHAT", "missing-root", "not-mounted" or "skipped" (an
+# endpoint on a volume init does not write to); WHAT is one of
+# vol-sentinel endpoint src-sentinel dst-sentinel snapshots latest staging.
+nbkp_is_mountpoint() {
+  if command -v mountpoint >/dev/null 2>&1; then
+    mountpoint -q "$1"
+    return
+  fi
+  [ "$(df -P "$1" 2>/dev/null | awk 'NR == 2 { print $NF }')" = "$1" ]
+}
+
+# Whether init may write into volume ROOT (RULE: 0 no drive expected, 1 a
+# drive must be mounted there, 2 warn only).
+nbkp_init_root_ok() {
+  [ -d "$1" ] || { echo "missing-root"; return 1; }
+  [ "$2" = 0 ] && return 0
+  nbkp_is_mountpoint "$1" && return 0
+  echo "not-mounted"
+  [ "$2" = 2 ]
+}
+
+nbkp_init_file() {
+  if [ -f "$3" ]; then echo "exists $2"
+  elif [ "$1" = 1 ]; then echo "would $2"
+  elif : >"$3"; then echo "done $2"
+  else echo "failed $2"; return 1; fi
+}
+
+nbkp_init_dir() {
+  if [ -d "$3" ]; then echo "exists $2"
+  elif [ "$1" = 1 ]; then echo "would $2"
+  elif mkdir -p "$3"; then echo "done $2"
+  else echo "failed $2"; return 1; fi
+}
+
+# nbkp_init_volume DRY ROOT RULE
+nbkp_init_volume() {
+  nbkp_init_root_ok "$2" "$3" || return 0
+  nbkp_init_file "$1" vol-sentinel "$2/.nbkp-vol"
+}
+
+# nbkp_init_endpoint DRY ROOT ENDPOINT RULE SOURCE DESTINATION MODE
+nbkp_init_endpoint() {
+  nbkp_init_root_ok "$2" "$4" >/dev/null || { echo skipped; return 0; }
+  if [ "$3" != "$2" ]; then nbkp_init_dir "$1" endpoint "$3" || return 1; fi
+  if [ "$5" = 1 ]; then nbkp_init_file "$1" src-sentinel "$3/.nbkp-src" || return 1; fi
+  if [ "$6" = 1 ]; then nbkp_init_file "$1" dst-sentinel "$3/.nbkp-dst" || return 1; fi
+  [ "$7" = none ] && return 0
+  nbkp_init_dir "$1" snapshots "$3/snapshots" || return 1
+  if [ -L "$3/latest" ] || [ -e "$3/latest" ]; then echo "exists latest"
+  elif [ "$1" = 1 ]; then echo "would latest"
+  elif ln -s /dev/null "$3/latest"; then echo "done latest"
+  else echo "failed latest"; return 1; fi
+  [ "$7" = btrfs ] && [ "$6" = 1 ] || return 0
+  if [ -d "$3/staging" ]; then echo "exists staging"
+  elif [ "$1" = 1 ]; then echo "would staging"
+  elif btrfs subvolume create "$3/staging" >/dev/null 2>&1; then echo "done staging"
+  else echo "failed staging"; return 1; fi
 }
 NBKP_LIB
 }

@@ -2,12 +2,16 @@
 
 mod config_show;
 mod demo;
+mod init;
+mod ordering;
 mod preflight;
 mod run;
 mod sh;
+mod snapshots;
 
 use crate::cli::{
-    Cli, Command, ConfigCommand, NetworkArg, OutputFormat, PreflightCommand, SelectArgs,
+    Cli, Command, ConfigCommand, NetworkArg, OrderingCommand, OutputFormat, PreflightCommand,
+    SelectArgs, SnapshotsCommand,
 };
 use crate::config::{self, Config, ConfigError, Loaded};
 use crate::plan::select::{self, Network, SelectOptions, Selection, SystemWorld};
@@ -23,6 +27,10 @@ pub fn run(cli: Cli) -> i32 {
         Command::Demo(args) => demo::run(&args),
         Command::Preflight(PreflightCommand::Check(args)) => preflight::run(&args, false),
         Command::Preflight(PreflightCommand::Troubleshoot(args)) => preflight::run(&args, true),
+        Command::Snapshots(SnapshotsCommand::Show(args)) => snapshots::show(&args),
+        Command::Snapshots(SnapshotsCommand::Prune(args)) => snapshots::prune(&args),
+        Command::Ordering(OrderingCommand::Graph(args)) => ordering::graph(&args),
+        Command::Init(args) => init::run(&args),
     }
 }
 

@@ -27,6 +27,7 @@ pub fn run(args: &ShArgs) -> i32 {
         darwin,
         no_prune: false,
         skip_pathless_mounts: false,
+        allow_unmounted: false,
     };
     let plan = match super::plan_for(
         args.file.config.as_deref(),

@@ -872,7 +872,10 @@ fn decode_retention(node: &Node, loc: &Loc, d: &mut Diagnostics) -> Option<Polic
                 "count_parsing",
                 &l.parts(),
                 Some(n.at()),
-                format!("expected a number of periods or `all`, found {}", describe(n)),
+                format!(
+                    "expected a number of periods or `all`, found {}",
+                    describe(n)
+                ),
             );
             return None;
         }

@@ -10,10 +10,21 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::plan::{Host, Plan};
+use crate::plan::{Host, OpCall, Plan};
 use crate::render::{words, LIB};
 
 use super::values::{argv, Values};
+
+/// An operation as sent to a host's shell: its run-time values as
+/// `NAME=value` lines (plain tokens), then the call.
+pub fn op_message(call: &OpCall, v: &Values) -> String {
+    let mut text = String::new();
+    for var in words::OP_VARS {
+        text.push_str(&format!("{}={}\n", var.shell_name(), v.get(*var)));
+    }
+    text.push_str(&words::op_text(call));
+    text
+}
 
 /// What a command sent to a host's shell printed, and how it ended.
 pub struct Answer {

@@ -17,7 +17,6 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::plan::{CheckLayer, CheckStep, OpCall, Plan, SnapshotPlan, SyncPlan, Verdict};
-use crate::render::words;
 use hosts::Hosts;
 use values::{argv, expand, Values};
 
@@ -612,11 +611,7 @@ impl<'p> Executor<'p> {
         v.stale_lock = "-".into();
         let mut renames = 0;
         loop {
-            let mut text = String::new();
-            for var in words::OP_VARS {
-                text.push_str(&format!("{}={}\n", var.shell_name(), v.get(*var)));
-            }
-            text.push_str(&words::op_text(call));
+            let text = hosts::op_message(call, v);
             let Some(out) = self.hosts.run(call.host, &text, v) else {
                 let host = &self.plan.hosts[call.host].name;
                 return Err(OpError::new(format!("{}: {host} did not answer", call.op)));

@@ -32,6 +32,9 @@ pub struct LowerOptions {
     /// Skip (instead of refusing) syncs on mount-managed volumes without a
     /// `path`, whose mount point only mounting would tell.
     pub skip_pathless_mounts: bool,
+    /// `nbkp init --allow-unmounted`: write into a volume under /mnt (etc.)
+    /// even when it is not a mount point.
+    pub allow_unmounted: bool,
 }
 
 /// Why a config cannot become a plan.
@@ -73,6 +76,7 @@ struct Lowering<'c> {
     probe_index: Vec<HashMap<Probe, usize>>,
     groups: Vec<CheckGroup>,
     group_index: HashMap<Vec<CheckLayer>, usize>,
+    sites: Vec<Site>,
 }
 
 pub fn lower(
@@ -121,6 +125,7 @@ pub fn lower(
         probe_index: vec![HashMap::new()],
         groups: Vec::new(),
         group_index: HashMap::new(),
+        sites: Vec::new(),
     };
     let mut syncs = Vec::new();
     let mut excluded_volumes = Vec::new();
@@ -142,6 +147,7 @@ pub fn lower(
         }
     }
     let uses_script_dir = options.relative_src || options.relative_dst;
+    let init = init_ops(&lw.sites, options.allow_unmounted);
     Ok(Plan {
         config_path: config_path.to_string(),
         hosts: lw.hosts,
@@ -151,7 +157,59 @@ pub fn lower(
         excluded_volumes,
         excluded_syncs,
         uses_script_dir,
+        sites: lw.sites,
+        init,
     })
+}
+
+/// Where removable drives are mounted: a volume there that is not a mount
+/// point is an unplugged drive's empty folder on the system disk.
+const DRIVE_PARENTS: &[&str] = &["/mnt/", "/media/", "/run/media/", "/Volumes/"];
+
+/// `nbkp init`: each volume once (its `.nbkp-vol`), then each endpoint.
+/// The mount-point rule: 1 refuse to write where a drive should be mounted
+/// but is not, 2 only warn (`--allow-unmounted`), 0 no drive expected.
+fn init_ops(sites: &[Site], allow_unmounted: bool) -> Vec<OpCall> {
+    let var = |v: Var| Arg::template(vec![Piece::Var(v)]);
+    let rule = |s: &Site| {
+        Arg::lit(match (s.expect_mount, allow_unmounted) {
+            (false, _) => "0",
+            (true, false) => "1",
+            (true, true) => "2",
+        })
+    };
+    let mut ops = Vec::new();
+    let mut seen: Vec<(usize, &Arg)> = Vec::new();
+    for s in sites {
+        if seen.contains(&(s.host, &s.volume_path)) {
+            continue;
+        }
+        seen.push((s.host, &s.volume_path));
+        ops.push(OpCall {
+            host: s.host,
+            op: "nbkp_init_volume",
+            args: vec![var(Var::DryRunMode), s.volume_path.clone(), rule(s)],
+            failure: "init",
+        });
+    }
+    for s in sites {
+        let flag = |b: bool| Arg::lit(if b { "1" } else { "0" });
+        ops.push(OpCall {
+            host: s.host,
+            op: "nbkp_init_endpoint",
+            args: vec![
+                var(Var::DryRunMode),
+                s.volume_path.clone(),
+                s.path.clone(),
+                rule(s),
+                flag(s.source),
+                flag(s.destination),
+                Arg::lit(s.snapshots),
+            ],
+            failure: "init",
+        });
+    }
+    ops
 }
 
 /// `~` and `~/x` on a remote host: relative to the login's home, where every
@@ -350,6 +408,31 @@ impl<'c> Lowering<'c> {
         }))
     }
 
+    /// Records where an endpoint is, once, with the roles syncs give it.
+    fn site(&mut self, ep: &SyncEndpoint, side: &Side, source: bool) {
+        if let Some(s) = self.sites.iter_mut().find(|s| s.slug == ep.slug) {
+            s.source |= source;
+            s.destination |= !source;
+            return;
+        }
+        let volume = &self.config.volumes[&ep.volume.slug];
+        let root = volume.path.as_deref().unwrap_or("");
+        let expect_mount = DRIVE_PARENTS.iter().any(|p| root.starts_with(p));
+        self.sites.push(Site {
+            slug: ep.slug.clone(),
+            host: side.host,
+            volume: volume.slug.clone(),
+            volume_path: side.volume_path.clone(),
+            path: side.endpoint_path.clone(),
+            shown: side.shown.clone(),
+            source,
+            destination: !source,
+            snapshots: ep.snapshots.name(),
+            retention: ep.snapshots.retention(),
+            expect_mount,
+        });
+    }
+
     /// `<role> <where>: snapshots/ directory not found`, with its fix.
     fn snapshots_missing(&self, role: &str, side: &Side) -> Failure {
         fail(
@@ -444,6 +527,8 @@ impl<'c> Lowering<'c> {
             Err(why) => return Ok(Err(why)),
         };
 
+        self.site(src_ep, &src, true);
+        self.site(dst_ep, &dst, false);
         let mut shared = Vec::new();
 
         // 1. Hosts answer at all (an unreachable host is an expected state).

@@ -41,6 +41,11 @@ pub struct Plan {
     pub excluded_syncs: Vec<ExcludedSync>,
     /// Whether the script must compute `NBKP_SCRIPT_DIR` (relative paths).
     pub uses_script_dir: bool,
+    /// Every endpoint the syncs read or write, where it is: what
+    /// `nbkp snapshots` lists and prunes and `nbkp init` prepares.
+    pub sites: Vec<Site>,
+    /// `nbkp init`'s operations, in order: each volume, then each endpoint.
+    pub init: Vec<OpCall>,
 }
 
 /// A sync left out of the plan, and why.
@@ -193,6 +198,60 @@ pub enum CheckStep {
     /// The layers of [`Plan::check_groups`]`[id]`.
     Group(usize),
     Layer(CheckLayer),
+}
+
+/// A sync endpoint of the plan, resolved to a host and a path.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Site {
+    pub slug: String,
+    pub host: usize,
+    pub volume: String,
+    pub volume_path: Arg,
+    pub path: Arg,
+    /// `/mnt/usb/photos` or `nas:/srv/photos`.
+    pub shown: String,
+    /// Some sync reads it / writes it.
+    pub source: bool,
+    pub destination: bool,
+    /// `none`, `btrfs` or `hard-link`.
+    pub snapshots: &'static str,
+    pub retention: Policy,
+    /// Its volume lives where drives are mounted (`/mnt`, `/media`,
+    /// `/run/media`, `/Volumes`): `init` writes there only on a mount point.
+    pub expect_mount: bool,
+}
+
+impl Site {
+    /// Lists the endpoint's snapshots and `latest` (`nbkp_list`).
+    pub fn list_call(&self) -> OpCall {
+        OpCall {
+            host: self.host,
+            op: "nbkp_list",
+            args: vec![self.volume_path.clone(), self.path.clone()],
+            failure: "list",
+        }
+    }
+
+    /// Removes `names` under the endpoint's lock, if `latest` still names
+    /// `latest` (`-`: none) — what `nbkp snapshots prune` decided.
+    pub fn prune_call(&self, latest: &str, names: &[String]) -> OpCall {
+        let var = |v: Var| Arg::template(vec![Piece::Var(v)]);
+        let mut args = vec![
+            Arg::lit(self.snapshots),
+            self.volume_path.clone(),
+            self.path.clone(),
+            var(Var::LockOwner),
+            var(Var::StaleLock),
+            Arg::lit(latest),
+        ];
+        args.extend(names.iter().map(Arg::lit));
+        OpCall {
+            host: self.host,
+            op: "nbkp_prune_named",
+            args,
+            failure: "prune",
+        }
+    }
 }
 
 /// How the destination keeps history.

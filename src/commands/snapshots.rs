@@ -1,0 +1,306 @@
+//! `nbkp snapshots show|prune`: every snapshot-enabled endpoint's history
+//! and what its retention policy decides, from `retention::decide`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::cli::{OutputFormat, SnapshotsArgs, SnapshotsPruneArgs};
+use crate::exec::hosts::{op_message, Hosts};
+use crate::exec::lock;
+use crate::exec::values::Values;
+use crate::output::{print_json, table::Table};
+use crate::plan::{LowerOptions, Plan, Site};
+use crate::retention::{calendar, decide, Decision};
+
+#[derive(Serialize)]
+struct EndpointReport {
+    endpoint: String,
+    location: String,
+    mode: &'static str,
+    policy: String,
+    /// `ok`, `absent` (volume or snapshots/ not there), `unreachable`,
+    /// `locked` (a run holds it), `failed`.
+    state: &'static str,
+    latest: Option<String>,
+    snapshots: Vec<SnapshotReport>,
+    /// Prune only: what was removed (or, with --dry-run, would be).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    removed: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SnapshotReport {
+    name: String,
+    /// UTC, `2026-03-06 14:30:00`.
+    time: String,
+    latest: bool,
+    keep: bool,
+    reasons: Vec<String>,
+}
+
+pub fn show(args: &SnapshotsArgs) -> i32 {
+    let Some((plan, now)) = plan(args) else {
+        return super::EXIT_USAGE;
+    };
+    with_endpoints(&plan, |hosts, v| {
+        let reports: Vec<EndpointReport> = sites(&plan)
+            .map(|site| inspect(hosts, v, site, now))
+            .collect();
+        match args.output {
+            OutputFormat::Json => print_json(&serde_json::json!({ "endpoints": reports })),
+            OutputFormat::Human => print!("{}", human(&reports, now, None)),
+        }
+        0
+    })
+}
+
+pub fn prune(args: &SnapshotsPruneArgs) -> i32 {
+    let common = &args.common;
+    let Some((plan, now)) = plan(common) else {
+        return super::EXIT_USAGE;
+    };
+    with_endpoints(&plan, |hosts, v| {
+        let mut failed = false;
+        let mut reports = Vec::new();
+        for site in sites(&plan) {
+            let mut r = inspect(hosts, v, site, now);
+            if r.state == "ok" {
+                let drops: Vec<String> = r
+                    .snapshots
+                    .iter()
+                    .rev() // oldest first
+                    .filter(|s| !s.keep)
+                    .map(|s| s.name.clone())
+                    .collect();
+                if args.dry_run || drops.is_empty() {
+                    r.removed = Some(drops);
+                } else {
+                    let latest = r.latest.clone().unwrap_or_else(|| "-".into());
+                    remove(hosts, v, site, &latest, &drops, &mut r);
+                    failed |= r.state != "ok";
+                }
+            }
+            reports.push(r);
+        }
+        match common.output {
+            OutputFormat::Json => print_json(&serde_json::json!({
+                "dry_run": args.dry_run,
+                "endpoints": reports,
+            })),
+            OutputFormat::Human => print!("{}", human(&reports, now, Some(args.dry_run))),
+        }
+        i32::from(failed)
+    })
+}
+
+fn plan(args: &SnapshotsArgs) -> Option<(Plan, i64)> {
+    let options = LowerOptions {
+        only: args.sync.clone(),
+        darwin: cfg!(target_os = "macos"),
+        skip_pathless_mounts: true,
+        ..LowerOptions::default()
+    };
+    let plan = super::plan_for(
+        args.file.config.as_deref(),
+        &args.select,
+        args.output,
+        &options,
+    )
+    .ok()?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    Some((plan, now))
+}
+
+fn sites(plan: &Plan) -> impl Iterator<Item = &Site> {
+    plan.sites.iter().filter(|s| s.snapshots != "none")
+}
+
+/// Opens the hosts' shells for `f`, and closes them (and their shared SSH
+/// connections) afterwards.
+fn with_endpoints(plan: &Plan, f: impl FnOnce(&Hosts, &Values) -> i32) -> i32 {
+    let hosts = match Hosts::new(plan) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("Error: cannot prepare the connections: {e}");
+            return 1;
+        }
+    };
+    let v = Values {
+        control_dir: hosts.control_dir(),
+        lock_owner: lock::owner(),
+        stale_lock: "-".into(),
+        ..Values::default()
+    };
+    let code = f(&hosts, &v);
+    hosts.close(&v);
+    code
+}
+
+/// Lists an endpoint's snapshots and decides each.
+fn inspect(hosts: &Hosts, v: &Values, site: &Site, now: i64) -> EndpointReport {
+    let mut r = EndpointReport {
+        endpoint: site.slug.clone(),
+        location: site.shown.clone(),
+        mode: site.snapshots,
+        policy: site.retention.describe(),
+        state: "ok",
+        latest: None,
+        snapshots: Vec::new(),
+        removed: None,
+        detail: None,
+    };
+    let Some(out) = hosts.run(site.host, &op_message(&site.list_call(), v), v) else {
+        r.state = "unreachable";
+        return r;
+    };
+    let mut names = Vec::new();
+    for line in out.output.lines() {
+        match line.split_once(' ') {
+            Some(("latest", l)) if l != "-" => r.latest = Some(l.to_string()),
+            Some(("snapshot", n)) => names.push(n.to_string()),
+            _ if line == "absent" => r.state = "absent",
+            _ => {}
+        }
+    }
+    if out.code != Some(0) {
+        r.state = "failed";
+        r.detail = Some(out.output.trim().to_string());
+        return r;
+    }
+    let decisions = decide(&site.retention, &names, r.latest.as_deref(), now);
+    r.snapshots = decisions
+        .into_iter()
+        .map(|d: Decision| SnapshotReport {
+            latest: r.latest.as_deref() == Some(d.name.as_str()),
+            time: calendar::display_time(d.at),
+            name: d.name,
+            keep: d.keep,
+            reasons: d.reasons,
+        })
+        .collect();
+    r
+}
+
+/// Removes `drops` under the destination's lock.
+fn remove(
+    hosts: &Hosts,
+    v: &Values,
+    site: &Site,
+    latest: &str,
+    drops: &[String],
+    r: &mut EndpointReport,
+) {
+    let call = site.prune_call(latest, drops);
+    let Some(out) = hosts.run(site.host, &op_message(&call, v), v) else {
+        r.state = "unreachable";
+        r.removed = Some(Vec::new());
+        return;
+    };
+    let mut removed = Vec::new();
+    let mut notes = Vec::new();
+    for line in out.output.lines() {
+        if let Some(n) = line.strip_prefix("pruned ") {
+            removed.push(n.to_string());
+        } else if let Some(holder) = line.strip_prefix("locked ") {
+            notes.push(format!(
+                "a run holds the lock ({holder}); try again when it ends"
+            ));
+        } else if let Some(w) = line.strip_prefix("warning ") {
+            notes.push(w.to_string());
+        }
+    }
+    match out.code {
+        Some(0) => {}
+        Some(73) => r.state = "locked",
+        _ => r.state = "failed",
+    }
+    for s in &mut r.snapshots {
+        if !s.keep && !removed.contains(&s.name) {
+            // Decided, but not removed (the prune stopped or was refused).
+            s.reasons.push("not removed".into());
+        }
+    }
+    r.removed = Some(removed);
+    if !notes.is_empty() {
+        r.detail = Some(notes.join("; "));
+    }
+}
+
+fn age(now: i64, at: i64) -> String {
+    let s = (now - at).max(0) / 1000;
+    match s {
+        s if s < 3600 => format!("{}min", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s if s < 60 * 86_400 => format!("{}d", s / 86_400),
+        s => format!("{}mo", s / (30 * 86_400)),
+    }
+}
+
+fn human(reports: &[EndpointReport], now: i64, prune: Option<bool>) -> String {
+    let mut out = String::new();
+    if reports.is_empty() {
+        out.push_str("No snapshot-enabled endpoints in the selected syncs.\n");
+    }
+    for r in reports {
+        out.push_str(&format!(
+            "{} — {} ({} snapshots; {})\n",
+            r.endpoint, r.location, r.mode, r.policy
+        ));
+        match r.state {
+            "absent" => out.push_str("  not there (volume not mounted, or no snapshots/ yet)\n\n"),
+            "unreachable" => out.push_str("  host unreachable\n\n"),
+            _ => {}
+        }
+        if matches!(r.state, "absent" | "unreachable") {
+            continue;
+        }
+        if r.snapshots.is_empty() {
+            out.push_str("  no snapshots yet\n");
+        } else {
+            let mut t = Table::new("", &["snapshot", "time (UTC)", "age", "", "decision"]);
+            for s in &r.snapshots {
+                let verdict = if s.keep {
+                    "keep"
+                } else if prune == Some(false) {
+                    "removed"
+                } else {
+                    "remove"
+                };
+                t.row(vec![
+                    s.name.clone(),
+                    s.time.clone(),
+                    age(now, crate::retention::parse_name(&s.name).unwrap_or(now)),
+                    if s.latest {
+                        "latest".into()
+                    } else {
+                        String::new()
+                    },
+                    format!("{verdict}: {}", s.reasons.join(", ")),
+                ]);
+            }
+            out.push_str(&t.render());
+        }
+        if let (Some(dry), Some(removed)) = (prune, &r.removed) {
+            let kept = r.snapshots.iter().filter(|s| s.keep).count();
+            if dry {
+                out.push_str(&format!(
+                    "  would keep {kept}, would remove {}\n",
+                    removed.len()
+                ));
+            } else {
+                out.push_str(&format!("  kept {kept}, removed {}\n", removed.len()));
+            }
+        }
+        if let Some(d) = &r.detail {
+            out.push_str(&format!("  {}: {d}\n", r.state));
+        }
+        out.push('\n');
+    }
+    out
+}
