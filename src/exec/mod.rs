@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod hosts;
+pub mod local_ops;
 pub mod lock;
 pub mod values;
 
@@ -611,8 +612,17 @@ impl<'p> Executor<'p> {
         v.stale_lock = "-".into();
         let mut renames = 0;
         loop {
-            let text = hosts::op_message(call, v);
-            let Some(out) = self.hosts.run(call.host, &text, v) else {
+            let native = if self.plan.hosts[call.host].ssh.is_none() {
+                local_ops::perform(call.op, &argv(&call.args, v)).map(|d| hosts::Answer {
+                    code: Some(d.code),
+                    output: d.output,
+                })
+            } else {
+                None
+            };
+            let answer =
+                native.or_else(|| self.hosts.run(call.host, &hosts::op_message(call, v), v));
+            let Some(out) = answer else {
                 let host = &self.plan.hosts[call.host].name;
                 return Err(OpError::new(format!("{}: {host} did not answer", call.op)));
             };

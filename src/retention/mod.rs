@@ -123,6 +123,34 @@ impl Policy {
         }
     }
 
+    /// The policy from its tokens (the inverse of [`Policy::tokens`]);
+    /// unknown or malformed tokens are ignored, as `nbkp_retain` does.
+    pub fn from_tokens(tokens: &[String]) -> Policy {
+        let mut p = Policy::default();
+        for t in tokens {
+            let Some((k, v)) = t.split_once('=') else {
+                continue;
+            };
+            let count = || match v {
+                "all" => Some(Count::All),
+                n => n.parse().ok().map(Count::N),
+            };
+            match k {
+                "last" => p.keep_last = v.parse().ok(),
+                "within" => p.keep_within = v.parse().ok(),
+                "hourly" => p.keep_hourly = count(),
+                "daily" => p.keep_daily = count(),
+                "weekly" => p.keep_weekly = count(),
+                "monthly" => p.keep_monthly = count(),
+                "yearly" => p.keep_yearly = count(),
+                "maxage" => p.max_age = v.parse().ok(),
+                "max" => p.max_snapshots = v.parse().ok(),
+                _ => {}
+            }
+        }
+        p
+    }
+
     /// The policy as `nbkp_retain` arguments: `last=3 daily=7 maxage=31536000 max=20`.
     pub fn tokens(&self) -> Vec<String> {
         let mut t = Vec::new();
@@ -387,6 +415,7 @@ mod tests {
             ["last=2", "within=172800", "daily=7", "yearly=all", "max=30"]
         );
         assert!(Policy::default().tokens().is_empty());
+        assert_eq!(Policy::from_tokens(&p.tokens()), p);
         assert!(!Policy::default().prunes());
     }
 }

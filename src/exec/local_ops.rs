@@ -1,0 +1,434 @@
+//! The runtime library's per-sync operations (`nbkp_begin`, `nbkp_commit`,
+//! `nbkp_abort` of `templates/lib.sh`) performed natively for destinations
+//! on this machine.
+//!
+//! Why a second implementation: under `nbkp run` each operation sent to a
+//! local `sh` costs a round trip and about seven programs (`ln`, `readlink`,
+//! `mv`, `mkdir`, …), some 20 ms per sync — more than rsync itself takes
+//! for a small unchanged tree. Here they are a few system calls. The
+//! contract is lib.sh's, line for line: the same arguments (the plan's
+//! `OpCall`s), the same output lines (`snapshot`, `latest`, `orphan`,
+//! `pruned`, `warning`, `locked`) and exit codes (73 locked, 75 name
+//! taken); pruning uses `retention::decide`, of which `nbkp_retain` is the
+//! port. Every end-to-end scenario runs through both back-ends (the
+//! script uses lib.sh), which keeps the two equal.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::retention::{decide, parse_name, Policy};
+
+/// What an operation printed and its exit code, as the shell would give.
+pub struct Done {
+    pub code: i32,
+    pub output: String,
+}
+
+/// Performs `op` with its arguments (already expanded), if it is one this
+/// module knows; `None` for any other operation.
+pub fn perform(op: &str, args: &[String]) -> Option<Done> {
+    let mut out = String::new();
+    let a = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
+    let code = match op {
+        "nbkp_begin" => begin(
+            a(0),
+            a(1) == "1",
+            Path::new(a(2)),
+            a(3),
+            a(4),
+            a(5),
+            &mut out,
+        ),
+        "nbkp_commit" => commit(
+            a(0),
+            a(1) == "1",
+            Path::new(a(2)),
+            a(3),
+            a(4),
+            args.get(5..).unwrap_or(&[]),
+            &mut out,
+        ),
+        "nbkp_abort" => abort(a(0), a(1) == "1", Path::new(a(2)), a(3), a(4), &mut out),
+        _ => return None,
+    };
+    Some(Done { code, output: out })
+}
+
+/// lib.sh's `nbkp_is_name`: `YYYY-MM-DDTHH[:-]MM[:-]SS…Z`, only the
+/// characters a snapshot name has.
+fn is_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    b.len() >= 20
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || b"TZ:.-".contains(&c))
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && matches!(b[13], b':' | b'-')
+        && digits(14..16)
+        && matches!(b[16], b':' | b'-')
+        && digits(17..19)
+        && s.ends_with('Z')
+}
+
+fn is_dir(p: &Path) -> bool {
+    p.is_dir()
+}
+
+/// `[ -e ] || [ -L ]`.
+fn present(p: &Path) -> bool {
+    p.symlink_metadata().is_ok()
+}
+
+/// Snapshot names in `<ep>/snapshots`, in the glob's (byte) order.
+fn snapshot_names(ep: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(ep.join("snapshots"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| is_name(n) && is_dir(&ep.join("snapshots").join(n)))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The snapshot `latest` points to, if it points to one that exists.
+fn find_latest(ep: &Path) -> Option<String> {
+    let target = fs::read_link(ep.join("latest")).ok()?;
+    let name = target.to_str()?.strip_prefix("snapshots/")?;
+    (is_name(name) && is_dir(&ep.join("snapshots").join(name))).then(|| name.to_string())
+}
+
+/// Keeps only characters that can never be shell syntax (`nbkp_token`).
+fn token(s: &str) -> String {
+    let t: String = s
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "_.-".contains(*c))
+        .collect();
+    if t.is_empty() {
+        "unknown".into()
+    } else {
+        t
+    }
+}
+
+fn lock_path(ep: &Path) -> PathBuf {
+    ep.join(".nbkp-lock")
+}
+
+fn holder(ep: &Path) -> Option<String> {
+    fs::read_link(lock_path(ep))
+        .ok()
+        .and_then(|t| t.to_str().map(str::to_string))
+}
+
+/// `nbkp_lock`: 0 held by us, 73 held by another run, 1 could not tell.
+fn lock(ep: &Path, owner: &str, stale: &str, out: &mut String) -> i32 {
+    let path = lock_path(ep);
+    if stale != "-" && holder(ep).as_deref() == Some(stale) {
+        let _ = fs::remove_file(&path);
+        out.push_str(&format!(
+            "warning removed the lock of a run that is gone ({stale})\n"
+        ));
+    }
+    if !present(&path) && symlink(owner, &path).is_ok() {
+        return 0;
+    }
+    let h = holder(ep);
+    if h.as_deref() == Some(owner) {
+        return 0;
+    }
+    if !present(&path) {
+        return 1;
+    }
+    out.push_str(&format!("locked {}\n", token(h.as_deref().unwrap_or(""))));
+    73
+}
+
+fn unlock(ep: &Path, owner: &str) {
+    if holder(ep).as_deref() == Some(owner) {
+        let _ = fs::remove_file(lock_path(ep));
+    }
+}
+
+fn quiet(program: &str, args: &[&std::ffi::OsStr]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `nbkp_remove_snapshot`: hard-link snapshots leave the name space first,
+/// so an interrupted removal never leaves a half snapshot that looks whole.
+fn remove_snapshot(mode: &str, ep: &Path, name: &str) -> bool {
+    let path = ep.join("snapshots").join(name);
+    if mode == "btrfs" {
+        let _ = quiet(
+            "btrfs",
+            &[
+                "property".as_ref(),
+                "set".as_ref(),
+                path.as_os_str(),
+                "ro".as_ref(),
+                "false".as_ref(),
+            ],
+        );
+        return quiet(
+            "btrfs",
+            &["subvolume".as_ref(), "delete".as_ref(), path.as_os_str()],
+        );
+    }
+    let removing = ep.join("snapshots").join(format!(".nbkp-removing-{name}"));
+    fs::rename(&path, &removing).is_ok() && fs::remove_dir_all(&removing).is_ok()
+}
+
+fn finish_removals(ep: &Path) {
+    for e in fs::read_dir(ep.join("snapshots"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let p = e.path();
+        if e.file_name()
+            .to_string_lossy()
+            .starts_with(".nbkp-removing-")
+            && p.is_dir()
+        {
+            let _ = fs::remove_dir_all(&p);
+        }
+    }
+}
+
+/// `nbkp_set_latest`: one rename over the old link.
+fn set_latest(ep: &Path, name: &str) -> bool {
+    let tmp = ep.join(".latest.nbkp-tmp");
+    if present(&tmp) {
+        let _ = fs::remove_file(&tmp);
+    }
+    symlink(format!("snapshots/{name}"), &tmp).is_ok()
+        && fs::rename(&tmp, ep.join("latest")).is_ok()
+}
+
+fn begin(
+    mode: &str,
+    dry: bool,
+    ep: &Path,
+    candidate: &str,
+    owner: &str,
+    stale: &str,
+    out: &mut String,
+) -> i32 {
+    if !dry {
+        let code = lock(ep, owner, stale, out);
+        if code != 0 {
+            return code;
+        }
+    }
+    if mode != "hard-link" {
+        return 0;
+    }
+    let latest = find_latest(ep);
+    if let (false, Some(l)) = (dry, &latest) {
+        let mut after = false;
+        for n in snapshot_names(ep) {
+            if after {
+                if remove_snapshot("hard-link", ep, &n) {
+                    out.push_str(&format!("orphan {n}\n"));
+                } else {
+                    out.push_str(&format!("warning could not remove orphaned snapshot {n}\n"));
+                }
+            }
+            if &n == l {
+                after = true;
+            }
+        }
+    }
+    let dir = ep.join("snapshots").join(candidate);
+    if dir.exists() {
+        return 75;
+    }
+    if !dry && fs::create_dir(&dir).is_err() {
+        return if dir.exists() { 75 } else { 1 };
+    }
+    out.push_str(&format!("snapshot {candidate}\n"));
+    out.push_str(&format!("latest {}\n", latest.as_deref().unwrap_or("-")));
+    0
+}
+
+fn commit(
+    mode: &str,
+    dry: bool,
+    ep: &Path,
+    snapshot: &str,
+    owner: &str,
+    rules: &[String],
+    out: &mut String,
+) -> i32 {
+    if dry {
+        return 0;
+    }
+    if mode == "btrfs" {
+        let dest = ep.join("snapshots").join(snapshot);
+        if dest.exists() {
+            return 75;
+        }
+        let staging = ep.join("staging");
+        let ok = Command::new("btrfs")
+            .args(["subvolume", "snapshot", "-r"])
+            .arg(&staging)
+            .arg(&dest)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return 1;
+        }
+        out.push_str(&format!("snapshot {snapshot}\n"));
+    }
+    if mode != "none" {
+        if !set_latest(ep, snapshot) {
+            return 1;
+        }
+        if !prune(mode, ep, snapshot, rules, out) {
+            out.push_str("warning pruning failed; snapshots kept\n");
+        }
+    }
+    unlock(ep, owner);
+    0
+}
+
+/// `nbkp_prune` right after a commit: `latest` is the new snapshot, whose
+/// time is now.
+fn prune(mode: &str, ep: &Path, latest: &str, rules: &[String], out: &mut String) -> bool {
+    finish_removals(ep);
+    if rules.is_empty() {
+        return true;
+    }
+    let policy = Policy::from_tokens(rules);
+    let now = parse_name(latest).unwrap_or(i64::MAX);
+    let names = snapshot_names(ep);
+    let mut drops: Vec<String> = decide(&policy, &names, Some(latest), now)
+        .into_iter()
+        .filter(|d| !d.keep)
+        .map(|d| d.name)
+        .collect();
+    drops.reverse(); // oldest first
+    for n in drops {
+        if !remove_snapshot(mode, ep, &n) {
+            return false;
+        }
+        out.push_str(&format!("pruned {n}\n"));
+    }
+    true
+}
+
+fn abort(mode: &str, dry: bool, ep: &Path, snapshot: &str, owner: &str, out: &mut String) -> i32 {
+    if dry {
+        return 0;
+    }
+    if mode == "hard-link"
+        && is_dir(&ep.join("snapshots").join(snapshot))
+        && !remove_snapshot("hard-link", ep, snapshot)
+    {
+        out.push_str(&format!(
+            "warning could not remove unfinished snapshot {snapshot}\n"
+        ));
+    }
+    unlock(ep, owner);
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_as_the_shell_sees_them() {
+        assert!(is_name("2026-03-06T14:30:00.123Z"));
+        assert!(is_name("2026-03-06T14-30-00.123Z"));
+        assert!(!is_name("2026-03-06T14:30:00.123"));
+        assert!(!is_name(".nbkp-removing-2026-03-06T14:30:00.123Z"));
+        assert!(!is_name("2026-03-06T14:30:00.1/3Z"));
+    }
+
+    #[test]
+    fn lock_begin_commit_abort_on_a_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let ep = dir.path();
+        fs::create_dir(ep.join("snapshots")).unwrap();
+        symlink("/dev/null", ep.join("latest")).unwrap();
+        let mut out = String::new();
+        let a = "2026-01-01T00:00:00.000Z";
+        assert_eq!(begin("hard-link", false, ep, a, "me_b_1", "-", &mut out), 0);
+        assert_eq!(out, format!("snapshot {a}\nlatest -\n"));
+        assert_eq!(holder(ep).as_deref(), Some("me_b_1"));
+        // Another run meets the lock.
+        let mut other = String::new();
+        assert_eq!(lock(ep, "you_b_2", "-", &mut other), 73);
+        assert_eq!(other, "locked you_b_2\n".replace("you_b_2", "me_b_1"));
+        // The name is taken now.
+        assert_eq!(
+            begin("hard-link", false, ep, a, "me_b_1", "-", &mut String::new()),
+            75
+        );
+        let mut out = String::new();
+        assert_eq!(
+            commit(
+                "hard-link",
+                false,
+                ep,
+                a,
+                "me_b_1",
+                &["max=1".into()],
+                &mut out
+            ),
+            0
+        );
+        assert_eq!(find_latest(ep).as_deref(), Some(a));
+        assert!(holder(ep).is_none(), "released");
+        // A second snapshot prunes the first (max 1); an abort removes its own.
+        let b = "2026-01-02T00:00:00.000Z";
+        let mut out = String::new();
+        begin("hard-link", false, ep, b, "me_b_1", "-", &mut out);
+        assert_eq!(out, format!("snapshot {b}\nlatest {a}\n"));
+        let mut out = String::new();
+        commit(
+            "hard-link",
+            false,
+            ep,
+            b,
+            "me_b_1",
+            &["max=1".into()],
+            &mut out,
+        );
+        assert_eq!(out, format!("pruned {a}\n"));
+        let c = "2026-01-03T00:00:00.000Z";
+        begin("hard-link", false, ep, c, "me_b_1", "-", &mut String::new());
+        assert_eq!(
+            abort("hard-link", false, ep, c, "me_b_1", &mut String::new()),
+            0
+        );
+        assert_eq!(snapshot_names(ep), [b]);
+        assert!(holder(ep).is_none());
+        // An orphan (newer than latest) goes at the next begin.
+        fs::create_dir(ep.join("snapshots/2999-01-01T00:00:00.000Z")).unwrap();
+        let mut out = String::new();
+        begin("hard-link", false, ep, c, "me_b_1", "-", &mut out);
+        assert!(
+            out.starts_with("orphan 2999-01-01T00:00:00.000Z\n"),
+            "{out}"
+        );
+    }
+}
