@@ -3,14 +3,14 @@
 //! run recovers (also breaking the dead run's lock and removing orphans).
 //! Both back-ends, with the scenario harness of `e2e_scenarios.rs`.
 
+#[macro_use]
 mod e2e;
 mod testbed;
 
 use std::path::Path;
 use std::time::Duration;
 
-use e2e::{Backend, Mode, Run, Script, Side, World};
-use testbed::shells::Shell;
+use e2e::{Backend, Mode, Side, World};
 use testbed::volume::Drive;
 
 /// `latest` is a snapshot whose content is exactly one of the source's
@@ -258,17 +258,6 @@ fn a_dropped_connection_keeps_the_previous_latest(be: &dyn Backend) {
         w.manifest(Side::Remote, &vol.join("latest"))
     );
     assert!(!w.exists(Side::Remote, &vol.join(".nbkp-lock")));
-}
-
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod script {
-            $( #[test] fn $name() { super::$name(&super::Script(super::Shell::Dash)); } )*
-        }
-        mod run {
-            $( #[test] fn $name() { super::$name(&super::Run); } )*
-        }
-    };
 }
 
 both_backends!(

@@ -1,6 +1,7 @@
 //! End to end: the generated script and `nbkp run`, against real rsync, a
 //! real sshd in its own namespaces and real btrfs volumes.
 
+#[macro_use]
 mod e2e;
 mod testbed;
 
@@ -1022,18 +1023,8 @@ fn concurrent_runs_never_share_a_destination(be: &dyn Backend) {
     );
 }
 
-/// Every scenario above runs through both back-ends, with the same
-/// assertions: the generated script under dash, and `nbkp run`.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod script {
-            $( #[test] fn $name() { super::$name(&super::Script(super::Shell::Dash)); } )*
-        }
-        mod run {
-            $( #[test] fn $name() { super::$name(&super::e2e::Run); } )*
-        }
-    };
-}
+// Every scenario above runs through both back-ends, with the same
+// assertions: the generated script under dash, and `nbkp run`.
 
 both_backends!(
     four_remote_hosts,

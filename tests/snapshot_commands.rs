@@ -2,6 +2,7 @@
 //! the test bed: local folders, a real remote host over SSH, real btrfs, a
 //! real loop drive that is plugged and unplugged, real SIGKILLs.
 
+#[macro_use]
 mod e2e;
 mod testbed;
 
@@ -9,9 +10,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use e2e::{Backend, Mode, Run, Script, Side, World};
+use e2e::{Backend, Mode, Side, World};
 use nbkp::retention::{decide, Count, Policy};
-use testbed::shells::Shell;
 use testbed::shq;
 use testbed::volume::Drive;
 
@@ -541,17 +541,6 @@ fn local_run_prunes_by_the_calendar_policy(be: &dyn Backend) {
 
 fn remote_run_prunes_by_the_calendar_policy(be: &dyn Backend) {
     run_prunes_by_the_calendar_policy(be, Side::Remote);
-}
-
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod script {
-            $( #[test] fn $name() { super::$name(&super::Script(super::Shell::Dash)); } )*
-        }
-        mod run {
-            $( #[test] fn $name() { super::$name(&super::Run); } )*
-        }
-    };
 }
 
 both_backends!(

@@ -4,7 +4,6 @@ use serde::Serialize;
 
 use crate::cli::{InitArgs, OutputFormat};
 use crate::exec::hosts::{op_message, Hosts};
-use crate::exec::lock;
 use crate::exec::values::{expand, Values};
 use crate::output::print_json;
 use crate::plan::{LowerOptions, OpCall, Plan};
@@ -39,19 +38,9 @@ pub fn run(args: &InitArgs) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let hosts = match Hosts::new(&plan) {
+    let (hosts, v) = match super::open_hosts(&plan, args.dry_run) {
         Ok(h) => h,
-        Err(e) => {
-            eprintln!("Error: cannot prepare the connections: {e}");
-            return 1;
-        }
-    };
-    let v = Values {
-        dry_run: args.dry_run,
-        control_dir: hosts.control_dir(),
-        lock_owner: lock::owner(),
-        stale_lock: "-".into(),
-        ..Values::default()
+        Err(code) => return code,
     };
     let mut actions = Vec::new();
     for call in &plan.init {

@@ -93,3 +93,23 @@ pub fn plan_for(
         }
     }
 }
+
+/// The hosts' shells for commands that run operations outside a run
+/// (`init`, `snapshots`), with the values those operations need.
+pub fn open_hosts(
+    plan: &crate::plan::Plan,
+    dry_run: bool,
+) -> Result<(crate::exec::hosts::Hosts<'_>, crate::exec::values::Values), i32> {
+    let hosts = crate::exec::hosts::Hosts::new(plan).map_err(|e| {
+        eprintln!("Error: cannot prepare the connections: {e}");
+        1
+    })?;
+    let values = crate::exec::values::Values {
+        dry_run,
+        control_dir: hosts.control_dir(),
+        lock_owner: crate::exec::lock::owner(),
+        stale_lock: "-".into(),
+        ..Default::default()
+    };
+    Ok((hosts, values))
+}

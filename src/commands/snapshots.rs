@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use crate::cli::{OutputFormat, SnapshotsArgs, SnapshotsPruneArgs};
 use crate::exec::hosts::{op_message, Hosts};
-use crate::exec::lock;
 use crate::exec::values::Values;
 use crate::output::{print_json, table::Table};
 use crate::plan::{LowerOptions, Plan, Site};
@@ -124,18 +123,9 @@ fn sites(plan: &Plan) -> impl Iterator<Item = &Site> {
 /// Opens the hosts' shells for `f`, and closes them (and their shared SSH
 /// connections) afterwards.
 fn with_endpoints(plan: &Plan, f: impl FnOnce(&Hosts, &Values) -> i32) -> i32 {
-    let hosts = match Hosts::new(plan) {
+    let (hosts, v) = match super::open_hosts(plan, false) {
         Ok(h) => h,
-        Err(e) => {
-            eprintln!("Error: cannot prepare the connections: {e}");
-            return 1;
-        }
-    };
-    let v = Values {
-        control_dir: hosts.control_dir(),
-        lock_owner: lock::owner(),
-        stale_lock: "-".into(),
-        ..Values::default()
+        Err(code) => return code,
     };
     let code = f(&hosts, &v);
     hosts.close(&v);

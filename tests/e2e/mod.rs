@@ -14,6 +14,19 @@ use crate::testbed::shells::Shell;
 use crate::testbed::volume::BtrfsVolume;
 use crate::testbed::{self, require, run_timeout, shq, Component};
 
+/// Runs every named scenario under both back-ends, as `script::NAME` (the
+/// generated script under dash) and `run::NAME` (`nbkp run`).
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod script {
+            $( #[test] fn $name() { super::$name(&$crate::e2e::Script($crate::testbed::shells::Shell::Dash)); } )*
+        }
+        mod run {
+            $( #[test] fn $name() { super::$name(&$crate::e2e::Run); } )*
+        }
+    };
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
     Local,
