@@ -159,6 +159,10 @@ fn examples_cover_every_config_field() {
         "dir-merge:",
         "exclude-self:",
         "filter-file:",
+        "hooks:",
+        "before:",
+        "after:",
+        "on-failure:",
     ];
     let missing: Vec<&str> = keys.iter().copied().filter(|k| !all.contains(k)).collect();
     assert!(missing.is_empty(), "no example shows: {missing:?}");

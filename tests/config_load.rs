@@ -483,3 +483,50 @@ fn cycles_name_every_sync_on_them() {
         assert!(msg.contains(s), "{msg}");
     }
 }
+
+#[test]
+fn hooks_are_argv_lists_with_the_program_expanded() {
+    let mut text = String::from(indoc! {"
+        hooks:
+          before: [[~/bin/start, '~/not-expanded']]
+          on_failure: [[logger, -t, nbkp, '$NBKP_SYNC stays text']]
+    "});
+    text.push_str(TWO_VOLUMES);
+    text.push_str(indoc! {"
+        syncs:
+          s:
+            source: ea
+            destination: eb
+            hooks:
+              after: [[~bob/notify, done], ['true']]
+    "});
+    let c = config(&text);
+    assert_eq!(
+        c.hooks.before,
+        vec![vec![
+            "/home/me/bin/start".to_string(),
+            "~/not-expanded".into()
+        ]]
+    );
+    assert!(c.hooks.after.is_empty());
+    assert_eq!(c.hooks.on_failure[0][3], "$NBKP_SYNC stays text");
+    let s = &c.syncs["s"];
+    assert_eq!(
+        s.hooks.after,
+        vec![
+            vec!["/home/bob/notify".to_string(), "done".into()],
+            vec!["true".to_string()]
+        ]
+    );
+    assert!(s.hooks.before.is_empty());
+}
+
+#[test]
+fn a_hook_written_as_one_string_is_refused() {
+    let mut text = String::from("hooks: {before: ['notify-send start']}\n");
+    text.push_str(TWO_VOLUMES);
+    assert_eq!(error_types(&text), ["hook-not-argv"]);
+    let mut text = String::from("hooks: {after: [[]]}\n");
+    text.push_str(TWO_VOLUMES);
+    assert_eq!(error_types(&text), ["hook-empty"]);
+}

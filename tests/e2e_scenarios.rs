@@ -1055,6 +1055,9 @@ both_backends!(
     ignore_all_attempts_syncs_with_preflight_errors,
     progress_modes,
     pruning_orphans_and_foreign_entries,
+    hooks_run_in_order_with_the_outcome,
+    a_failing_before_hook_cancels_downstream,
+    on_failure_hooks_follow_a_failing_rsync,
 );
 
 /// `nbkp preflight check` reports each sync without running it, with the
@@ -1426,5 +1429,298 @@ fn four_remote_hosts(be: &dyn Backend) {
             w.manifest(Side::Remote, &d.join("latest"))
         );
         assert!(!w.exists(Side::Remote, &d.join(".nbkp-lock")));
+    }
+}
+
+// ---------------------------------------------------------------- hooks
+
+/// A hook program that appends `hook <its arguments>`, then every `NBKP_*`
+/// variable and `LC_ALL` of its environment, to the log named first.
+fn hook_recorder(w: &World) -> (std::path::PathBuf, std::path::PathBuf) {
+    let rec = w.root().join("record-hook");
+    std::fs::write(
+        &rec,
+        "#!/bin/sh\nlog=$1\nshift\n{ echo \"hook $*\"; env | grep '^NBKP_' | LC_ALL=C sort; echo \"LC_ALL=${LC_ALL-<unset>}\"; echo; } >>\"$log\"\n",
+    )
+    .unwrap();
+    testbed::check(std::process::Command::new("chmod").arg("+x").arg(&rec));
+    (rec, w.root().join("hooks.log"))
+}
+
+/// What `hook_recorder` writes for one hook.
+fn hook_entry(tag: &str, vars: &[(&str, &str)]) -> String {
+    let mut v: Vec<(&str, &str)> = vars.to_vec();
+    v.sort();
+    let mut s = format!("hook {tag}\n");
+    for (k, val) in v {
+        s.push_str(&format!("{k}={val}\n"));
+    }
+    let lc = std::env::var("LC_ALL").unwrap_or_else(|_| "<unset>".into());
+    s.push_str(&format!("LC_ALL={lc}\n\n"));
+    s
+}
+
+fn hook_argv(rec: &Path, log: &Path, tag: &str) -> String {
+    format!(
+        "[{}, {}, {tag}]",
+        e2e::yaml_str(&rec.display().to_string()),
+        e2e::yaml_str(&log.display().to_string())
+    )
+}
+
+/// Global hooks wrap the sync's own, in order, each with the sync's outcome
+/// in its environment; the example hook records package lists into the
+/// source before the transfer, so they are in the snapshot; a dry run runs
+/// no hook.
+fn hooks_run_in_order_with_the_outcome(be: &dyn Backend) {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let (rec, log) = hook_recorder(&w);
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sample_tree(Side::Local, &src);
+    let dst = w.volume(Side::Local, "dst", false);
+    w.endpoint(Side::Local, &dst, Mode::HardLink, false, true);
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/hooks/record-packages.sh");
+    let h = |tag: &str| hook_argv(&rec, &log, tag);
+    let mut config = format!(
+        "hooks:\n  before: [{}]\n  after: [{}]\n  on-failure: [{}]\nvolumes:\n",
+        h("global-before"),
+        h("global-after"),
+        h("global-on-failure")
+    );
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&World::volume_yaml(Side::Local, "d", &dst));
+    config.push_str(&format!(
+        "sync-endpoints:\n  es: {{volume: s}}\n  ed: {{volume: d, hard-link-snapshots: {{enabled: true}}}}\n\
+         syncs:\n  copy:\n    source: es\n    destination: ed\n    hooks:\n      before: [{}, [{}]]\n      after: [{}]\n      on-failure: [{}]\n",
+        h("sync-before"),
+        e2e::yaml_str(&example.display().to_string()),
+        h("sync-after"),
+        h("sync-on-failure"),
+    ));
+    let out = be.run(&w, &config, &[]);
+    out.assert_ok();
+    let snaps = w.snapshots(Side::Local, &dst);
+    assert_eq!(snaps.len(), 1);
+    let (s, d) = (src.display().to_string(), dst.display().to_string());
+    let base = |kind: &str, status: &str, rc: &str, snap: &str| {
+        vec![
+            ("NBKP_HOOK", kind.to_string()),
+            ("NBKP_SYNC", "copy".into()),
+            ("NBKP_STATUS", status.into()),
+            ("NBKP_RSYNC_EXIT", rc.into()),
+            ("NBKP_SOURCE", s.clone()),
+            ("NBKP_SOURCE_HOST", String::new()),
+            ("NBKP_DESTINATION", d.clone()),
+            ("NBKP_DESTINATION_HOST", String::new()),
+            ("NBKP_SNAPSHOT", snap.into()),
+        ]
+    };
+    let entry = |tag: &str, vars: Vec<(&str, String)>| {
+        let v: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        hook_entry(tag, &v)
+    };
+    let expected = [
+        entry("global-before", base("before", "running", "", "")),
+        entry("sync-before", base("before", "running", "", "")),
+        entry("sync-after", base("after", "completed", "0", &snaps[0])),
+        entry("global-after", base("after", "completed", "0", &snaps[0])),
+    ]
+    .concat();
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        expected,
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("[nbkp] copy: before hook: "),
+        "{}",
+        out.stderr
+    );
+    // The package lists were written before the transfer: they are in the snapshot.
+    if testbed::try_check(std::process::Command::new("sh").args(["-c", "command -v dpkg"])).is_ok()
+    {
+        let list = dst.join("latest/.packages/dpkg-selections.txt");
+        let text =
+            std::fs::read_to_string(&list).unwrap_or_else(|e| panic!("{}: {e}", list.display()));
+        assert!(text.contains("install"), "{text}");
+    }
+    // A dry run runs none of them, and says so.
+    let out = be.run(&w, &config, &["-n"]);
+    out.assert_ok();
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), expected);
+    assert!(
+        out.stderr
+            .contains("copy: before hook not run in a dry run: "),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A failing `before` hook fails its sync before anything is written (no
+/// snapshot, no lock, `latest` untouched), runs its `on-failure` hooks,
+/// cancels the downstream sync (whose hooks never run) and leaves
+/// independent syncs alone.
+fn a_failing_before_hook_cancels_downstream(be: &dyn Backend) {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let (rec, log) = hook_recorder(&w);
+    let h = |tag: &str| hook_argv(&rec, &log, tag);
+    let a = w.volume(Side::Local, "a", false);
+    w.endpoint(Side::Local, &a, Mode::None, true, false);
+    w.sample_tree(Side::Local, &a);
+    let b = w.volume(Side::Local, "b", false);
+    w.endpoint(Side::Local, &b, Mode::HardLink, true, true);
+    let c = w.volume(Side::Local, "c", false);
+    w.endpoint(Side::Local, &c, Mode::None, false, true);
+    let e = w.volume(Side::Local, "e", false);
+    w.endpoint(Side::Local, &e, Mode::None, false, true);
+    let mut config = String::from("volumes:\n");
+    for (n, p) in [("a", &a), ("b", &b), ("c", &c), ("e", &e)] {
+        config.push_str(&World::volume_yaml(Side::Local, n, p));
+    }
+    config.push_str(&format!(
+        "sync-endpoints:\n  ea: {{volume: a}}\n  eb: {{volume: b, hard-link-snapshots: {{enabled: true}}}}\n  ec: {{volume: c}}\n  ee: {{volume: e}}\n\
+         syncs:\n  first:\n    source: ea\n    destination: eb\n    hooks:\n      before: [[sh, -c, 'exit 7'], {}]\n      after: [{}]\n      on-failure: [{}, {}]\n\
+         \x20 second:\n    source: eb\n    destination: ec\n    hooks: {{before: [{}], on-failure: [{}]}}\n\
+         \x20 other: {{source: ea, destination: ee}}\n",
+        h("first-before"),
+        h("first-after"),
+        h("first-on-failure"),
+        h("first-on-failure-2"),
+        h("second-before"),
+        h("second-on-failure"),
+    ));
+    let out = be.run(&w, &config, &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("ERROR: first: before hook exited with code 7: sh -c 'exit 7'"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("CANCELLED second: upstream sync first failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("Completed sync: other"),
+        "{}",
+        out.stderr
+    );
+    let (sa, sb) = (a.display().to_string(), b.display().to_string());
+    let vars = |tag: &str| {
+        hook_entry(
+            tag,
+            &[
+                ("NBKP_HOOK", "on-failure"),
+                ("NBKP_SYNC", "first"),
+                ("NBKP_STATUS", "failed"),
+                ("NBKP_RSYNC_EXIT", ""),
+                ("NBKP_SOURCE", &sa),
+                ("NBKP_SOURCE_HOST", ""),
+                ("NBKP_DESTINATION", &sb),
+                ("NBKP_DESTINATION_HOST", ""),
+                ("NBKP_SNAPSHOT", ""),
+            ],
+        )
+    };
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        [vars("first-on-failure"), vars("first-on-failure-2")].concat()
+    );
+    // Nothing was written: no snapshot, no lock, latest untouched, c empty.
+    assert!(w.snapshots(Side::Local, &b).is_empty());
+    assert_eq!(w.latest(Side::Local, &b), "/dev/null");
+    assert!(!w.exists(Side::Local, &b.join(".nbkp-lock")));
+    assert!(!c.join("a.txt").exists());
+    assert_eq!(w.manifest(Side::Local, &a), w.manifest(Side::Local, &e));
+}
+
+/// A failing rsync runs the `on-failure` hooks with its exit code, not the
+/// `after` ones; an `after` hook that fails fails its sync (exit 1) but
+/// keeps the snapshot it completed.
+fn on_failure_hooks_follow_a_failing_rsync(be: &dyn Backend) {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let (rec, log) = hook_recorder(&w);
+    let h = |tag: &str| hook_argv(&rec, &log, tag);
+    let a = w.volume(Side::Local, "a", false);
+    w.endpoint(Side::Local, &a, Mode::None, true, false);
+    w.sample_tree(Side::Local, &a);
+    let b = w.volume(Side::Local, "b", false);
+    w.endpoint(Side::Local, &b, Mode::None, false, true);
+    let c = w.volume(Side::Local, "c", false);
+    w.endpoint(Side::Local, &c, Mode::HardLink, false, true);
+    let mut config = String::from("volumes:\n");
+    for (n, p) in [("a", &a), ("b", &b), ("c", &c)] {
+        config.push_str(&World::volume_yaml(Side::Local, n, p));
+    }
+    config.push_str(&format!(
+        "sync-endpoints:\n  ea: {{volume: a}}\n  eb: {{volume: b}}\n  ec: {{volume: c, hard-link-snapshots: {{enabled: true}}}}\n\
+         syncs:\n  broken:\n    source: ea\n    destination: eb\n    rsync-options: {{extra-options: [--no-such-option]}}\n    hooks: {{after: [{}], on-failure: [{}]}}\n\
+         \x20 after-fails:\n    source: ea\n    destination: ec\n    hooks: {{after: [[sh, -c, 'exit 3'], {}], on-failure: [{}]}}\n",
+        h("broken-after"),
+        h("broken-on-failure"),
+        h("after-fails-after-2"),
+        h("after-fails-on-failure"),
+    ));
+    let out = be.run(&w, &config, &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let (sa, sb) = (a.display().to_string(), b.display().to_string());
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        hook_entry(
+            "broken-on-failure",
+            &[
+                ("NBKP_HOOK", "on-failure"),
+                ("NBKP_SYNC", "broken"),
+                ("NBKP_STATUS", "failed"),
+                ("NBKP_RSYNC_EXIT", "1"),
+                ("NBKP_SOURCE", &sa),
+                ("NBKP_SOURCE_HOST", ""),
+                ("NBKP_DESTINATION", &sb),
+                ("NBKP_DESTINATION_HOST", ""),
+                ("NBKP_SNAPSHOT", ""),
+            ],
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("ERROR: after-fails: after hook exited with code 3: sh -c 'exit 3'"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("FAILED after-fails"), "{}", out.stderr);
+    // The completed snapshot stays, and latest names it.
+    let snaps = w.snapshots(Side::Local, &c);
+    assert_eq!(snaps.len(), 1);
+    assert_eq!(w.latest(Side::Local, &c), format!("snapshots/{}", snaps[0]));
+    assert_eq!(
+        w.manifest(Side::Local, &a),
+        w.manifest(Side::Local, &c.join("latest"))
+    );
+}
+
+/// Scripts run their hooks the same way under every shell (`exec`, the
+/// restored locale, failures that stop the list).
+#[test]
+fn script_hooks_under_every_shell() {
+    for shell in Shell::ALL {
+        if !testbed::require(&[testbed::Component::Shell(shell)]) {
+            continue;
+        }
+        hooks_run_in_order_with_the_outcome(&Script(shell));
+        a_failing_before_hook_cancels_downstream(&Script(shell));
     }
 }

@@ -164,8 +164,47 @@ pub fn render_human(config: &Config) -> String {
             }
         }
     }
+    out.push_str(&render_hooks(config));
     if config.syncs.is_empty() && config.volumes.is_empty() {
         out.push_str("(the config declares nothing yet)\n");
+    }
+    out
+}
+
+/// Each sync's hooks in the order they run (global ones around the sync's own).
+fn render_hooks(config: &Config) -> String {
+    let quoted = |argv: &Vec<String>| {
+        argv.iter()
+            .map(|w| crate::shell::quote(w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut out = String::new();
+    for s in config.syncs.values() {
+        let g = &config.hooks;
+        let h = &s.hooks;
+        if g.is_empty() && h.is_empty() {
+            continue;
+        }
+        if out.is_empty() {
+            out.push_str("\nHooks (run on this machine, in this order)\n");
+        }
+        out.push_str(&format!("  {}:\n", s.slug));
+        let lists = [
+            ("before", [(&g.before, "global"), (&h.before, "sync")]),
+            ("after", [(&h.after, "sync"), (&g.after, "global")]),
+            (
+                "on-failure",
+                [(&h.on_failure, "sync"), (&g.on_failure, "global")],
+            ),
+        ];
+        for (kind, parts) in lists {
+            for (commands, scope) in parts {
+                for argv in commands.iter() {
+                    out.push_str(&format!("    {kind:<10}  {:<6}  {}\n", scope, quoted(argv)));
+                }
+            }
+        }
     }
     out
 }

@@ -37,6 +37,7 @@ const TOP_KEYS: &[&str] = &[
     "volumes",
     "sync-endpoints",
     "syncs",
+    "hooks",
 ];
 
 pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> {
@@ -101,6 +102,11 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
         }
     }
 
+    let hooks = top
+        .read("hooks", d, |n, l, d| {
+            super::hooks::decode_hooks(n, l, home, d)
+        })
+        .unwrap_or_default();
     top.finish(TOP_KEYS, d);
     Some(Decoded {
         config: Config {
@@ -110,6 +116,7 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
             volumes,
             sync_endpoints,
             syncs,
+            hooks,
             credential_pos,
         },
         declared,
@@ -982,6 +989,7 @@ const SYNC_KEYS: &[&str] = &[
     "rsync-options",
     "filters",
     "filter-file",
+    "hooks",
 ];
 const RSYNC_KEYS: &[&str] = &[
     "compress",
@@ -1029,6 +1037,11 @@ fn decode_sync(
     let filter_file = f
         .read("filter-file", d, fields::non_empty)
         .map(|p| home.expand(&p));
+    let hooks = f
+        .read("hooks", d, |n, l, d| {
+            super::hooks::decode_hooks(n, l, home, d)
+        })
+        .unwrap_or_default();
     f.finish(SYNC_KEYS, d);
     let failed = d.items[before..]
         .iter()
@@ -1044,6 +1057,7 @@ fn decode_sync(
         rsync_options,
         filters,
         filter_file,
+        hooks,
         pos,
     })
 }
@@ -1233,6 +1247,7 @@ pub fn known_keys() -> Vec<&'static str> {
         RETENTION_KEYS,
         SYNC_KEYS,
         RSYNC_KEYS,
+        super::hooks::HOOK_KEYS,
         &[
             "include",
             "exclude",

@@ -8,6 +8,7 @@ mod decode;
 pub use decode::known_keys;
 pub mod diagnostic;
 mod fields;
+mod hooks;
 pub mod model;
 pub mod paths;
 mod validate;

@@ -16,6 +16,9 @@ pub struct Config {
     pub volumes: IndexMap<String, Volume>,
     pub sync_endpoints: IndexMap<String, SyncEndpoint>,
     pub syncs: IndexMap<String, Sync>,
+    /// Hooks around every sync (see `Hooks`).
+    #[serde(skip_serializing_if = "Hooks::is_empty")]
+    pub hooks: Hooks,
     /// Where `credential-provider` and `credential-command` were written.
     #[serde(skip)]
     pub credential_pos: (Option<Pos>, Option<Pos>),
@@ -293,8 +296,26 @@ pub struct Sync {
     pub filters: Vec<String>,
     /// `~` expanded.
     pub filter_file: Option<String>,
+    /// This sync's own hooks, run inside the global ones.
+    #[serde(skip_serializing_if = "Hooks::is_empty")]
+    pub hooks: Hooks,
     #[serde(skip)]
     pub pos: Pos,
+}
+
+/// Commands run on this machine around a sync, each an argv (never
+/// through a shell); `~` in a program is expanded.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Hooks {
+    pub before: Vec<Vec<String>>,
+    pub after: Vec<Vec<String>>,
+    pub on_failure: Vec<Vec<String>>,
+}
+
+impl Hooks {
+    pub fn is_empty(&self) -> bool {
+        self.before.is_empty() && self.after.is_empty() && self.on_failure.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]

@@ -4,6 +4,7 @@
 //! script embeds), in the plan's order, with the same rules as the script.
 
 pub mod clock;
+mod hooks;
 pub mod hosts;
 pub mod local_ops;
 pub mod lock;
@@ -530,22 +531,21 @@ impl<'p> Executor<'p> {
         }
     }
 
-    /// The sync function: prepare, rsync, commit (or abort).
-    fn attempt(&mut self, sync: &SyncPlan, base: &Values) -> SyncResult {
-        let mut v = base.clone();
-        v.candidate = clock::snapshot_name(SystemTime::now(), sync.snapshot_format);
+    /// The sync function: prepare, rsync, commit (or abort); `attempt`
+    /// (in `hooks.rs`) runs it between the sync's hooks.
+    fn transfer(&mut self, sync: &SyncPlan, v: &mut Values) -> SyncResult {
         let mut result = skipped(&sync.slug, self.options.dry_run, "rsync", String::new());
         result.outcome = "failed";
         result.failure = None;
         result.detail = None;
         if let Some(prepare) = &sync.prepare {
-            if let Err(e) = self.op(sync, prepare, &mut v, &mut result) {
+            if let Err(e) = self.op(sync, prepare, v, &mut result) {
                 result.failure = Some(if e.locked { "locked" } else { prepare.failure });
                 result.detail = Some(e.message);
                 return result;
             }
         }
-        let args = argv(&sync.rsync, &v);
+        let args = argv(&sync.rsync, v);
         let mut cmd = Command::new(&args[0]);
         cmd.args(&args[1..]).stdin(Stdio::null());
         let (code, output) = self.run_rsync(cmd, &args[0]);
@@ -562,16 +562,16 @@ impl<'p> Executor<'p> {
                 }
             }
             if let Some(abort) = &sync.abort {
-                let _ = self.op(sync, abort, &mut v, &mut result);
+                let _ = self.op(sync, abort, v, &mut result);
             }
             result.failure = Some("rsync");
             result.detail = Some(format!("rsync exited with code {code}"));
             return result;
         }
         if let Some(commit) = &sync.commit {
-            if let Err(e) = self.op(sync, commit, &mut v, &mut result) {
+            if let Err(e) = self.op(sync, commit, v, &mut result) {
                 if let Some(abort) = &sync.abort {
-                    let _ = self.op(sync, abort, &mut v, &mut result);
+                    let _ = self.op(sync, abort, v, &mut result);
                 }
                 result.failure = Some(commit.failure);
                 result.detail = Some(e.message);
@@ -579,7 +579,7 @@ impl<'p> Executor<'p> {
             }
             let endpoint = match &sync.snapshots {
                 SnapshotPlan::Btrfs { endpoint, .. } | SnapshotPlan::HardLink { endpoint, .. } => {
-                    Some(expand(endpoint, &v).join(""))
+                    Some(expand(endpoint, v).join(""))
                 }
                 SnapshotPlan::None => None,
             };

@@ -18,6 +18,12 @@ pub struct Values {
     pub control_dir: String,
     pub lock_owner: String,
     pub stale_lock: String,
+    /// For hooks: which list runs, the sync's state, rsync's exit code
+    /// (empty when it did not run) and the snapshot a completed sync made.
+    pub hook_kind: String,
+    pub hook_status: String,
+    pub rsync_exit: String,
+    pub hook_snapshot: String,
 }
 
 impl Values {
@@ -32,6 +38,10 @@ impl Values {
             Var::StaleLock => self.stale_lock.clone(),
             // Scripts only: `nbkp run` never writes paths relative to a script.
             Var::ScriptDir => ".".into(),
+            Var::HookKind => self.hook_kind.clone(),
+            Var::HookStatus => self.hook_status.clone(),
+            Var::RsyncExit => self.rsync_exit.clone(),
+            Var::HookSnapshot => self.hook_snapshot.clone(),
         }
     }
 }

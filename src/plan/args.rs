@@ -26,6 +26,14 @@ pub enum Var {
     StaleLock,
     /// The directory of the generated script (`--relative-src/-dst`).
     ScriptDir,
+    /// Hooks: which list runs (`before`, `after`, `on-failure`).
+    HookKind,
+    /// Hooks: the sync's state (`running`, `completed`, `failed`, `skipped`).
+    HookStatus,
+    /// Hooks: rsync's exit code, or empty when rsync did not run.
+    RsyncExit,
+    /// Hooks: the snapshot a completed sync made (`after` only), or empty.
+    HookSnapshot,
 }
 
 impl Var {
@@ -40,6 +48,10 @@ impl Var {
             Var::LockOwner => "NBKP_LOCK_OWNER".into(),
             Var::StaleLock => "NBKP_STALE_LOCK".into(),
             Var::ScriptDir => "NBKP_SCRIPT_DIR".into(),
+            Var::HookKind => "NBKP_HOOK_KIND".into(),
+            Var::HookStatus => "NBKP_HOOK_STATUS".into(),
+            Var::RsyncExit => "NBKP_RSYNC_RC".into(),
+            Var::HookSnapshot => "NBKP_HOOK_SNAPSHOT".into(),
         }
     }
 }

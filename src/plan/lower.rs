@@ -65,6 +65,8 @@ struct Side {
     endpoint_path: Arg,
     /// Shown in messages: `/mnt/usb/photos` or `nas:/srv/photos`.
     shown: String,
+    /// For hooks: the endpoint's SSH endpoint name (empty here) and path as written.
+    place: (String, Arg),
 }
 
 struct Lowering<'c> {
@@ -376,8 +378,9 @@ impl<'c> Lowering<'c> {
                 host: 0,
                 remote: false,
                 volume_path,
-                endpoint_path,
+                endpoint_path: endpoint_path.clone(),
                 shown: ep_full,
+                place: (String::new(), endpoint_path),
             }));
         }
         let route = self.selection.routes.get(&volume.slug).cloned();
@@ -405,6 +408,10 @@ impl<'c> Lowering<'c> {
             volume_path: Arg::lit(rpath),
             endpoint_path: Arg::lit(ep_full.clone()),
             shown: format!("{}:{}", endpoint.slug, join(path, ep.subdir.as_deref())),
+            place: (
+                endpoint.slug.clone(),
+                Arg::lit(join(path, ep.subdir.as_deref())),
+            ),
         }))
     }
 
@@ -1048,6 +1055,11 @@ impl<'c> Lowering<'c> {
             }
         };
         let rsync = rsync::command(sync, direction, source, target, link_dest);
+        let place = |side: &Side| hooks::Place {
+            host: side.place.0.clone(),
+            path: side.place.1.clone(),
+        };
+        let hooks = hooks::sync_hooks(&config.hooks, &sync.hooks, slug, place(&src), place(&dst));
         let mode = match dst_ep.snapshots {
             SnapshotMode::None => String::new(),
             m => format!(" ({} snapshots)", m.name()),
@@ -1070,6 +1082,7 @@ impl<'c> Lowering<'c> {
             } else {
                 "colons"
             },
+            hooks,
         }))
     }
 }

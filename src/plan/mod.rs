@@ -11,6 +11,7 @@
 //! inside [`Arg`]s; each back-end fills them in the same way.
 
 pub mod args;
+pub mod hooks;
 pub mod lower;
 pub mod rsync;
 pub mod select;
@@ -310,4 +311,7 @@ pub struct SyncPlan {
     /// Snapshot names: `colons` (`…T14:30:00.123Z`), or `hyphens`
     /// (`…T14-30-00.123Z`) for local destinations on macOS.
     pub snapshot_format: &'static str,
+    /// Commands run on this machine around the sync (see `hooks`).
+    #[serde(skip_serializing_if = "hooks::SyncHooks::is_empty")]
+    pub hooks: hooks::SyncHooks,
 }

@@ -152,6 +152,60 @@ struct SyncView {
     rsync: Value,
     commit: Option<OpView>,
     abort: Option<OpView>,
+    hooks: Option<HooksView>,
+}
+
+/// One hook: `nbkp_hook IDENT SHOWN PROGRAM ARG...`, every word quoted.
+#[derive(Serialize)]
+struct HookView {
+    shown: String,
+    argv: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct HookEnvView {
+    name: String,
+    value: Value,
+}
+
+#[derive(Serialize)]
+struct HooksView {
+    before: Vec<HookView>,
+    after: Vec<HookView>,
+    on_failure: Vec<HookView>,
+    env: Vec<HookEnvView>,
+    /// The destination keeps snapshots: `after` hooks get the new one's name.
+    snapshots: bool,
+}
+
+fn hooks_view(s: &crate::plan::SyncPlan) -> Option<HooksView> {
+    if s.hooks.is_empty() {
+        return None;
+    }
+    let list = |calls: &[crate::plan::hooks::HookCall]| {
+        calls
+            .iter()
+            .map(|c| HookView {
+                shown: c.shown.clone(),
+                argv: c.argv.clone(),
+            })
+            .collect()
+    };
+    Some(HooksView {
+        before: list(&s.hooks.before),
+        after: list(&s.hooks.after),
+        on_failure: list(&s.hooks.on_failure),
+        env: s
+            .hooks
+            .env
+            .iter()
+            .map(|e| HookEnvView {
+                name: e.name.to_string(),
+                value: shell_words(vec![e.value.clone()]),
+            })
+            .collect(),
+        snapshots: !matches!(s.snapshots, crate::plan::SnapshotPlan::None),
+    })
 }
 
 #[derive(Serialize)]
@@ -238,6 +292,7 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
             rsync: Value::from_safe_string(words::words(&s.rsync)),
             commit: op(&s.commit),
             abort: op(&s.abort),
+            hooks: hooks_view(s),
         })
         .collect();
     let progress: Vec<ProgressView> = crate::plan::rsync::PROGRESS_MODES
@@ -272,6 +327,7 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
         op_preamble => op_preamble(),
         progress_modes => progress,
         uses_script_dir => plan.uses_script_dir,
+        has_hooks => plan.syncs.iter().any(|s| !s.hooks.is_empty()),
         // Safe: a constant file of the crate, inside a quoted here-document.
         lib => Value::from_safe_string(LIB.trim_end().to_string()),
     })
