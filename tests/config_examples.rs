@@ -163,6 +163,9 @@ fn examples_cover_every_config_field() {
         "before:",
         "after:",
         "on-failure:",
+        "type: rsync-daemon",
+        "module:",
+        "password-command:",
     ];
     let missing: Vec<&str> = keys.iter().copied().filter(|k| !all.contains(k)).collect();
     assert!(missing.is_empty(), "no example shows: {missing:?}");

@@ -530,3 +530,35 @@ fn a_hook_written_as_one_string_is_refused() {
     text.push_str(TWO_VOLUMES);
     assert_eq!(error_types(&text), ["hook-empty"]);
 }
+
+#[test]
+fn rsync_daemon_volumes_decode_with_their_defaults() {
+    let c = config(indoc! {"
+        ssh-endpoints:
+          nas: {host: nas.lan, user: backup}
+        volumes:
+          direct: {type: rsync-daemon, host: nas.lan, module: m, user: me, password-command: [~/bin/pw, nas]}
+          tunnel: {type: rsync-daemon, ssh-endpoint: nas, module: archive}
+          home: {type: local, path: /home/me}
+        sync-endpoints:
+          d: {volume: direct, subdir: x}
+          t: {volume: tunnel}
+          h: {volume: home, subdir: a}
+          h2: {volume: home, subdir: b}
+        syncs:
+          push: {source: h, destination: d}
+          pull: {source: t, destination: h2}
+    "});
+    let d = c.volumes["direct"].daemon().unwrap();
+    assert_eq!(d.port, 873);
+    assert_eq!(d.host.as_deref(), Some("nas.lan"));
+    assert_eq!(
+        d.password_command.as_deref(),
+        Some(&["/home/me/bin/pw".to_string(), "nas".into()][..])
+    );
+    assert_eq!(d.shown(), "rsync://me@nas.lan/m");
+    let t = c.volumes["tunnel"].daemon().unwrap();
+    assert_eq!(t.ssh_endpoint.as_ref().unwrap().slug, "nas");
+    assert_eq!(t.shown(), "nas::archive");
+    assert!(c.volumes["direct"].path.is_none());
+}

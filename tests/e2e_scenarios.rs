@@ -1058,6 +1058,8 @@ both_backends!(
     hooks_run_in_order_with_the_outcome,
     a_failing_before_hook_cancels_downstream,
     on_failure_hooks_follow_a_failing_rsync,
+    rsync_daemon_push_and_pull,
+    rsync_daemon_through_ssh,
 );
 
 /// `nbkp preflight check` reports each sync without running it, with the
@@ -1723,4 +1725,155 @@ fn script_hooks_under_every_shell() {
         hooks_run_in_order_with_the_outcome(&Script(shell));
         a_failing_before_hook_cancels_downstream(&Script(shell));
     }
+}
+
+// ---------------------------------------------------------------- rsync daemons
+
+/// A local folder pushed into a real rsync daemon's module (with a login,
+/// the password from a command) and pulled back out of another; the
+/// sentinels are asked with `rsync --list-only`; a stopped daemon is an
+/// absent host (skipped), a wrong password an error.
+fn rsync_daemon_push_and_pull(be: &dyn Backend) {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sample_tree(Side::Local, &src);
+    let back = w.volume(Side::Local, "back", false);
+    w.endpoint(Side::Local, &back, Mode::None, false, true);
+    // The modules' folders: volume markers at their roots, a destination
+    // inside the first, a source at the second's root.
+    let m1 = w.volume(Side::Local, "module-one", false);
+    w.endpoint(Side::Local, &m1.join("laptop"), Mode::None, false, true);
+    let m2 = w.volume(Side::Local, "module-two", false);
+    w.endpoint(Side::Local, &m2, Mode::None, true, false);
+    w.sample_tree(Side::Local, &m2);
+    let password = "s3cret-never-in-argv";
+    let mut daemon = e2e::daemon::Daemon::start(&[
+        e2e::daemon::Module {
+            name: "one",
+            path: &m1,
+            login: Some(("laptop", password)),
+        },
+        e2e::daemon::Module {
+            name: "two",
+            path: &m2,
+            login: None,
+        },
+    ]);
+    let pw_file = w.root().join("password");
+    std::fs::write(&pw_file, format!("{password}\n")).unwrap();
+    let mut config = String::from("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "src", &src));
+    config.push_str(&World::volume_yaml(Side::Local, "back", &back));
+    let daemons = |pw: &Path| {
+        format!(
+            "  one: {{type: rsync-daemon, host: 127.0.0.1, port: {p}, module: one, user: laptop, password-command: [cat, {}]}}\n  \
+             two: {{type: rsync-daemon, host: 127.0.0.1, port: {p}, module: two}}\n\
+             sync-endpoints:\n  es: {{volume: src}}\n  in-one: {{volume: one, subdir: laptop}}\n  two-root: {{volume: two}}\n  eback: {{volume: back}}\n\
+             syncs:\n  push: {{source: es, destination: in-one}}\n  pull: {{source: two-root, destination: eback}}\n",
+            e2e::yaml_str(&pw.display().to_string()),
+            p = daemon.port
+        )
+    };
+    let good = config.clone() + &daemons(&pw_file);
+    let out = be.run(&w, &good, &[]);
+    out.assert_ok();
+    assert_eq!(
+        w.manifest(Side::Local, &src),
+        w.manifest(Side::Local, &m1.join("laptop"))
+    );
+    assert_eq!(w.manifest(Side::Local, &m2), w.manifest(Side::Local, &back));
+    // Sentinels: each side keeps its own, none travels.
+    assert!(m1.join("laptop/.nbkp-dst").exists());
+    assert!(!m1.join("laptop/.nbkp-src").exists());
+    assert!(back.join(".nbkp-dst").exists() && !back.join(".nbkp-src").exists());
+    assert!(!out.stderr.contains(password) && !out.stdout.contains(password));
+    // A change arrives; a second run is as good as the first.
+    std::fs::write(src.join("new.txt"), "new").unwrap();
+    be.run(&w, &good, &[]).assert_ok();
+    assert_eq!(
+        std::fs::read_to_string(m1.join("laptop/new.txt")).unwrap(),
+        "new"
+    );
+
+    // A wrong password: an error, nothing written.
+    let bad_pw = w.root().join("bad-password");
+    std::fs::write(&bad_pw, "wrong\n").unwrap();
+    std::fs::write(src.join("newer.txt"), "newer").unwrap();
+    let out = be.run(&w, &(config.clone() + &daemons(&bad_pw)), &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("refused"), "{}", out.stderr);
+    assert!(!m1.join("laptop/newer.txt").exists());
+
+    // The daemon stopped: both syncs skipped as inactive, exit 0.
+    daemon.stop();
+    let out = be.run(&w, &good, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("does not answer"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("SKIPPED push: inactive"),
+        "{}",
+        out.stderr
+    );
+    assert!(!m1.join("laptop/newer.txt").exists());
+}
+
+/// A module of a single-use daemon started through SSH (`rsync -e ssh
+/// user@host::module`) on the remote host: pushed to and pulled from.
+fn rsync_daemon_through_ssh(be: &dyn Backend) {
+    let Some(mut w) = World::new(true, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sample_tree(Side::Local, &src);
+    let back = w.volume(Side::Local, "back", false);
+    w.endpoint(Side::Local, &back, Mode::None, false, true);
+    let module = w.remote().user_dir().join("module");
+    w.sh(
+        Side::Remote,
+        &format!(
+            "mkdir -p {m}/in && touch {m}/.nbkp-vol {m}/in/.nbkp-dst {m}/in/.nbkp-src && chown -R {u} {m}",
+            m = testbed::shq(&module),
+            u = w.remote().user()
+        ),
+    );
+    e2e::daemon::single_use_daemon(
+        w.remote(),
+        &[e2e::daemon::Module {
+            name: "mod",
+            path: &module,
+            login: None,
+        }],
+    );
+    let mut config = format!(
+        "ssh-endpoints:\n{}",
+        w.endpoint_yaml("server", w.remote().user(), "")
+    );
+    config.push_str("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "src", &src));
+    config.push_str(&World::volume_yaml(Side::Local, "back", &back));
+    config.push_str(
+        "  tunnel: {type: rsync-daemon, ssh-endpoint: server, module: mod}\n\
+         sync-endpoints:\n  es: {volume: src}\n  in: {volume: tunnel, subdir: in}\n  eback: {volume: back}\n\
+         syncs:\n  push: {source: es, destination: in}\n  pull: {source: in, destination: eback}\n",
+    );
+    let out = be.run(&w, &config, &[]);
+    out.assert_ok();
+    assert_eq!(
+        w.manifest(Side::Local, &src),
+        w.manifest(Side::Remote, &module.join("in"))
+    );
+    assert_eq!(
+        w.manifest(Side::Local, &src),
+        w.manifest(Side::Local, &back)
+    );
+    // The daemon ran as the SSH user: the files are theirs.
+    let owner = w.sh(
+        Side::Remote,
+        &format!("stat -c %U {}/in/a.txt", testbed::shq(&module)),
+    );
+    assert_eq!(owner.trim(), w.remote().user());
 }

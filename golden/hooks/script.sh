@@ -173,6 +173,7 @@ nbkp_probe() {
       elif [ "$(stat -c %i "$2" 2>/dev/null)" = 256 ]; then nbkp_r=1
       else nbkp_r=0; fi ;;
     latest) nbkp_r=$(nbkp_latest_state "$2") ;;
+    daemon-file) shift; nbkp_r=$(nbkp_daemon_file "$@") ;;
     *) nbkp_r=unknown ;;
   esac
   printf '%s %s\n' "$nbkp_i" "$nbkp_r"
@@ -204,29 +205,171 @@ nbkp_remove_snapshot() {
   esac
 }
 
-# nbkp_prune MODE ENDPOINT MAX [LATEST]: keeps the newest MAX (0: all),
-# never `latest` (LATEST when the caller just set it).
-nbkp_prune() {
-  for nbkp_p in "$2"/snapshots/.nbkp-removing-*; do
+# nbkp_epoch NAME: for a snapshot name (UTC), sets nbkp_e (seconds since
+# the epoch) and the keys of its hour, day, week (from Monday), month and
+# year: nbkp_k_hourly ... nbkp_k_yearly. The arithmetic of
+# src/retention/calendar.rs, in the shell's integers (no date(1) needed).
+nbkp_epoch() {
+  nbkp_r=${1#*-}
+  nbkp_y=${1%%-*} nbkp_mo=${nbkp_r%%-*}
+  nbkp_r=${nbkp_r#*-}
+  nbkp_dd=${nbkp_r%%T*}
+  nbkp_r=${nbkp_r#*T}
+  nbkp_hh=${nbkp_r%%[:-]*}
+  nbkp_r=${nbkp_r#*[:-]}
+  nbkp_mi=${nbkp_r%%[:-]*}
+  nbkp_r=${nbkp_r#*[:-]}
+  nbkp_ss=${nbkp_r%%[.Z]*}
+  # A leading zero would read as octal.
+  nbkp_mo=${nbkp_mo#0} nbkp_dd=${nbkp_dd#0} nbkp_hh=${nbkp_hh#0} nbkp_mi=${nbkp_mi#0} nbkp_ss=${nbkp_ss#0}
+  nbkp_yy=$((nbkp_y - (nbkp_mo <= 2)))
+  nbkp_era=$((nbkp_yy / 400))
+  nbkp_yoe=$((nbkp_yy - nbkp_era * 400))
+  nbkp_doy=$(((153 * ((nbkp_mo + 9) % 12) + 2) / 5 + nbkp_dd - 1))
+  nbkp_days=$((nbkp_era * 146097 + nbkp_yoe * 365 + nbkp_yoe / 4 - nbkp_yoe / 100 + nbkp_doy - 719468))
+  nbkp_e=$((((nbkp_days * 24 + nbkp_hh) * 60 + nbkp_mi) * 60 + nbkp_ss))
+  nbkp_k_hourly=$((nbkp_days * 24 + nbkp_hh)) nbkp_k_daily=$nbkp_days
+  nbkp_k_weekly=$(((nbkp_days + 3) / 7)) nbkp_k_monthly=$((nbkp_y * 12 + nbkp_mo)) nbkp_k_yearly=$nbkp_y
+}
+
+# A calendar rule for the current snapshot: the newest of each period is
+# kept, until the rule's count of periods is used up.
+nbkp_period() {
+  eval "nbkp_pc=\$nbkp_c_$1 nbkp_pk=\$nbkp_k_$1 nbkp_pl=\$nbkp_l_$1 nbkp_pu=\$nbkp_u_$1"
+  [ -n "$nbkp_pc" ] && [ "$nbkp_pl" != "$nbkp_pk" ] || return 0
+  eval "nbkp_l_$1=\$nbkp_pk"
+  if [ "$nbkp_pc" = all ] || [ "$nbkp_pu" -lt "$nbkp_pc" ]; then
+    nbkp_k=1
+    eval "nbkp_u_$1=$((nbkp_pu + 1))"
+  fi
+}
+
+# nbkp_retain NOW LATEST [RULE=VALUE...]: decides the snapshots named in
+# $nbkp_names (oldest first) as src/retention/mod.rs `decide` does, and
+# sets nbkp_drops to those to remove, oldest first. Rules: last=N
+# within=SECONDS hourly|daily|weekly|monthly|yearly=N|all maxage=SECONDS
+# max=N. Never dropped: LATEST, anything newer, everything when LATEST is
+# not among them.
+nbkp_retain() {
+  nbkp_now=$1 nbkp_lt=$2
+  shift 2
+  nbkp_last= nbkp_within= nbkp_maxage= nbkp_max= nbkp_rules=
+  for nbkp_p in hourly daily weekly monthly yearly; do
+    eval "nbkp_c_$nbkp_p= nbkp_l_$nbkp_p=- nbkp_u_$nbkp_p=0"
+  done
+  for nbkp_t in "$@"; do
+    nbkp_v=${nbkp_t#*=}
+    case $nbkp_t in
+      last=*) nbkp_last=$nbkp_v nbkp_rules=1 ;;
+      within=*) nbkp_within=$nbkp_v nbkp_rules=1 ;;
+      hourly=* | daily=* | weekly=* | monthly=* | yearly=*)
+        eval "nbkp_c_${nbkp_t%%=*}=\$nbkp_v"
+        nbkp_rules=1 ;;
+      maxage=*) nbkp_maxage=$nbkp_v ;;
+      max=*) nbkp_max=$nbkp_v ;;
+    esac
+  done
+  nbkp_epoch "$nbkp_now"
+  nbkp_nows=$nbkp_e
+  nbkp_rev= nbkp_found=
+  for nbkp_n in $nbkp_names; do
+    nbkp_rev="$nbkp_n $nbkp_rev"
+    [ "$nbkp_n" = "$nbkp_lt" ] && nbkp_found=1
+  done
+  nbkp_i=0 nbkp_seen= nbkp_kept=0
+  for nbkp_n in $nbkp_rev; do
+    nbkp_prot= nbkp_k=
+    if [ -z "$nbkp_found" ] || [ -z "$nbkp_seen" ]; then nbkp_prot=1; fi
+    [ "$nbkp_n" = "$nbkp_lt" ] && nbkp_seen=1
+    nbkp_epoch "$nbkp_n"
+    nbkp_age=$((nbkp_nows - nbkp_e))
+    [ -n "$nbkp_rules" ] || nbkp_k=1
+    if [ -n "$nbkp_last" ] && [ "$nbkp_i" -lt "$nbkp_last" ]; then nbkp_k=1; fi
+    if [ -n "$nbkp_within" ] && [ "$nbkp_age" -le "$nbkp_within" ]; then nbkp_k=1; fi
+    for nbkp_p in hourly daily weekly monthly yearly; do nbkp_period "$nbkp_p"; done
+    if [ -n "$nbkp_maxage" ] && [ "$nbkp_age" -gt "$nbkp_maxage" ]; then nbkp_k=; fi
+    [ -n "$nbkp_prot" ] && nbkp_k=1
+    [ -n "$nbkp_k" ] && nbkp_kept=$((nbkp_kept + 1))
+    eval "nbkp_n_$nbkp_i=\$nbkp_n nbkp_k_$nbkp_i=\$nbkp_k nbkp_p_$nbkp_i=\$nbkp_prot"
+    nbkp_i=$((nbkp_i + 1))
+  done
+  # max-snapshots: the oldest kept go first; protected ones count but stay.
+  nbkp_drops=
+  while [ "$nbkp_i" -gt 0 ]; do
+    nbkp_i=$((nbkp_i - 1))
+    eval "nbkp_n=\$nbkp_n_$nbkp_i nbkp_k=\$nbkp_k_$nbkp_i nbkp_prot=\$nbkp_p_$nbkp_i"
+    if [ -n "$nbkp_k" ] && [ -z "$nbkp_prot" ] && [ -n "$nbkp_max" ] && [ "$nbkp_kept" -gt "$nbkp_max" ]; then
+      nbkp_k= nbkp_kept=$((nbkp_kept - 1))
+    fi
+    [ -n "$nbkp_k" ] || nbkp_drops="$nbkp_drops $nbkp_n"
+  done
+}
+
+# The snapshots of an endpoint, oldest first, into nbkp_names (names are
+# plain tokens: nbkp_is_name allows no blanks or glob characters).
+nbkp_list_names() {
+  nbkp_names=
+  for nbkp_p in "$1"/snapshots/*; do
+    nbkp_n=${nbkp_p##*/}
+    if nbkp_is_name "$nbkp_n" && [ -d "$nbkp_p" ]; then nbkp_names="$nbkp_names $nbkp_n"; fi
+  done
+}
+
+# Finishes removals an interrupted run left (.nbkp-removing-*).
+nbkp_finish_removals() {
+  for nbkp_p in "$1"/snapshots/.nbkp-removing-*; do
     if [ -d "$nbkp_p" ]; then rm -rf "$nbkp_p"; fi
   done
-  [ "$3" -gt 0 ] 2>/dev/null || return 0
-  if [ -n "${4-}" ]; then nbkp_latest=$4; else nbkp_find_latest "$2"; fi
-  nbkp_count=0
-  for nbkp_p in "$2"/snapshots/*; do
-    nbkp_n=${nbkp_p##*/}
-    if nbkp_is_name "$nbkp_n" && [ -d "$nbkp_p" ]; then nbkp_count=$((nbkp_count + 1)); fi
-  done
-  nbkp_excess=$((nbkp_count - $3))
-  for nbkp_p in "$2"/snapshots/*; do
-    [ "$nbkp_excess" -gt 0 ] || break
-    nbkp_n=${nbkp_p##*/}
-    { nbkp_is_name "$nbkp_n" && [ -d "$nbkp_p" ]; } || continue
-    [ "$nbkp_n" = "$nbkp_latest" ] && continue
-    nbkp_remove_snapshot "$1" "$2" "$nbkp_n" || return 1
+}
+
+# nbkp_prune MODE ENDPOINT NOW LATEST [RULE=VALUE...]: applies the
+# retention policy (no rules: keep everything).
+nbkp_prune() {
+  nbkp_finish_removals "$2"
+  nbkp_pm=$1 nbkp_pe=$2 nbkp_pn=$3 nbkp_pt=$4
+  shift 4
+  [ $# -gt 0 ] || return 0
+  nbkp_list_names "$nbkp_pe"
+  nbkp_retain "$nbkp_pn" "$nbkp_pt" "$@"
+  for nbkp_n in $nbkp_drops; do
+    nbkp_remove_snapshot "$nbkp_pm" "$nbkp_pe" "$nbkp_n" || return 1
     echo "pruned $nbkp_n"
-    nbkp_excess=$((nbkp_excess - 1))
   done
+}
+
+# What `nbkp snapshots` shows: "absent" when the volume or the endpoint's
+# snapshots/ is not there, else "latest NAME|-", then "snapshot NAME" for
+# each snapshot, oldest first. nbkp_list ROOT ENDPOINT
+nbkp_list() {
+  { [ -f "$1/.nbkp-vol" ] && [ -d "$2/snapshots" ]; } || { echo "absent"; return 0; }
+  nbkp_find_latest "$2"
+  echo "latest ${nbkp_latest:--}"
+  nbkp_list_names "$2"
+  for nbkp_n in $nbkp_names; do echo "snapshot $nbkp_n"; done
+}
+
+# Removes the snapshots `nbkp snapshots prune` decided on, under the
+# destination's lock, and only if the volume is still there and `latest`
+# is still what it decided with.
+# nbkp_prune_named MODE ROOT ENDPOINT OWNER STALE LATEST NAME...
+nbkp_prune_named() {
+  [ -f "$2/.nbkp-vol" ] || { echo "warning the volume is gone; nothing removed"; return 1; }
+  nbkp_pm=$1 nbkp_pe=$3 nbkp_po=$4
+  nbkp_lock "$3" "$4" "$5" || return
+  nbkp_find_latest "$nbkp_pe"
+  if [ "${nbkp_latest:--}" != "$6" ]; then
+    echo "warning latest changed since the snapshots were listed; nothing removed"
+    nbkp_unlock "$nbkp_pe" "$nbkp_po"
+    return 1
+  fi
+  shift 6
+  nbkp_finish_removals "$nbkp_pe"
+  for nbkp_n in "$@"; do
+    { nbkp_is_name "$nbkp_n" && [ -d "$nbkp_pe/snapshots/$nbkp_n" ] && [ "$nbkp_n" != "$nbkp_latest" ]; } || continue
+    nbkp_remove_snapshot "$nbkp_pm" "$nbkp_pe" "$nbkp_n" || { nbkp_unlock "$nbkp_pe" "$nbkp_po"; return 1; }
+    echo "pruned $nbkp_n"
+  done
+  nbkp_unlock "$nbkp_pe" "$nbkp_po"
 }
 
 # The destination lock: <endpoint>/.nbkp-lock, a symlink whose target is
@@ -291,22 +434,25 @@ nbkp_begin() {
 }
 
 # After a successful rsync: for btrfs a read-only snapshot of staging/,
-# then `latest` moves (in one rename) and old snapshots are pruned; the
-# lock is released. 75: the snapshot name is taken (the lock is kept).
-# nbkp_commit MODE DRY ENDPOINT SNAPSHOT MAX OWNER
+# then `latest` moves (in one rename) and the retention policy runs, with
+# the new snapshot's time as now; the lock is released. 75: the snapshot
+# name is taken (the lock is kept).
+# nbkp_commit MODE DRY ENDPOINT SNAPSHOT OWNER [RULE=VALUE...]
 nbkp_commit() {
   [ "$2" = 1 ] && return 0
-  case $1 in
+  nbkp_cm=$1 nbkp_ce=$3 nbkp_cs=$4 nbkp_co=$5
+  shift 5
+  case $nbkp_cm in
     btrfs)
-      [ -e "$3/snapshots/$4" ] && return 75
-      btrfs subvolume snapshot -r "$3/staging" "$3/snapshots/$4" >/dev/null || return 1
-      echo "snapshot $4" ;;
+      [ -e "$nbkp_ce/snapshots/$nbkp_cs" ] && return 75
+      btrfs subvolume snapshot -r "$nbkp_ce/staging" "$nbkp_ce/snapshots/$nbkp_cs" >/dev/null || return 1
+      echo "snapshot $nbkp_cs" ;;
   esac
-  if [ "$1" != none ]; then
-    nbkp_set_latest "$3" "$4" || return 1
-    nbkp_prune "$1" "$3" "$5" "$4" || echo "warning pruning failed; snapshots kept"
+  if [ "$nbkp_cm" != none ]; then
+    nbkp_set_latest "$nbkp_ce" "$nbkp_cs" || return 1
+    nbkp_prune "$nbkp_cm" "$nbkp_ce" "$nbkp_cs" "$nbkp_cs" "$@" || echo "warning pruning failed; snapshots kept"
   fi
-  nbkp_unlock "$3" "$6"
+  nbkp_unlock "$nbkp_ce" "$nbkp_co"
 }
 
 # After a failed rsync: the unfinished hard-link snapshot goes; the lock is
@@ -317,6 +463,95 @@ nbkp_abort() {
     nbkp_remove_snapshot hard-link "$3" "$4" || echo "warning could not remove unfinished snapshot $4"
   fi
   nbkp_unlock "$3" "$5"
+}
+
+# nbkp init: prepares what syncs need. Never creates a volume's root: a
+# missing root is an unplugged drive, and creating it would put backups on
+# the system disk. Prints "done WHAT", "would WHAT" (dry run), "exists
+# WHAT", "failed WHAT", "missing-root", "not-mounted" or "skipped" (an
+# endpoint on a volume init does not write to); WHAT is one of
+# vol-sentinel endpoint src-sentinel dst-sentinel snapshots latest staging.
+nbkp_is_mountpoint() {
+  if command -v mountpoint >/dev/null 2>&1; then
+    mountpoint -q "$1"
+    return
+  fi
+  [ "$(df -P "$1" 2>/dev/null | awk 'NR == 2 { print $NF }')" = "$1" ]
+}
+
+# Whether init may write into volume ROOT (RULE: 0 no drive expected, 1 a
+# drive must be mounted there, 2 warn only).
+nbkp_init_root_ok() {
+  [ -d "$1" ] || { echo "missing-root"; return 1; }
+  [ "$2" = 0 ] && return 0
+  nbkp_is_mountpoint "$1" && return 0
+  echo "not-mounted"
+  [ "$2" = 2 ]
+}
+
+nbkp_init_file() {
+  if [ -f "$3" ]; then echo "exists $2"
+  elif [ "$1" = 1 ]; then echo "would $2"
+  elif : >"$3"; then echo "done $2"
+  else echo "failed $2"; return 1; fi
+}
+
+nbkp_init_dir() {
+  if [ -d "$3" ]; then echo "exists $2"
+  elif [ "$1" = 1 ]; then echo "would $2"
+  elif mkdir -p "$3"; then echo "done $2"
+  else echo "failed $2"; return 1; fi
+}
+
+# nbkp_init_volume DRY ROOT RULE
+nbkp_init_volume() {
+  nbkp_init_root_ok "$2" "$3" || return 0
+  nbkp_init_file "$1" vol-sentinel "$2/.nbkp-vol"
+}
+
+# nbkp_init_endpoint DRY ROOT ENDPOINT RULE SOURCE DESTINATION MODE
+nbkp_init_endpoint() {
+  nbkp_init_root_ok "$2" "$4" >/dev/null || { echo skipped; return 0; }
+  if [ "$3" != "$2" ]; then nbkp_init_dir "$1" endpoint "$3" || return 1; fi
+  if [ "$5" = 1 ]; then nbkp_init_file "$1" src-sentinel "$3/.nbkp-src" || return 1; fi
+  if [ "$6" = 1 ]; then nbkp_init_file "$1" dst-sentinel "$3/.nbkp-dst" || return 1; fi
+  [ "$7" = none ] && return 0
+  nbkp_init_dir "$1" snapshots "$3/snapshots" || return 1
+  if [ -L "$3/latest" ] || [ -e "$3/latest" ]; then echo "exists latest"
+  elif [ "$1" = 1 ]; then echo "would latest"
+  elif ln -s /dev/null "$3/latest"; then echo "done latest"
+  else echo "failed latest"; return 1; fi
+  [ "$7" = btrfs ] && [ "$6" = 1 ] || return 0
+  if [ -d "$3/staging" ]; then echo "exists staging"
+  elif [ "$1" = 1 ]; then echo "would staging"
+  elif btrfs subvolume create "$3/staging" >/dev/null 2>&1; then echo "done staging"
+  else echo "failed staging"; return 1; fi
+}
+
+# rsync daemon volumes (no shell there): is TARGET (rsync://… or host::…)
+# a regular file? Args: TARGET RSH ('' or the -e command) [PASSWORD-COMMAND…].
+# 1, 0 (absent), unreachable, denied (unknown module, refused login),
+# nopassword (the command failed) or unknown. The password reaches rsync
+# only through its environment; RSYNC_PASSWORD is at least empty, so rsync
+# never waits for one at a prompt.
+nbkp_daemon_file() {
+  nbkp_dt=$1 nbkp_drsh=$2
+  shift 2
+  if [ $# -gt 0 ]; then
+    RSYNC_PASSWORD=$("$@" </dev/null) || { echo nopassword; return 0; }
+  else
+    RSYNC_PASSWORD=${RSYNC_PASSWORD-}
+  fi
+  export RSYNC_PASSWORD
+  if [ -n "$nbkp_drsh" ]; then set -- -e "$nbkp_drsh"; else set --; fi
+  nbkp_dl=$(rsync --list-only --no-motd ${1+"$@"} "$nbkp_dt" </dev/null 2>/dev/null)
+  case $? in
+    0) case $nbkp_dl in -*) echo 1 ;; *) echo 0 ;; esac ;;
+    23) echo 0 ;;
+    5) echo denied ;;
+    10 | 12 | 35 | 255) echo unreachable ;;
+    *) echo unknown ;;
+  esac
 }
 NBKP_LIB
 }
@@ -682,7 +917,7 @@ nbkp_transfer_home_to_usb() {
   nbkp_op h0 'nbkp_begin hard-link "${NBKP_DRY_RUN}" /media/usb/home "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
   rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} /home/me/ /media/usb/home/snapshots/"${NBKP_SNAPSHOT}"/ </dev/null || { NBKP_RSYNC_RC=$?; nbkp_rsync_failed "$NBKP_RSYNC_RC"; nbkp_op h0 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /media/usb/home "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
   NBKP_RSYNC_RC=0
-  nbkp_op h0 'nbkp_commit hard-link "${NBKP_DRY_RUN}" /media/usb/home "${NBKP_SNAPSHOT}" 3 "${NBKP_LOCK_OWNER}"' || { nbkp_op h0 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /media/usb/home "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_op h0 'nbkp_commit hard-link "${NBKP_DRY_RUN}" /media/usb/home "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}" max=3' || { nbkp_op h0 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /media/usb/home "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
 # usb-to-nas: /media/usb/home → nas:~/backups/home
@@ -735,7 +970,7 @@ nbkp_transfer_usb_to_nas() {
   nbkp_op h1 'nbkp_begin none "${NBKP_DRY_RUN}" ./backups/home "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
   rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} --protect-args -e "ssh -o ControlPath=${NBKP_CTL}/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes" /media/usb/home/latest/ backup@192.0.2.10:./backups/home/ </dev/null || { NBKP_RSYNC_RC=$?; nbkp_rsync_failed "$NBKP_RSYNC_RC"; nbkp_op h1 'nbkp_abort none "${NBKP_DRY_RUN}" ./backups/home "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
   NBKP_RSYNC_RC=0
-  nbkp_op h1 'nbkp_commit none "${NBKP_DRY_RUN}" ./backups/home "${NBKP_SNAPSHOT}" 0 "${NBKP_LOCK_OWNER}"' || { nbkp_op h1 'nbkp_abort none "${NBKP_DRY_RUN}" ./backups/home "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_op h1 'nbkp_commit none "${NBKP_DRY_RUN}" ./backups/home "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"' || { nbkp_op h1 'nbkp_abort none "${NBKP_DRY_RUN}" ./backups/home "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.

@@ -96,6 +96,13 @@ pub fn render_human(config: &Config) -> String {
     for v in config.volumes.values() {
         let place = match &v.location {
             VolumeLocation::Local => "local".to_string(),
+            VolumeLocation::RsyncDaemon(d) => {
+                let mut place = format!("rsync daemon {}", d.shown());
+                if d.password_command.is_some() {
+                    place.push_str("\npassword from a command");
+                }
+                place
+            }
             VolumeLocation::Remote {
                 ssh_endpoint,
                 ssh_endpoints,
@@ -115,10 +122,11 @@ pub fn render_human(config: &Config) -> String {
                 Some(e) => format!("LUKS {}\npassphrase id {}", m.device_uuid, e.passphrase_id),
             },
         };
-        let path = v
-            .path
-            .clone()
-            .unwrap_or_else(|| "(mount point found when mounted)".into());
+        let path = match (&v.path, v.daemon()) {
+            (Some(p), _) => p.clone(),
+            (None, Some(_)) => "(the module's root)".into(),
+            (None, None) => "(mount point found when mounted)".into(),
+        };
         volumes.row(vec![v.slug.clone(), place, path, mount]);
     }
     if !volumes.is_empty() {
@@ -132,9 +140,12 @@ pub fn render_human(config: &Config) -> String {
             SnapshotMode::None => "-".to_string(),
             mode => format!("{}, {}", mode.name(), mode.retention().describe()),
         };
-        let path = config
-            .endpoint_path(e)
-            .unwrap_or_else(|| format!("<mount point>/{}", e.subdir.as_deref().unwrap_or("")));
+        let daemon = config.volumes.get(&e.volume.slug).and_then(|v| v.daemon());
+        let path = match (config.endpoint_path(e), daemon) {
+            (Some(p), _) => p,
+            (None, Some(d)) => crate::config::join(&d.shown(), e.subdir.as_deref()),
+            (None, None) => format!("<mount point>/{}", e.subdir.as_deref().unwrap_or("")),
+        };
         endpoints.row(vec![e.slug.clone(), e.volume.slug.clone(), path, snapshots]);
     }
     if !endpoints.is_empty() {

@@ -651,7 +651,7 @@ fn decode_volume(
                 "union_tag_not_found",
                 &loc.parts(),
                 Some(pos),
-                "`type` is required: `local` (this machine) or `remote` (reached over SSH)".into(),
+                "`type` is required: `local` (this machine), `remote` (reached over SSH) or `rsync-daemon` (a module of an rsync daemon)".into(),
             );
             f.finish(REMOTE_VOLUME_KEYS, &mut Diagnostics::default());
             return None;
@@ -660,12 +660,15 @@ fn decode_volume(
             let t = fields::string(n, &loc.at("type"), d);
             match t.as_deref() {
                 Some("local") | Some("remote") => t,
+                Some("rsync-daemon") => {
+                    return super::daemon::decode_daemon_volume(slug, pos, f, home, d);
+                }
                 Some(other) => {
                     d.error(
                         "union_tag_invalid",
                         &loc.at("type").parts(),
                         Some(n.at()),
-                        format!("unknown volume type `{other}`; expected `local` or `remote`"),
+                        format!("unknown volume type `{other}`; expected `local`, `remote` or `rsync-daemon`"),
                     );
                     None
                 }
@@ -1248,6 +1251,7 @@ pub fn known_keys() -> Vec<&'static str> {
         SYNC_KEYS,
         RSYNC_KEYS,
         super::hooks::HOOK_KEYS,
+        super::daemon::DAEMON_VOLUME_KEYS,
         &[
             "include",
             "exclude",

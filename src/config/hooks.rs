@@ -55,7 +55,7 @@ fn commands(node: &Node, loc: &Loc, home: &Home, d: &mut Diagnostics) -> Option<
     let mut out = Vec::new();
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
-        match argv(item, &loc.at(&i.to_string()), home, d) {
+        match argv(item, &loc.at(&i.to_string()), home, d, "a hook") {
             Some(a) => out.push(a),
             None => ok = false,
         }
@@ -63,8 +63,15 @@ fn commands(node: &Node, loc: &Loc, home: &Home, d: &mut Diagnostics) -> Option<
     ok.then_some(out)
 }
 
-/// One command: a non-empty list of strings whose program is not empty.
-fn argv(node: &Node, loc: &Loc, home: &Home, d: &mut Diagnostics) -> Option<Vec<String>> {
+/// One command (`what`: "a hook", …): a non-empty list of strings whose
+/// program is not empty; `~` in the program is expanded.
+pub fn argv(
+    node: &Node,
+    loc: &Loc,
+    home: &Home,
+    d: &mut Diagnostics,
+    what: &str,
+) -> Option<Vec<String>> {
     if let Value::Scalar(s) = &node.value {
         let words: Vec<&str> = s.text.split_whitespace().collect();
         let hint = if words.is_empty() {
@@ -77,7 +84,7 @@ fn argv(node: &Node, loc: &Loc, home: &Home, d: &mut Diagnostics) -> Option<Vec<
             &loc.parts(),
             Some(node.at()),
             format!(
-                "a hook is a command as a list of words (it never runs through a shell), found {}; write it as {hint}",
+                "{what} is a command as a list of words (it never runs through a shell), found {}; write it as {hint}",
                 describe(node)
             ),
         );
@@ -90,7 +97,7 @@ fn argv(node: &Node, loc: &Loc, home: &Home, d: &mut Diagnostics) -> Option<Vec<
                 "hook-empty",
                 &loc.parts(),
                 Some(node.at()),
-                "a hook command must not be empty: give at least the program".into(),
+                format!("{what} must not be an empty command: give at least the program"),
             );
             None
         }
@@ -99,7 +106,7 @@ fn argv(node: &Node, loc: &Loc, home: &Home, d: &mut Diagnostics) -> Option<Vec<
                 "hook-empty",
                 &loc.at("0").parts(),
                 Some(node.at()),
-                "the hook's program must not be an empty string".into(),
+                format!("{what}'s program must not be an empty string"),
             );
             None
         }

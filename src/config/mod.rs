@@ -4,6 +4,7 @@
 //! (collecting field problems), `validate` checks what spans entries. Every
 //! problem carries file, line, column and field path.
 
+mod daemon;
 mod decode;
 pub use decode::known_keys;
 pub mod diagnostic;

@@ -151,6 +151,59 @@ pub enum VolumeLocation {
         /// Candidates for location-aware selection; empty means `[ssh_endpoint]`.
         ssh_endpoints: Vec<Ref>,
     },
+    /// A module of an rsync daemon (see `RsyncDaemon`): no shell, no path.
+    #[serde(rename = "rsync-daemon")]
+    RsyncDaemon(RsyncDaemon),
+}
+
+/// An rsync daemon's module, reached directly (`rsync://host:port/module`)
+/// or through SSH, where a single-use daemon is started for the transfer
+/// (`rsync -e ssh host::module`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RsyncDaemon {
+    /// The daemon's host (direct), `None` with `ssh_endpoint`.
+    pub host: Option<String>,
+    /// 873 unless given; direct only.
+    pub port: u16,
+    pub module: String,
+    /// The rsync user the module's `auth users` knows.
+    pub user: Option<String>,
+    /// Prints the module's password (never an argument of anything).
+    pub password_command: Option<Vec<String>>,
+    /// Tunnel: the SSH endpoint whose login starts the daemon.
+    pub ssh_endpoint: Option<Ref>,
+}
+
+impl RsyncDaemon {
+    /// The default port of rsync daemons.
+    pub const PORT: u16 = 873;
+
+    /// How a person names the module: `rsync://[user@]host[:port]/module`,
+    /// or `[user@]<ssh endpoint>::module` through SSH.
+    pub fn shown(&self) -> String {
+        let user = self
+            .user
+            .as_ref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
+        match (&self.ssh_endpoint, &self.host) {
+            (Some(ep), _) => format!("{user}{}::{}", ep.slug, self.module),
+            (None, Some(host)) => {
+                let host = if host.contains(':') {
+                    format!("[{host}]")
+                } else {
+                    host.clone()
+                };
+                let port = if self.port == Self::PORT {
+                    String::new()
+                } else {
+                    format!(":{}", self.port)
+                };
+                format!("rsync://{user}{host}{port}/{}", self.module)
+            }
+            (None, None) => format!("{user}?::{}", self.module),
+        }
+    }
 }
 
 impl Volume {
@@ -158,10 +211,18 @@ impl Volume {
         matches!(self.location, VolumeLocation::Local)
     }
 
+    pub fn daemon(&self) -> Option<&RsyncDaemon> {
+        match &self.location {
+            VolumeLocation::RsyncDaemon(d) => Some(d),
+            _ => None,
+        }
+    }
+
     /// The remote host's primary endpoint slug, if remote.
     pub fn primary_endpoint(&self) -> Option<&str> {
         match &self.location {
             VolumeLocation::Local => None,
+            VolumeLocation::RsyncDaemon(d) => d.ssh_endpoint.as_ref().map(|r| r.slug.as_str()),
             VolumeLocation::Remote { ssh_endpoint, .. } => Some(&ssh_endpoint.slug),
         }
     }
@@ -170,6 +231,7 @@ impl Volume {
     pub fn candidates(&self) -> Vec<&Ref> {
         match &self.location {
             VolumeLocation::Local => Vec::new(),
+            VolumeLocation::RsyncDaemon(d) => d.ssh_endpoint.iter().collect(),
             VolumeLocation::Remote {
                 ssh_endpoint,
                 ssh_endpoints,

@@ -17,6 +17,7 @@ pub fn validate(config: &Config, declared: &Declared, d: &mut Diagnostics) {
     endpoint_overlaps(config, d);
     sync_references(config, declared, d);
     credentials(config, d);
+    super::daemon::validate(config, declared, d);
     if !d.has_errors() {
         cycles(config, d);
     }

@@ -4,6 +4,7 @@
 //! script embeds), in the plan's order, with the same rules as the script.
 
 pub mod clock;
+mod daemon;
 mod hooks;
 pub mod hosts;
 pub mod local_ops;
@@ -548,6 +549,12 @@ impl<'p> Executor<'p> {
         let args = argv(&sync.rsync, v);
         let mut cmd = Command::new(&args[0]);
         cmd.args(&args[1..]).stdin(Stdio::null());
+        if let Err(message) = self.rsync_password(sync, &mut cmd) {
+            self.log(&format!("ERROR: {}: {message}", sync.slug));
+            result.failure = Some("password");
+            result.detail = Some(message);
+            return result;
+        }
         let (code, output) = self.run_rsync(cmd, &args[0]);
         result.rsync_exit_code = code;
         result.output = output;

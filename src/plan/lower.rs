@@ -67,6 +67,8 @@ struct Side {
     shown: String,
     /// For hooks: the endpoint's SSH endpoint name (empty here) and path as written.
     place: (String, Arg),
+    /// An rsync daemon's module (then `host` is this machine, which runs rsync).
+    daemon: Option<super::daemon::DaemonSide>,
 }
 
 struct Lowering<'c> {
@@ -355,6 +357,9 @@ impl<'c> Lowering<'c> {
         role_relative: bool,
     ) -> Result<Result<Side, Exclusion>, LowerError> {
         let volume: &Volume = &self.config.volumes[&ep.volume.slug];
+        if let Some(d) = volume.daemon() {
+            return Ok(self.daemon_side(volume, d, ep));
+        }
         let Some(path) = volume.path.as_deref() else {
             if self.options.skip_pathless_mounts {
                 return Ok(Err(Exclusion {
@@ -381,6 +386,7 @@ impl<'c> Lowering<'c> {
                 endpoint_path: endpoint_path.clone(),
                 shown: ep_full,
                 place: (String::new(), endpoint_path),
+                daemon: None,
             }));
         }
         let route = self.selection.routes.get(&volume.slug).cloned();
@@ -412,6 +418,7 @@ impl<'c> Lowering<'c> {
                 endpoint.slug.clone(),
                 Arg::lit(join(path, ep.subdir.as_deref())),
             ),
+            daemon: None,
         }))
     }
 
@@ -438,6 +445,73 @@ impl<'c> Lowering<'c> {
             retention: ep.snapshots.retention(),
             expect_mount,
         });
+    }
+
+    /// An endpoint on an rsync daemon's module: rsync runs here (host 0).
+    fn daemon_side(
+        &self,
+        volume: &Volume,
+        d: &crate::config::RsyncDaemon,
+        ep: &SyncEndpoint,
+    ) -> Result<Side, Exclusion> {
+        let tunnel = match self.selection.routes.get(&volume.slug).cloned() {
+            Some(VolumeRoute::Via(endpoint)) => Some(*endpoint),
+            Some(VolumeRoute::Excluded) => return Err(Exclusion {
+                volume: volume.slug.clone(),
+                reason: "excluded by location filter".into(),
+                fix: "Expected with -L/--exclude-location; run without it to include this volume."
+                    .into(),
+            }),
+            None => d.ssh_endpoint.as_ref().map(|r| {
+                super::ssh::Endpoint::from_config(&self.config.ssh_endpoints[&r.slug], Vec::new())
+            }),
+        };
+        let side = super::daemon::DaemonSide::new(d, tunnel.as_ref());
+        let full = join(&side.base, ep.subdir.as_deref());
+        Ok(Side {
+            host: 0,
+            remote: false,
+            volume_path: Arg::lit(side.base.clone()),
+            endpoint_path: Arg::lit(full.clone()),
+            shown: full.clone(),
+            place: (side.base.clone(), Arg::lit(full)),
+            daemon: Some(side),
+        })
+    }
+
+    /// A sentinel's probe: a file test on the side's host, or `rsync
+    /// --list-only` of a daemon's module.
+    fn file_probe(&mut self, side: &Side, path: Arg) -> ProbeRef {
+        match &side.daemon {
+            Some(d) => {
+                let probe = d.file_probe(path);
+                self.probe(side.host, probe)
+            }
+            None => self.probe(side.host, Probe::File { path }),
+        }
+    }
+
+    /// For a daemon side, a sentinel check with the daemon's own answers
+    /// (and a fix that works without a shell there).
+    fn for_daemon(&self, side: &Side, c: Check) -> Check {
+        let (Some(d), Some(absent)) = (&side.daemon, &c.otherwise) else {
+            return c;
+        };
+        let target = match &self.hosts[c.probe.host].probes[c.probe.index] {
+            Probe::DaemonFile { target, .. } => target.display(),
+            _ => return c,
+        };
+        let (dir, name) = target.rsplit_once('/').unwrap_or(("", &target));
+        let rsh = d
+            .rsh
+            .as_ref()
+            .map(|r| format!("-e {} ", quote_arg(r)))
+            .unwrap_or_default();
+        let fix = format!(
+            "If this is the right place, create {name} in that folder of the module on the daemon's host, or from here: touch /tmp/{name} && rsync --mkpath {rsh}/tmp/{name} {}",
+            quote(&format!("{dir}/"))
+        );
+        super::daemon::sentinel_check(c.probe, &d.base, absent.message.clone(), fix)
     }
 
     /// `<role> <where>: snapshots/ directory not found`, with its fix.
@@ -534,8 +608,13 @@ impl<'c> Lowering<'c> {
             Err(why) => return Ok(Err(why)),
         };
 
-        self.site(src_ep, &src, true);
-        self.site(dst_ep, &dst, false);
+        // A daemon's module has no shell: `init` and `snapshots` leave it alone.
+        if src.daemon.is_none() {
+            self.site(src_ep, &src, true);
+        }
+        if dst.daemon.is_none() {
+            self.site(dst_ep, &dst, false);
+        }
         let mut shared = Vec::new();
 
         // 1. Hosts answer at all (an unreachable host is an expected state).
@@ -633,19 +712,19 @@ impl<'c> Lowering<'c> {
             if same_volume && role == "destination" {
                 continue;
             }
-            let p = self.probe(
-                side.host,
-                Probe::File {
-                    path: side.volume_path.with_suffix("/.nbkp-vol"),
-                },
-            );
+            let p = self.file_probe(side, side.volume_path.with_suffix("/.nbkp-vol"));
             let vol = &ep.volume.slug;
             let shown = match &config.volumes[vol].path {
                 Some(path) if side.remote => format!("{}:{path}", self.hosts[side.host].name),
                 Some(path) => path.clone(),
-                None => String::new(),
+                None => side.volume_path.display(),
             };
-            volumes.push(check(
+            let hint = if side.daemon.is_some() {
+                ""
+            } else {
+                " (drive not plugged in or not mounted?)"
+            };
+            let c = check(
                 p,
                 &["1"],
                 vec![],
@@ -653,14 +732,15 @@ impl<'c> Lowering<'c> {
                     fail(
                         &[],
                         Verdict::Inactive,
-                        format!("{role} volume '{vol}' is not there: {shown}/.nbkp-vol not found (drive not plugged in or not mounted?)"),
+                        format!("{role} volume '{vol}' is not there: {shown}/.nbkp-vol not found{hint}"),
                     )
                     .fix(format!(
                         "Plug in and mount the drive. If the volume is there and this is its first use, mark it: {}",
                         self.on(side.host, &format!("touch {}", quote_arg(&side.volume_path.with_suffix("/.nbkp-vol"))))
                     )),
                 ),
-            ));
+            );
+            volumes.push(self.for_daemon(side, c));
         }
         shared.push(CheckLayer {
             layer: "volume",
@@ -669,13 +749,8 @@ impl<'c> Lowering<'c> {
         let mut layers = vec![CheckStep::Group(self.group(shared))];
 
         // 4. The endpoints are the intended ones.
-        let p = self.probe(
-            src.host,
-            Probe::File {
-                path: src.endpoint_path.with_suffix("/.nbkp-src"),
-            },
-        );
-        let mut sentinels = vec![check(
+        let p = self.file_probe(&src, src.endpoint_path.with_suffix("/.nbkp-src"));
+        let c = check(
             p,
             &["1"],
             vec![],
@@ -696,14 +771,10 @@ impl<'c> Lowering<'c> {
                     )
                 )),
             ),
-        )];
-        let p = self.probe(
-            dst.host,
-            Probe::File {
-                path: dst.endpoint_path.with_suffix("/.nbkp-dst"),
-            },
         );
-        sentinels.push(check(
+        let mut sentinels = vec![self.for_daemon(&src, c)];
+        let p = self.file_probe(&dst, dst.endpoint_path.with_suffix("/.nbkp-dst"));
+        let c = check(
             p,
             &["1"],
             vec![],
@@ -724,7 +795,8 @@ impl<'c> Lowering<'c> {
                     )
                 )),
             ),
-        ));
+        );
+        sentinels.push(self.for_daemon(&dst, c));
         layers.push(CheckStep::Layer(CheckLayer {
             layer: "sentinel",
             checks: sentinels,
@@ -773,31 +845,34 @@ impl<'c> Lowering<'c> {
                 Some(self.latest_invalid("source", &src)),
             ));
         }
-        let p = self.probe(
-            dst.host,
-            Probe::WritableDir {
-                path: dst.endpoint_path.clone(),
-            },
-        );
-        structure.push(check(
-            p,
-            &["1"],
-            vec![],
-            Some(
-                fail(
-                    &[],
-                    Verdict::Broken,
-                    format!("destination {}: endpoint directory not writable", dst.shown),
-                )
-                .fix(format!(
-                    "Give the backup user write access, e.g. {}",
-                    self.on(
-                        dst.host,
-                        &format!("chown -R \"$USER\" {}", quote_arg(&dst.endpoint_path))
+        // A daemon has no shell to ask; its module's `read only` decides.
+        if dst.daemon.is_none() {
+            let p = self.probe(
+                dst.host,
+                Probe::WritableDir {
+                    path: dst.endpoint_path.clone(),
+                },
+            );
+            structure.push(check(
+                p,
+                &["1"],
+                vec![],
+                Some(
+                    fail(
+                        &[],
+                        Verdict::Broken,
+                        format!("destination {}: endpoint directory not writable", dst.shown),
                     )
-                )),
-            ),
-        ));
+                    .fix(format!(
+                        "Give the backup user write access, e.g. {}",
+                        self.on(
+                            dst.host,
+                            &format!("chown -R \"$USER\" {}", quote_arg(&dst.endpoint_path))
+                        )
+                    )),
+                ),
+            ));
+        }
         let snapshots = match dst_ep.snapshots {
             SnapshotMode::None => SnapshotPlan::None,
             SnapshotMode::Btrfs { retention } => {
@@ -1042,7 +1117,15 @@ impl<'c> Lowering<'c> {
                 var(Var::LockOwner),
             ],
         ));
+        let daemon = src.daemon.as_ref().or(dst.daemon.as_ref());
+        let (prepare, commit, abort) = if daemon.is_some() {
+            // Snapshots are refused on daemons (validation); a lock needs a shell.
+            (None, None, None)
+        } else {
+            (prepare, commit, abort)
+        };
         let direction = match (src.remote, dst.remote) {
+            _ if daemon.is_some() => Direction::Daemon(daemon.and_then(|d| d.rsh.clone())),
             (false, false) => Direction::Local,
             (false, true) => {
                 Direction::Push(self.hosts[dst.host].ssh.as_ref().expect("remote host"))
@@ -1083,6 +1166,7 @@ impl<'c> Lowering<'c> {
                 "colons"
             },
             hooks,
+            rsync_password: daemon.map(|d| d.password.clone()),
         }))
     }
 }

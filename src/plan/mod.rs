@@ -11,6 +11,7 @@
 //! inside [`Arg`]s; each back-end fills them in the same way.
 
 pub mod args;
+pub mod daemon;
 pub mod hooks;
 pub mod lower;
 pub mod rsync;
@@ -102,6 +103,14 @@ pub enum Probe {
     /// `snapshots/<valid name>` that exists), `devnull`, `missing` (absent or
     /// not a symlink) or `invalid`.
     Latest { endpoint: Arg },
+    /// Asked here of an rsync daemon with `rsync --list-only`: `1` a regular
+    /// file, `0` absent, `unreachable`, `denied` (unknown module, refused
+    /// login), `nopassword` (the password command failed) or `unknown`.
+    DaemonFile {
+        target: Arg,
+        rsh: Option<Arg>,
+        password: daemon::Password,
+    },
 }
 
 /// A reference to the answer of probe `index` on host `host` (indexes into
@@ -314,4 +323,7 @@ pub struct SyncPlan {
     /// Commands run on this machine around the sync (see `hooks`).
     #[serde(skip_serializing_if = "hooks::SyncHooks::is_empty")]
     pub hooks: hooks::SyncHooks,
+    /// Where rsync gets an rsync daemon's password, when one side is a daemon.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rsync_password: Option<daemon::Password>,
 }

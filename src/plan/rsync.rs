@@ -105,6 +105,9 @@ pub enum Direction<'a> {
     Pull(&'a SshCommand),
     /// Both paths on one remote host: rsync runs there.
     OnRemote(&'a SshCommand),
+    /// This machine ↔ an rsync daemon (`rsync://…`, or `host::module`
+    /// through SSH with this `-e`); the paths name the daemon side.
+    Daemon(Option<Arg>),
 }
 
 /// The full command (spec §3.2–3.3). `source` and `target` are paths ending
@@ -152,6 +155,15 @@ pub fn command(
             words.push(source);
             words.push(target);
             ssh.argv(Arg::Joined(words))
+        }
+        Direction::Daemon(rsh) => {
+            if let Some(rsh) = rsh {
+                words.push(Arg::lit("-e"));
+                words.push(rsh);
+            }
+            words.push(source);
+            words.push(target);
+            words
         }
     }
 }

@@ -153,6 +153,10 @@ struct SyncView {
     commit: Option<OpView>,
     abort: Option<OpView>,
     hooks: Option<HooksView>,
+    /// An rsync daemon's password command, run before rsync.
+    password_command: Option<Value>,
+    /// Put in front of rsync: `RSYNC_PASSWORD=…` for rsync alone, or nothing.
+    rsync_env: Value,
 }
 
 /// One hook: `nbkp_hook IDENT SHOWN PROGRAM ARG...`, every word quoted.
@@ -293,6 +297,23 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
             commit: op(&s.commit),
             abort: op(&s.abort),
             hooks: hooks_view(s),
+            password_command: match &s.rsync_password {
+                Some(crate::plan::daemon::Password::Command(argv)) => Some(shell_words(
+                    argv.iter().map(|w| Arg::lit(w.clone())).collect(),
+                )),
+                _ => None,
+            },
+            // Safe: constant text naming shell variables.
+            rsync_env: Value::from_safe_string(
+                match &s.rsync_password {
+                    Some(crate::plan::daemon::Password::Command(_)) => "RSYNC_PASSWORD=$nbkp_pw ",
+                    Some(crate::plan::daemon::Password::Environment) => {
+                        "RSYNC_PASSWORD=${RSYNC_PASSWORD-} "
+                    }
+                    None => "",
+                }
+                .to_string(),
+            ),
         })
         .collect();
     let progress: Vec<ProgressView> = crate::plan::rsync::PROGRESS_MODES

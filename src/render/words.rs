@@ -143,6 +143,19 @@ pub fn probe_line(index: usize, probe: &Probe) -> String {
         }
         Probe::Subvolume { path } => vec!["subvolume".into(), word(path)],
         Probe::Latest { endpoint } => vec!["latest".into(), word(endpoint)],
+        // TARGET RSH ('' for none) [PASSWORD-COMMAND...]
+        Probe::DaemonFile {
+            target,
+            rsh,
+            password,
+        } => {
+            let mut a = vec!["daemon-file".into(), word(target)];
+            a.push(rsh.as_ref().map_or_else(|| quote(""), word));
+            if let crate::plan::daemon::Password::Command(argv) = password {
+                a.extend(argv.iter().map(|w| quote(w)));
+            }
+            a
+        }
     };
     format!("nbkp_probe {index} {}", args.join(" "))
 }

@@ -4,6 +4,8 @@
 //! runs the same scenarios so the two can be compared).
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
