@@ -1058,6 +1058,7 @@ both_backends!(
     hooks_run_in_order_with_the_outcome,
     a_failing_before_hook_cancels_downstream,
     on_failure_hooks_follow_a_failing_rsync,
+    hooks_of_a_locked_sync_and_a_missing_program,
     rsync_daemon_push_and_pull,
     rsync_daemon_through_ssh,
 );
@@ -1727,6 +1728,87 @@ fn script_hooks_under_every_shell() {
     }
 }
 
+/// A destination locked by another machine's run: the sync is skipped
+/// (exit 3) after its `before` hooks, so its `on-failure` hooks run with
+/// `NBKP_STATUS=skipped`; a hook program that does not exist fails the sync
+/// with 127, as a shell reports it.
+fn hooks_of_a_locked_sync_and_a_missing_program(be: &dyn Backend) {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let (rec, log) = hook_recorder(&w);
+    let h = |tag: &str| hook_argv(&rec, &log, tag);
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sample_tree(Side::Local, &src);
+    let dst = w.volume(Side::Local, "dst", false);
+    w.endpoint(Side::Local, &dst, Mode::None, false, true);
+    // Another machine's lock is never broken.
+    std::os::unix::fs::symlink("elsewhere_boot_1", dst.join(".nbkp-lock")).unwrap();
+    let mut config = String::from("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&World::volume_yaml(Side::Local, "d", &dst));
+    config.push_str(&format!(
+        "sync-endpoints:\n  es: {{volume: s}}\n  ed: {{volume: d}}\n\
+         syncs:\n  copy: {{source: es, destination: ed, hooks: {{before: [{}], after: [{}], on-failure: [{}]}}}}\n",
+        h("before"),
+        h("after"),
+        h("on-failure"),
+    ));
+    let out = be.run(&w, &config, &[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let (s, d) = (src.display().to_string(), dst.display().to_string());
+    let entry = |tag: &str, kind: &str, status: &str| {
+        hook_entry(
+            tag,
+            &[
+                ("NBKP_HOOK", kind),
+                ("NBKP_SYNC", "copy"),
+                ("NBKP_STATUS", status),
+                ("NBKP_RSYNC_EXIT", ""),
+                ("NBKP_SOURCE", &s),
+                ("NBKP_SOURCE_HOST", ""),
+                ("NBKP_DESTINATION", &d),
+                ("NBKP_DESTINATION_HOST", ""),
+                ("NBKP_SNAPSHOT", ""),
+            ],
+        )
+    };
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        [
+            entry("before", "before", "running"),
+            entry("on-failure", "on-failure", "skipped")
+        ]
+        .concat(),
+        "{}",
+        out.stderr
+    );
+    assert!(!dst.join("a.txt").exists());
+
+    std::fs::remove_file(dst.join(".nbkp-lock")).unwrap();
+    let missing = w.root().join("no-such-hook");
+    let config = config.replacen(
+        &h("before"),
+        &format!("[{}]", e2e::yaml_str(&missing.display().to_string())),
+        1,
+    );
+    let out = be.run(&w, &config, &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "ERROR: copy: before hook exited with code 127: {}",
+            missing.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !dst.join("a.txt").exists(),
+        "a failed before hook let rsync run"
+    );
+}
+
 // ---------------------------------------------------------------- rsync daemons
 
 /// A local folder pushed into a real rsync daemon's module (with a login,
@@ -1797,6 +1879,12 @@ fn rsync_daemon_push_and_pull(be: &dyn Backend) {
         std::fs::read_to_string(m1.join("laptop/new.txt")).unwrap(),
         "new"
     );
+
+    // A dry run sends nothing.
+    std::fs::write(src.join("dry.txt"), "dry").unwrap();
+    let out = be.run(&w, &good, &["-n"]);
+    out.assert_ok();
+    assert!(!m1.join("laptop/dry.txt").exists(), "{}", out.stderr);
 
     // A wrong password: an error, nothing written.
     let bad_pw = w.root().join("bad-password");
