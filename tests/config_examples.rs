@@ -187,3 +187,31 @@ fn the_config_reference_documents_every_key() {
         "docs/config.md does not document: {missing:?}"
     );
 }
+
+#[test]
+fn config_show_lists_hooks_in_the_order_they_run() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/hooks/config.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_nbkp"))
+        .env("HOME", "/home/me")
+        .args(["config", "show", "-c"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let section = &text[text
+        .find("Hooks (run on this machine")
+        .expect("a hooks section")..];
+    let lines: Vec<&str> = section.lines().skip(1).take(6).map(str::trim).collect();
+    assert_eq!(
+        lines,
+        [
+            "home-to-usb:",
+            "before      global  /usr/local/bin/notify start",
+            "before      sync    /home/me/bin/record-packages /home/me/.packages",
+            "after       global  /usr/local/bin/notify 'done: $NBKP_SYNC'",
+            "on-failure  sync    logger -t nbkp 'home-to-usb failed'",
+            "on-failure  global  /usr/local/bin/notify --failed 'it'\\''s `bad`'",
+        ]
+    );
+}

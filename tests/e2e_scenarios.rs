@@ -1715,16 +1715,17 @@ fn on_failure_hooks_follow_a_failing_rsync(be: &dyn Backend) {
     );
 }
 
-/// Scripts run their hooks the same way under every shell (`exec`, the
-/// restored locale, failures that stop the list).
+/// Scripts run their hooks (`exec`, the restored locale, failures that stop
+/// the list) and ask rsync daemons the same way under every shell.
 #[test]
-fn script_hooks_under_every_shell() {
+fn script_hooks_and_daemons_under_every_shell() {
     for shell in Shell::ALL {
         if !testbed::require(&[testbed::Component::Shell(shell)]) {
             continue;
         }
         hooks_run_in_order_with_the_outcome(&Script(shell));
         a_failing_before_hook_cancels_downstream(&Script(shell));
+        rsync_daemon_push_and_pull(&Script(shell));
     }
 }
 
@@ -1964,4 +1965,17 @@ fn rsync_daemon_through_ssh(be: &dyn Backend) {
         &format!("stat -c %U {}/in/a.txt", testbed::shq(&module)),
     );
     assert_eq!(owner.trim(), w.remote().user());
+
+    // SSH cannot log in (nothing listens on that port): an absent host,
+    // skipped, not an error.
+    let port = format!("port: {}\n", w.remote().endpoint().port());
+    assert!(config.contains(&port));
+    let out = be.run(&w, &config.replacen(&port, "port: 1\n", 1), &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("does not answer"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("SKIPPED push: inactive"),
+        "{}",
+        out.stderr
+    );
 }

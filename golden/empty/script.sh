@@ -535,11 +535,17 @@ nbkp_daemon_file() {
   fi
   export RSYNC_PASSWORD
   if [ -n "$nbkp_drsh" ]; then set -- -e "$nbkp_drsh"; else set --; fi
-  nbkp_dl=$(rsync --list-only --no-motd ${1+"$@"} "$nbkp_dt" </dev/null 2>/dev/null)
-  case $? in
-    0) case $nbkp_dl in -*) echo 1 ;; *) echo 0 ;; esac ;;
+  nbkp_dl=$(rsync --list-only --no-motd ${1+"$@"} "$nbkp_dt" </dev/null 2>&1)
+  nbkp_drc=$?
+  nbkp_nl='
+'
+  case $nbkp_drc in
+    # The listing's line of a regular file starts with its mode, `-rw…`.
+    0) case "$nbkp_nl$nbkp_dl" in *"$nbkp_nl-"*) echo 1 ;; *) echo 0 ;; esac ;;
     23) echo 0 ;;
-    5) echo denied ;;
+    # The daemon itself refused (`@ERROR: …`), or it was never reached
+    # (through SSH, a failed login ends the same way).
+    5) case $nbkp_dl in *@ERROR*) echo denied ;; *) echo unreachable ;; esac ;;
     10 | 12 | 35 | 255) echo unreachable ;;
     *) echo unknown ;;
   esac
