@@ -1861,8 +1861,20 @@ fn rsync_daemon_push_and_pull(be: &dyn Backend) {
         )
     };
     let good = config.clone() + &daemons(&pw_file);
+    let watch = e2e::argv_watch::ArgvWatch::start();
     let out = be.run(&w, &good, &[]);
+    let argvs = watch.stop();
     out.assert_ok();
+    // Every process's argv while the password was in use: rsync's among
+    // them (the watch saw the transfers), the password in none.
+    assert!(
+        argvs
+            .iter()
+            .any(|a| a.contains("rsync") && a.contains("127.0.0.1")),
+        "the watch saw no rsync: {argvs:?}"
+    );
+    let leaked: Vec<&String> = argvs.iter().filter(|a| a.contains(password)).collect();
+    assert!(leaked.is_empty(), "password in argv: {leaked:?}");
     assert_eq!(
         w.manifest(Side::Local, &src),
         w.manifest(Side::Local, &m1.join("laptop"))

@@ -4,6 +4,7 @@
 //! runs the same scenarios so the two can be compared).
 #![allow(dead_code)]
 
+pub mod argv_watch;
 pub mod daemon;
 
 use std::path::{Path, PathBuf};
