@@ -19,7 +19,8 @@ destination), so an unplugged drive is skipped, never written to.
 The config is searched at $XDG_CONFIG_HOME/nbkp/config.yaml (default ~/.config/nbkp/config.yaml),
 then /etc/xdg/nbkp/config.yaml, unless -c/--config names one.
 
-Exit codes: 0 success, 1 a sync or check failed, 2 bad config or bad command line.";
+Exit codes: 0 success, 1 a sync or check failed, 2 bad config or bad command line,
+3 a destination was locked by another run (try later).";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -97,6 +98,17 @@ pub enum Command {
     /// Exit codes: 0 everything is prepared (or would be, with -n), 1 something
     /// could not be (missing root, unmounted drive, unreachable host, failure).
     Init(InitArgs),
+    // --- Everyday use (args at the end of this file) ---
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    ///
+    /// bash: `nbkp completions bash > ~/.local/share/bash-completion/completions/nbkp`;
+    /// zsh: into a directory on $fpath as `_nbkp`; fish: `~/.config/fish/completions/nbkp.fish`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a directory
+    ///
+    /// `nbkp man | man -l -` reads it now; `nbkp man --dir ~/.local/share/man/man1`
+    /// installs nbkp.1 and nbkp-<command>.1 for every command.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -398,6 +410,22 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where to create the demo [default: a new folder under the temp dir]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+// --- Everyday use: completions, man, schedule, status ---
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write nbkp.1 and nbkp-<command>.1 into DIR instead of printing nbkp.1
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }

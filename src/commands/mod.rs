@@ -1,5 +1,6 @@
 //! One module per command; each returns the process exit code.
 
+mod completions;
 mod config_show;
 mod demo;
 mod init;
@@ -31,6 +32,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Snapshots(SnapshotsCommand::Prune(args)) => snapshots::prune(&args),
         Command::Ordering(OrderingCommand::Graph(args)) => ordering::graph(&args),
         Command::Init(args) => init::run(&args),
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man(args) => completions::man(&args),
     }
 }
 
