@@ -109,6 +109,14 @@ pub enum Command {
     /// `nbkp man | man -l -` reads it now; `nbkp man --dir ~/.local/share/man/man1`
     /// installs nbkp.1 and nbkp-<command>.1 for every command.
     Man(ManArgs),
+    /// Print (or install) a timer that runs `nbkp run` periodically
+    ///
+    /// systemd: a user service and timer (Persistent=true: a run missed while
+    /// asleep or off happens at the next boot or wake-up), at idle CPU and IO
+    /// priority. launchd: a LaunchAgent plist (missed intervals run on wake).
+    /// cron: one crontab line under nice/ionice. Paths are absolute: this nbkp
+    /// binary and the config file. Nothing is enabled unless --enable is given.
+    Schedule(ScheduleArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -428,4 +436,41 @@ pub struct ManArgs {
     /// Write nbkp.1 and nbkp-<command>.1 into DIR instead of printing nbkp.1
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scheduler {
+    /// A systemd user service and timer
+    Systemd,
+    /// A macOS LaunchAgent plist
+    Launchd,
+    /// A crontab line
+    Cron,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// The scheduler to write for
+    #[arg(value_enum)]
+    pub scheduler: Scheduler,
+    #[command(flatten)]
+    pub file: ConfigFileArg,
+    /// How often: 15m, 1h, 6h, daily, weekly, … (minutes m, hours h, days d)
+    #[arg(long, value_name = "INTERVAL", default_value = "1h")]
+    pub every: String,
+    /// Extra options for `nbkp run` (repeatable), e.g. --run-arg=-S --run-arg=ignore-none
+    #[arg(long = "run-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub run_args: Vec<String>,
+    /// Write the files instead of printing them [systemd: $XDG_CONFIG_HOME/systemd/user, launchd: ~/Library/LaunchAgents]
+    #[arg(long)]
+    pub install: bool,
+    /// Where --install writes (instead of the scheduler's own directory); for cron, the file to write the crontab line to
+    #[arg(long, value_name = "DIR", requires = "install")]
+    pub install_dir: Option<PathBuf>,
+    /// After --install, enable it (systemctl --user enable --now, launchctl load; cron: crontab -)
+    #[arg(long, requires = "install")]
+    pub enable: bool,
+    /// The nbkp binary the timer runs [default: this one]
+    #[arg(long, value_name = "FILE")]
+    pub nbkp: Option<PathBuf>,
 }

@@ -10,6 +10,8 @@ pub mod exec;
 pub mod ordering;
 pub mod output;
 pub mod plan;
+pub mod programs;
 pub mod render;
 pub mod retention;
+pub mod schedule;
 pub mod shell;

@@ -33,9 +33,77 @@ pub fn quote_rsh(word: &str) -> String {
     }
 }
 
+/// A systemd `ExecStart=` command line. systemd expands `%` specifiers on
+/// the whole line, so `%` is doubled everywhere; it substitutes `$VAR` in the
+/// arguments but not in the program path, so `$` is doubled in arguments
+/// only. A word that is not plain is double-quoted with C-style escapes,
+/// which systemd's own splitting undoes.
+pub fn systemd_exec_line<S: AsRef<str>>(words: &[S]) -> String {
+    words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| quote_systemd(w.as_ref(), i > 0))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn quote_systemd(word: &str, expands_vars: bool) -> String {
+    let mut body = String::new();
+    for c in word.chars() {
+        match c {
+            '%' => body.push_str("%%"),
+            '$' if expands_vars => body.push_str("$$"),
+            '\\' => body.push_str("\\\\"),
+            '"' => body.push_str("\\\""),
+            '\n' => body.push_str("\\n"),
+            '\t' => body.push_str("\\t"),
+            c if c.is_control() => {
+                let mut utf8 = [0; 4];
+                for b in c.encode_utf8(&mut utf8).bytes() {
+                    body.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+            c => body.push(c),
+        }
+    }
+    if is_plain(word) {
+        body
+    } else {
+        format!("\"{body}\"")
+    }
+}
+
+/// A shell command line for a crontab: every word quoted by [`quote`], then
+/// `%` escaped, since cron turns an unescaped `%` into a newline (and drops
+/// the backslash before passing the line to sh).
+pub fn cron_command<S: AsRef<str>>(words: &[S]) -> String {
+    words
+        .iter()
+        .map(|w| quote(w.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('%', "\\%")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{quote, quote_rsh};
+    use super::{cron_command, quote, quote_rsh, systemd_exec_line};
+
+    #[test]
+    fn systemd_and_cron_quoting() {
+        assert_eq!(
+            systemd_exec_line(&["/usr/bin/nbkp", "run"]),
+            "/usr/bin/nbkp run"
+        );
+        assert_eq!(
+            systemd_exec_line(&["/a $b/nbkp", "100%", "a b", "$HOME \"q\" \\", "it's\n", ""]),
+            "\"/a $b/nbkp\" 100%% \"a b\" \"$$HOME \\\"q\\\" \\\\\" \"it's\\n\" \"\""
+        );
+        assert_eq!(
+            cron_command(&["/bin/nbkp", "-c", "/a b/50%.yaml"]),
+            "/bin/nbkp -c '/a b/50\\%.yaml'"
+        );
+    }
 
     #[test]
     fn quoting() {

@@ -273,3 +273,330 @@ fn man_dir_writes_a_page_per_command() {
     let run = std::fs::read_to_string(man1.join("nbkp-run.1")).unwrap();
     assert!(run.contains("dry\\-run"), "nbkp-run.1 lacks --dry-run");
 }
+
+// ---------------------------------------------------------------- schedule
+
+/// A config in a folder whose name needs quoting everywhere (space, `%`,
+/// `$`, a quote), with a drive under /media for the mount-unit suggestion.
+fn awkward_config(dir: &Path) -> std::path::PathBuf {
+    let folder = dir.join("my 100% $HOME 'conf'");
+    std::fs::create_dir_all(&folder).unwrap();
+    let path = folder.join("config.yaml");
+    write(
+        &path,
+        "volumes:\n  laptop:\n    type: local\n    path: /home/me\n  usb:\n    type: local\n    path: /media/my usb\n\
+         sync-endpoints:\n  docs:\n    volume: laptop\n  backup:\n    volume: usb\n\
+         syncs:\n  docs-to-usb:\n    source: docs\n    destination: backup\n",
+    );
+    path
+}
+
+/// This nbkp binary, at a path that needs quoting too. A hard link, not a
+/// copy: a copy still open for writing while another test thread forks can
+/// make exec fail with "text file busy".
+fn awkward_binary(_dir: &Path) -> (tempfile::TempDir, std::path::PathBuf) {
+    let holder = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let bin_dir = holder.path().join("bin 50% $x");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let bin = bin_dir.join("nbkp");
+    std::fs::hard_link(env!("CARGO_BIN_EXE_nbkp"), &bin).unwrap();
+    (holder, bin)
+}
+
+#[test]
+fn systemd_units_pass_systemd_analyze_verify() {
+    if !need(&["systemd-analyze"], "systemd") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = awkward_config(dir.path());
+    let (_bin_dir, bin) = awkward_binary(dir.path());
+    let units = dir.path().join("units");
+    let out = Command::new(&bin)
+        .args(["schedule", "systemd", "--every", "15m", "--install"])
+        .arg("--install-dir")
+        .arg(&units)
+        .arg("-c")
+        .arg(&config)
+        .args([
+            "--run-arg=-S",
+            "--run-arg=ignore-none",
+            "--run-arg=--sync=docs-to-usb",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let service = std::fs::read_to_string(units.join("nbkp.service")).unwrap();
+    let timer = std::fs::read_to_string(units.join("nbkp.timer")).unwrap();
+    // systemd-analyze checks the syntax, every directive, the calendar
+    // expression and that the ExecStart program (a path with a space, `%`
+    // and `$`) is executable: a quoting mistake names a program that is not.
+    let verify = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(units.join("nbkp.timer"))
+        .arg(units.join("nbkp.service"))
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success() && verify.stderr.is_empty(),
+        "systemd-analyze verify: {}\n{service}\n{timer}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(timer.contains("OnCalendar=*-*-* *:00/15:00\n"), "{timer}");
+    assert!(timer.contains("Persistent=true\n"));
+    for line in [
+        "Nice=19\n",
+        "IOSchedulingClass=idle\n",
+        "CPUSchedulingPolicy=idle\n",
+    ] {
+        assert!(service.contains(line), "{line} missing:\n{service}");
+    }
+    let exec = service
+        .lines()
+        .find(|l| l.starts_with("ExecStart="))
+        .unwrap();
+    let expected = format!(
+        "ExecStart=\"{}\" run -c \"{}\" -S ignore-none --sync=docs-to-usb",
+        bin.canonicalize()
+            .unwrap()
+            .display()
+            .to_string()
+            .replace('%', "%%"),
+        config
+            .canonicalize()
+            .unwrap()
+            .display()
+            .to_string()
+            .replace('%', "%%")
+            .replace('$', "$$")
+    );
+    assert_eq!(exec, expected);
+    assert!(
+        service.contains("#WantedBy=media-my\\x20usb.mount\n"),
+        "no mount suggestion:\n{service}"
+    );
+    // The suggestion names the unit systemd itself would.
+    let escaped = Command::new("systemd-escape")
+        .args(["-p", "--suffix=mount", "/media/my usb"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&escaped.stdout).trim(),
+        "media-my\\x20usb.mount"
+    );
+    // The calendar expression is one systemd accepts for every interval.
+    for every in ["1m", "30m", "1h", "6h", "daily", "weekly"] {
+        let out = Command::new(&bin)
+            .args(["schedule", "systemd", "--every", every, "-c"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let cal = text
+            .lines()
+            .find_map(|l| l.strip_prefix("OnCalendar="))
+            .unwrap();
+        let check = Command::new("systemd-analyze")
+            .args(["calendar", cal])
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{every}: {cal} rejected");
+    }
+}
+
+#[test]
+fn systemd_install_goes_to_xdg_config_home_and_enables_only_when_asked_mock_systemctl() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = awkward_config(dir.path());
+    let xdg = dir.path().join("xdg");
+    // A systemctl on PATH that records being called: it must not be.
+    let fake_bin = dir.path().join("fake-bin");
+    std::fs::create_dir_all(&fake_bin).unwrap();
+    let called = dir.path().join("systemctl-called");
+    let systemctl = fake_bin.join("systemctl");
+    write(
+        &systemctl,
+        &format!("#!/bin/sh\necho \"$@\" >> {}\n", testbed::shq(&called)),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", fake_bin.display(), std::env::var("PATH").unwrap());
+    let out = Command::new(env!("CARGO_BIN_EXE_nbkp"))
+        .args(["schedule", "systemd", "--install", "-c"])
+        .arg(&config)
+        .env("XDG_CONFIG_HOME", &xdg)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(xdg.join("systemd/user/nbkp.service").is_file());
+    assert!(xdg.join("systemd/user/nbkp.timer").is_file());
+    assert!(!called.exists(), "systemctl was run without --enable");
+    // With --enable it is asked to reload and enable the timer (the mock
+    // stands in for a user systemd manager, which this machine cannot run).
+    let out = Command::new(env!("CARGO_BIN_EXE_nbkp"))
+        .args(["schedule", "systemd", "--install", "--enable", "-c"])
+        .arg(&config)
+        .env("XDG_CONFIG_HOME", &xdg)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&called).unwrap(),
+        "--user daemon-reload\n--user enable --now nbkp.timer\n"
+    );
+}
+
+#[test]
+fn launchd_plist_parses_with_the_exact_arguments() {
+    if !need(&["python3"], "python3") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = awkward_config(dir.path());
+    let (_bin_dir, bin) = awkward_binary(dir.path());
+    let out = Command::new(&bin)
+        .args(["schedule", "launchd", "--every", "6h", "-c"])
+        .arg(&config)
+        .arg("--run-arg=--sync=docs-to-usb")
+        .env("HOME", "/Users/a&b")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plist = dir.path().join("nbkp.plist");
+    std::fs::write(&plist, &out.stdout).unwrap();
+    // plistlib is a strict plist parser (plutil does not exist on Linux).
+    let parsed = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import json, plistlib, sys\n\
+             with open(sys.argv[1], 'rb') as f: print(json.dumps(plistlib.load(f)))",
+        )
+        .arg(&plist)
+        .output()
+        .unwrap();
+    assert!(
+        parsed.status.success(),
+        "plistlib: {}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&parsed.stdout).unwrap();
+    let args: Vec<&str> = v["ProgramArguments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let bin = bin.canonicalize().unwrap().display().to_string();
+    let config = config.canonicalize().unwrap().display().to_string();
+    assert_eq!(
+        args,
+        [
+            bin.as_str(),
+            "run",
+            "-c",
+            config.as_str(),
+            "--sync=docs-to-usb"
+        ]
+    );
+    assert_eq!(v["StartInterval"], 6 * 3600);
+    assert_eq!(v["Label"], "nbkp.run");
+    assert_eq!(v["StartOnMount"], true);
+    assert_eq!(v["LowPriorityIO"], true);
+    assert_eq!(v["Nice"], 19);
+    assert_eq!(v["StandardErrorPath"], "/Users/a&b/Library/Logs/nbkp.log");
+}
+
+#[test]
+fn cron_line_is_well_formed_and_sh_reads_back_the_exact_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = awkward_config(dir.path());
+    let (_bin_dir, bin) = awkward_binary(dir.path());
+    let out = Command::new(&bin)
+        .args(["schedule", "cron", "--every", "20m", "-c"])
+        .arg(&config)
+        .arg("--run-arg=-n")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let line = lines[0];
+    let fields: Vec<&str> = line.splitn(6, ' ').collect();
+    assert_eq!(&fields[..5], ["*/20", "*", "*", "*", "*"]);
+    let command = fields[5];
+    // cron turns an unescaped % into a newline: every % must be escaped.
+    let bytes = command.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'%' {
+            assert!(i > 0 && bytes[i - 1] == b'\\', "unescaped % in {command}");
+        }
+    }
+    // What cron hands to sh: `\%` becomes `%`. sh must split it back into
+    // exactly nbkp's argv (after nice/ionice).
+    let for_sh = command.replace("\\%", "%");
+    let words = Command::new("sh")
+        .arg("-c")
+        .arg(format!("set -- {for_sh}; printf '%s\\n' \"$@\""))
+        .output()
+        .unwrap();
+    let words: Vec<String> = String::from_utf8(words.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let bin = bin.canonicalize().unwrap().display().to_string();
+    let config = config.canonicalize().unwrap().display().to_string();
+    let tail = [bin.as_str(), "run", "-c", config.as_str(), "-n"];
+    assert_eq!(&words[..3], ["nice", "-n", "19"]);
+    assert_eq!(&words[words.len() - 5..], tail);
+}
+
+#[test]
+fn schedule_refuses_bad_intervals_and_run_args() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = awkward_config(dir.path());
+    for args in [
+        vec!["--every", "7h"],
+        vec!["--every", "soon"],
+        vec!["--run-arg=--no-such-option"],
+        vec!["--run-arg=-c", "--run-arg=/other.yaml"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_nbkp"))
+            .args(["schedule", "cron", "-c"])
+            .arg(&config)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("Error: "), "{args:?}: {err}");
+    }
+    // A broken config is refused: a schedule must not point at it.
+    let bad = dir.path().join("bad.yaml");
+    write(&bad, "syncs: [\n");
+    let out = nbkp(&["schedule", "systemd", "-c", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -7,6 +7,7 @@ mod init;
 mod ordering;
 mod preflight;
 mod run;
+mod schedule;
 mod sh;
 mod snapshots;
 
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Init(args) => init::run(&args),
         Command::Completions(args) => completions::completions(&args),
         Command::Man(args) => completions::man(&args),
+        Command::Schedule(args) => schedule::run(&args),
     }
 }
 
