@@ -592,6 +592,142 @@ fn ignore_all_attempts_syncs_with_preflight_errors(be: &dyn Backend) {
     );
 }
 
+/// Niceness and IO class of every running rsync whose command line names
+/// `needle`, read from /proc (the remote host shares this pid namespace).
+fn rsync_priorities(needle: &str) -> Vec<(i64, String)> {
+    let mut found = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let words: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect();
+        if words.first().map(|w| w.rsplit('/').next() == Some("rsync")) != Some(true)
+            || !words.iter().any(|w| w.contains(needle))
+        {
+            continue;
+        }
+        // Field 19 of /proc/PID/stat is the nice value (after the `(comm)`).
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(after) = stat.rsplit_once(") ").map(|(_, r)| r) else {
+            continue;
+        };
+        let Some(nice) = after.split(' ').nth(16).and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        let io = std::process::Command::new("ionice")
+            .args(["-p", &pid.to_string()])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        // A process that was exiting has dropped its IO context ("none"):
+        // keep the sample only if it is still alive and not a zombie after.
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|st| {
+                st.rsplit_once(") ")
+                    .map(|(_, r)| !r.starts_with('Z') && !r.starts_with('X'))
+            })
+            .unwrap_or(false);
+        if !io.is_empty() && alive {
+            found.push((nice, io));
+        }
+    }
+    found
+}
+
+/// `priority:` makes rsync really run under nice and ionice: seen in /proc
+/// during slow transfers (local, and remote → remote where rsync runs on
+/// the server), and pruning still works under it.
+fn priority_runs_rsync_under_nice_and_ionice(be: &dyn Backend) {
+    let Some(mut w) = World::new(true, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "prio-src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sh(
+        Side::Local,
+        &format!(
+            "head -c 3000000 /dev/urandom > {}/big.bin",
+            testbed::shq(&src)
+        ),
+    );
+    let dst = w.volume(Side::Local, "prio-dst", false);
+    w.endpoint(Side::Local, &dst, Mode::HardLink, false, true);
+    let ra = w.volume(Side::Remote, "prio-ra", false);
+    w.endpoint(Side::Remote, &ra, Mode::None, true, false);
+    w.sh(
+        Side::Remote,
+        &format!(
+            "head -c 3000000 /dev/urandom > {}/big.bin",
+            testbed::shq(&ra)
+        ),
+    );
+    let rb = w.volume(Side::Remote, "prio-rb", false);
+    w.endpoint(Side::Remote, &rb, Mode::None, false, true);
+    let mut config = w.ssh_yaml();
+    config.push_str("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "prio-src", &src));
+    config.push_str(&World::volume_yaml(Side::Local, "prio-dst", &dst));
+    config.push_str(&World::volume_yaml(Side::Remote, "prio-ra", &ra));
+    config.push_str(&World::volume_yaml(Side::Remote, "prio-rb", &rb));
+    config.push_str(
+        "sync-endpoints:\n  s: {volume: prio-src}\n  d: {volume: prio-dst, hard-link-snapshots: {enabled: true, max-snapshots: 1}}\n  ra: {volume: prio-ra}\n  rb: {volume: prio-rb}\n\
+         syncs:\n  local:\n    source: s\n    destination: d\n    priority: {nice: 13, ionice-class: idle}\n    rsync-options: {extra-options: [--bwlimit=1000]}\n\
+         \x20 remote:\n    source: ra\n    destination: rb\n    priority: {nice: 7, ionice-class: best-effort, ionice-level: 6}\n    rsync-options: {extra-options: [--bwlimit=1000]}\n",
+    );
+    let mut child = be.spawn(&w, &config);
+    let local_needle = dst.join("snapshots").display().to_string();
+    let remote_needle = rb.display().to_string();
+    let mut local_seen = Vec::new();
+    let mut remote_seen = Vec::new();
+    let status = loop {
+        local_seen.extend(rsync_priorities(&local_needle));
+        remote_seen.extend(rsync_priorities(&remote_needle));
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(status.success(), "{}: run failed ({status})", be.name());
+    assert!(!local_seen.is_empty(), "{}: no local rsync seen", be.name());
+    for (nice, io) in &local_seen {
+        assert_eq!((*nice, io.as_str()), (13, "idle"), "{}", be.name());
+    }
+    assert!(
+        !remote_seen.is_empty(),
+        "{}: no remote rsync seen",
+        be.name()
+    );
+    for (nice, io) in &remote_seen {
+        assert_eq!(
+            (*nice, io.as_str()),
+            (7, "best-effort: prio 6"),
+            "{}",
+            be.name()
+        );
+    }
+    // A second run prunes the first snapshot (max 1) at that priority.
+    let first = w.snapshots(Side::Local, &dst);
+    assert_eq!(first.len(), 1);
+    std::fs::write(src.join("more.txt"), "more").unwrap();
+    be.run(&w, &config, &[]).assert_ok();
+    let second = w.snapshots(Side::Local, &dst);
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(first, second);
+    assert!(dst.join("latest/more.txt").is_file());
+}
+
 /// `-p overall` shows rsync's whole-transfer progress, `-p per-file` each file.
 fn progress_modes(be: &dyn Backend) {
     let Some(mut w) = World::new(false, false) else {
@@ -1061,6 +1197,7 @@ both_backends!(
     hooks_of_a_locked_sync_and_a_missing_program,
     rsync_daemon_push_and_pull,
     rsync_daemon_through_ssh,
+    priority_runs_rsync_under_nice_and_ionice,
 );
 
 /// `nbkp preflight check` reports each sync without running it, with the

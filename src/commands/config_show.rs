@@ -173,6 +173,9 @@ pub fn render_human(config: &Config) -> String {
             for line in wrap(&words, 88) {
                 out.push_str(&format!("    {line}\n"));
             }
+            if let Some(p) = &s.priority {
+                out.push_str(&format!("    priority: {}\n", describe_priority(p)));
+            }
         }
     }
     out.push_str(&render_hooks(config));
@@ -218,6 +221,29 @@ fn render_hooks(config: &Config) -> String {
         }
     }
     out
+}
+
+/// `nice 19, ionice idle` / `ionice best-effort 7`.
+fn describe_priority(p: &crate::config::Priority) -> String {
+    let mut parts = Vec::new();
+    if let Some(n) = p.nice {
+        parts.push(format!("nice {n}"));
+    }
+    match (p.ionice_class, p.ionice_level) {
+        (Some(crate::config::IoniceClass::Idle), _) => parts.push("ionice idle".into()),
+        (Some(crate::config::IoniceClass::BestEffort), Some(l)) => {
+            parts.push(format!("ionice best-effort {l}"))
+        }
+        (Some(crate::config::IoniceClass::BestEffort), None) => {
+            parts.push("ionice best-effort".into())
+        }
+        (None, _) => {}
+    }
+    if parts.is_empty() {
+        "unchanged".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// Joins words into lines of at most `width` characters (a long word stands alone).

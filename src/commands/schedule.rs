@@ -114,19 +114,13 @@ fn nbkp_binary(given: Option<&Path>) -> Result<String, String> {
     Ok(abs)
 }
 
-/// Mount points of the config's removable drives: local volumes that are
-/// mount-managed or live where desktops mount drives.
+/// Mount points of the config's removable drives.
 fn drive_mounts(config: &Config) -> Vec<String> {
-    const DRIVE_ROOTS: [&str; 4] = ["/media/", "/run/media/", "/mnt/", "/Volumes/"];
     config
         .volumes
         .values()
-        .filter(|v| v.is_local())
-        .filter_map(|v| {
-            let path = v.path.as_deref()?;
-            let drive = v.mount.is_some() || DRIVE_ROOTS.iter().any(|r| path.starts_with(r));
-            drive.then(|| path.to_string())
-        })
+        .filter(|v| v.is_removable_drive())
+        .filter_map(|v| v.path.clone())
         .collect()
 }
 

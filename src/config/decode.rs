@@ -38,6 +38,7 @@ const TOP_KEYS: &[&str] = &[
     "sync-endpoints",
     "syncs",
     "hooks",
+    "desktop-notifications",
 ];
 
 pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> {
@@ -67,6 +68,10 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
         top.get_raw("credential-provider").map(|n| n.pos),
         top.get_raw("credential-command").map(|n| n.pos),
     );
+
+    let desktop_notifications = top
+        .read("desktop-notifications", d, fields::boolean)
+        .unwrap_or(false);
 
     let ssh_nodes = section(&mut top, "ssh-endpoints", d);
     let resolved = resolve_extends(&ssh_nodes, d);
@@ -117,6 +122,7 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
             sync_endpoints,
             syncs,
             hooks,
+            desktop_notifications,
             credential_pos,
         },
         declared,
@@ -993,7 +999,10 @@ const SYNC_KEYS: &[&str] = &[
     "filters",
     "filter-file",
     "hooks",
+    "priority",
+    "stale-after",
 ];
+const PRIORITY_KEYS: &[&str] = &["nice", "ionice-class", "ionice-level"];
 const RSYNC_KEYS: &[&str] = &[
     "compress",
     "checksum",
@@ -1045,6 +1054,10 @@ fn decode_sync(
             super::hooks::decode_hooks(n, l, home, d)
         })
         .unwrap_or_default();
+    let priority = f.read("priority", d, decode_priority);
+    let stale_after_seconds = f
+        .read("stale-after", d, decode_stale_after)
+        .unwrap_or(Some(DEFAULT_STALE_AFTER_SECONDS));
     f.finish(SYNC_KEYS, d);
     let failed = d.items[before..]
         .iter()
@@ -1061,8 +1074,112 @@ fn decode_sync(
         filters,
         filter_file,
         hooks,
+        priority,
+        stale_after_seconds,
         pos,
     })
+}
+
+/// `priority: {nice: 10, ionice-class: idle}` (or `best-effort` with an
+/// `ionice-level`). Only lowering is allowed: a raised priority needs root
+/// and is never what a background backup wants.
+fn decode_priority(node: &Node, loc: &Loc, d: &mut Diagnostics) -> Option<Priority> {
+    let mut p = Fields::of(node, loc.clone(), d)?;
+    let before = d.items.len();
+    let nice = p
+        .read("nice", d, |n, l, d| fields::int_in(n, l, d, 0, 19))
+        .map(|n| n as u8);
+    let ionice_class = p.read("ionice-class", d, |n, l, d| {
+        let name = fields::string(n, l, d)?;
+        let class = match name.as_str() {
+            "idle" => Some(IoniceClass::Idle),
+            "best-effort" => Some(IoniceClass::BestEffort),
+            _ => None,
+        };
+        if class.is_none() {
+            d.error(
+                "enum",
+                &l.parts(),
+                Some(n.at()),
+                format!(
+                    "unknown ionice class `{name}`; expected one of: {}",
+                    IoniceClass::NAMES.join(", ")
+                ),
+            );
+        }
+        class
+    });
+    let level_node = p.get_raw("ionice-level");
+    let level_loc = p.field_loc("ionice-level");
+    let ionice_level = p
+        .read("ionice-level", d, |n, l, d| fields::int_in(n, l, d, 0, 7))
+        .map(|n| n as u8);
+    if let (Some(n), Some(_)) = (level_node, ionice_level) {
+        if ionice_class != Some(IoniceClass::BestEffort) {
+            d.error(
+                "ionice-level",
+                &level_loc.parts(),
+                Some(n.at()),
+                "`ionice-level` applies only with `ionice-class: best-effort`".into(),
+            );
+        }
+    }
+    p.finish(PRIORITY_KEYS, d);
+    if d.items[before..]
+        .iter()
+        .any(|x| x.severity == super::diagnostic::Severity::Error)
+    {
+        return None;
+    }
+    Some(Priority {
+        nice,
+        ionice_class,
+        ionice_level,
+    })
+}
+
+/// `stale-after: 7d` (units m, h, d, w), or `never`. `Some(None)`: never.
+fn decode_stale_after(node: &Node, loc: &Loc, d: &mut Diagnostics) -> Option<Option<u64>> {
+    let text = match &node.value {
+        Value::Scalar(s) if s.kind == super::yaml::ScalarKind::Bool(false) => {
+            return Some(None);
+        }
+        Value::Scalar(s) => s.text.trim().to_string(),
+        _ => String::new(),
+    };
+    if text == "never" {
+        return Some(None);
+    }
+    match parse_duration(&text) {
+        Some(seconds) if seconds > 0 => Some(Some(seconds)),
+        _ => {
+            d.error(
+                "duration",
+                &loc.parts(),
+                Some(node.at()),
+                format!(
+                    "expected a duration such as `12h`, `7d` or `2w` (units m, h, d, w), or `never`; found {}",
+                    describe(node)
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `90m`, `12h`, `7d`, `2w` in seconds.
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let digits = text.chars().take_while(char::is_ascii_digit).count();
+    let (n, unit) = text.split_at(digits);
+    let n: u64 = n.parse().ok()?;
+    let unit_seconds = match unit {
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return None,
+    };
+    n.checked_mul(unit_seconds)
 }
 
 /// Python-style repr of a node, for messages that quote what was written.
@@ -1249,6 +1366,7 @@ pub fn known_keys() -> Vec<&'static str> {
         SNAPSHOT_KEYS,
         RETENTION_KEYS,
         SYNC_KEYS,
+        PRIORITY_KEYS,
         RSYNC_KEYS,
         super::hooks::HOOK_KEYS,
         super::daemon::DAEMON_VOLUME_KEYS,

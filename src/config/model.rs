@@ -19,6 +19,9 @@ pub struct Config {
     /// Hooks around every sync (see `Hooks`).
     #[serde(skip_serializing_if = "Hooks::is_empty")]
     pub hooks: Hooks,
+    /// Desktop notification at the end of `nbkp run` when a sync failed or
+    /// is stale (`desktop-notifications`, off by default).
+    pub desktop_notifications: bool,
     /// Where `credential-provider` and `credential-command` were written.
     #[serde(skip)]
     pub credential_pos: (Option<Pos>, Option<Pos>),
@@ -218,6 +221,19 @@ impl Volume {
         }
     }
 
+    /// A local volume that is a removable drive: mount-managed, or where
+    /// desktops mount drives. (Schedules suggest running when it is
+    /// mounted; `nbkp status` says to plug it in.)
+    pub fn is_removable_drive(&self) -> bool {
+        const DRIVE_ROOTS: [&str; 4] = ["/media/", "/run/media/", "/mnt/", "/Volumes/"];
+        self.is_local()
+            && (self.mount.is_some()
+                || self
+                    .path
+                    .as_deref()
+                    .is_some_and(|p| DRIVE_ROOTS.iter().any(|r| p.starts_with(r))))
+    }
+
     /// The remote host's primary endpoint slug, if remote.
     pub fn primary_endpoint(&self) -> Option<&str> {
         match &self.location {
@@ -361,6 +377,11 @@ pub struct Sync {
     /// This sync's own hooks, run inside the global ones.
     #[serde(skip_serializing_if = "Hooks::is_empty")]
     pub hooks: Hooks,
+    /// Lower CPU/IO priority for the transfer and pruning (`priority`).
+    pub priority: Option<Priority>,
+    /// Seconds without a completed run after which `nbkp status` flags the
+    /// sync (`stale-after`, default 7 days); `None`: never.
+    pub stale_after_seconds: Option<u64>,
     #[serde(skip)]
     pub pos: Pos,
 }
@@ -377,6 +398,39 @@ pub struct Hooks {
 impl Hooks {
     pub fn is_empty(&self) -> bool {
         self.before.is_empty() && self.after.is_empty() && self.on_failure.is_empty()
+    }
+}
+
+/// The default `stale-after`: a week.
+pub const DEFAULT_STALE_AFTER_SECONDS: u64 = 7 * 86_400;
+
+/// `priority:` of a sync: `nice` (0–19) and an IO class for `ionice`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+pub struct Priority {
+    pub nice: Option<u8>,
+    pub ionice_class: Option<IoniceClass>,
+    /// 0 (highest) to 7, for `best-effort` only.
+    pub ionice_level: Option<u8>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum IoniceClass {
+    /// Only when no other process wants the disk (`ionice -c 3`).
+    Idle,
+    /// The normal class, at a level (`ionice -c 2 -n LEVEL`).
+    BestEffort,
+}
+
+impl IoniceClass {
+    pub const NAMES: [&'static str; 2] = ["idle", "best-effort"];
+
+    /// `ionice -c` number.
+    pub fn number(self) -> u8 {
+        match self {
+            IoniceClass::Idle => 3,
+            IoniceClass::BestEffort => 2,
+        }
     }
 }
 

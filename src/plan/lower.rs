@@ -1095,16 +1095,24 @@ impl<'c> Lowering<'c> {
             } else {
                 "symlink"
             },
-            [
-                Arg::lit(mode),
-                var(Var::DryRunMode),
-                endpoint.clone(),
-                name,
-                var(Var::LockOwner),
-            ]
-            .into_iter()
-            .chain(self.prune_tokens(&policy).into_iter().map(Arg::lit))
-            .collect(),
+            {
+                let mut args = vec![
+                    Arg::lit(mode),
+                    var(Var::DryRunMode),
+                    endpoint.clone(),
+                    name,
+                    var(Var::LockOwner),
+                ];
+                let rules = self.prune_tokens(&policy);
+                // Pruning at the sync's priority (absent: unchanged).
+                let prio = sync
+                    .priority
+                    .as_ref()
+                    .filter(|_| !rules.is_empty())
+                    .map(|p| format!("prio={}", rsync::priority_token(p)));
+                args.extend(rules.into_iter().chain(prio).map(Arg::lit));
+                args
+            },
         ));
         let abort = Some(call(
             "nbkp_abort",

@@ -2,7 +2,7 @@
 
 use super::args::{lits, Arg, Var};
 use super::ssh::SshCommand;
-use crate::config::Sync;
+use crate::config::{Priority, Sync};
 
 /// The defaults every sync gets unless `default-options-override` replaces them.
 pub const DEFAULT_OPTIONS: &[&str] = &[
@@ -119,7 +119,8 @@ pub fn command(
     target: Arg,
     link_dest: bool,
 ) -> Vec<Arg> {
-    let mut words = vec![Arg::lit("rsync")];
+    let mut words = priority_prefix(sync.priority.as_ref());
+    words.push(Arg::lit("rsync"));
     words.extend(lits(base_options(sync)));
     words.push(Arg::RunFlags);
     if link_dest {
@@ -165,5 +166,80 @@ pub fn command(
             words.push(target);
             words
         }
+    }
+}
+
+/// A sync's `priority` as the runtime library's token `NICE:IOCLASS:IOLEVEL`
+/// (`-` for unset), for `nbkp_prio` and the commit operation's pruning.
+pub fn priority_token(p: &Priority) -> String {
+    let part = |v: Option<u8>| v.map_or("-".to_string(), |n| n.to_string());
+    format!(
+        "{}:{}:{}",
+        part(p.nice),
+        part(p.ionice_class.map(|c| c.number())),
+        part(p.ionice_level)
+    )
+}
+
+/// What rsync runs under. `nice` is POSIX and always there: `nice -n N`.
+/// ionice exists only on Linux, so whether to use it is asked where rsync
+/// starts, by the runtime library's `nbkp_prio` (the same text the script
+/// and `nbkp run` use for pruning), which then execs rsync.
+fn priority_prefix(priority: Option<&Priority>) -> Vec<Arg> {
+    match priority {
+        None => Vec::new(),
+        Some(p) if p.ionice_class.is_none() => match p.nice {
+            Some(n) => lits(["nice".to_string(), "-n".into(), n.to_string()]),
+            None => Vec::new(),
+        },
+        Some(p) => lits([
+            "sh".to_string(),
+            "-c".into(),
+            priority_wrapper(),
+            "nbkp-prio".into(),
+            "exec".into(),
+            priority_token(p),
+        ]),
+    }
+}
+
+/// `nbkp_prio`'s definition, taken from the runtime library, then a call.
+pub fn priority_wrapper() -> String {
+    let lib = crate::render::LIB;
+    let start = lib
+        .find("nbkp_prio() {")
+        .expect("templates/lib.sh defines nbkp_prio");
+    let len = lib[start..]
+        .find("\n}\n")
+        .expect("nbkp_prio ends with a closing brace line")
+        + 3;
+    format!("{}nbkp_prio \"$@\"", &lib[start..start + len])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::IoniceClass;
+
+    #[test]
+    fn priority_words() {
+        let idle = Priority {
+            nice: Some(10),
+            ionice_class: Some(IoniceClass::Idle),
+            ionice_level: None,
+        };
+        assert_eq!(priority_token(&idle), "10:3:-");
+        let words = priority_prefix(Some(&idle));
+        assert_eq!(words[0], Arg::lit("sh"));
+        assert_eq!(words[4], Arg::lit("exec"));
+        let wrapper = priority_wrapper();
+        assert!(wrapper.starts_with("nbkp_prio() {\n"));
+        assert!(wrapper.ends_with("\n}\nnbkp_prio \"$@\""));
+        let nice_only = Priority {
+            nice: Some(5),
+            ..Priority::default()
+        };
+        assert_eq!(priority_prefix(Some(&nice_only)), lits(["nice", "-n", "5"]));
+        assert!(priority_prefix(Some(&Priority::default())).is_empty());
     }
 }
