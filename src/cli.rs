@@ -117,6 +117,12 @@ pub enum Command {
     /// cron: one crontab line under nice/ionice. Paths are absolute: this nbkp
     /// binary and the config file. Nothing is enabled unless --enable is given.
     Schedule(ScheduleArgs),
+    /// Show when each sync last succeeded, and which are stale
+    ///
+    /// `nbkp run` records every completed sync in $XDG_STATE_HOME/nbkp/state.json
+    /// (default ~/.local/state/nbkp/). A sync not completed for longer than its
+    /// `stale-after` (default 7d) is flagged. Exit 0, or 1 when a sync is stale.
+    Status(StatusArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -473,4 +479,13 @@ pub struct ScheduleArgs {
     /// The nbkp binary the timer runs [default: this one]
     #[arg(long, value_name = "FILE")]
     pub nbkp: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub file: ConfigFileArg,
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
 }

@@ -15,3 +15,5 @@ pub mod render;
 pub mod retention;
 pub mod schedule;
 pub mod shell;
+pub mod state;
+pub mod status;

@@ -1295,6 +1295,7 @@ fn run_json_report() {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_nbkp"))
             .args(["run", "-o", "json", "-c"])
             .arg(&cfg)
+            .env("XDG_STATE_HOME", w.state_home())
             .output()
             .unwrap();
         assert_eq!(
@@ -1414,6 +1415,7 @@ fn an_interrupted_run_cleans_up() {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_nbkp"))
         .args(["run", "-c"])
         .arg(&cfg)
+        .env("XDG_STATE_HOME", w.state_home())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -600,3 +600,173 @@ fn schedule_refuses_bad_intervals_and_run_args() {
     let out = nbkp(&["schedule", "systemd", "-c", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+// ---------------------------------------------------------------- status
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+const STATUS_CONFIG: &str = "ssh-endpoints:\n  nas: {host: 192.0.2.5}\n\
+    volumes:\n  laptop: {type: local, path: /home/me}\n  usb: {type: local, path: /media/usb}\n  server: {type: remote, ssh-endpoint: nas, path: /srv}\n\
+    sync-endpoints:\n  pics: {volume: laptop, subdir: pics}\n  docs: {volume: laptop, subdir: docs}\n  tmp: {volume: laptop, subdir: tmp}\n  usb-photos: {volume: usb}\n  nas-docs: {volume: server}\n  spare: {volume: laptop, subdir: spare}\n\
+    syncs:\n  usb-photos: {source: pics, destination: usb-photos}\n  docs-to-nas: {source: docs, destination: nas-docs, stale-after: 2d}\n  scratch: {source: tmp, destination: spare, stale-after: never}\n";
+
+#[test]
+fn status_shows_ages_and_flags_stale_syncs_from_the_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    write(&config, STATUS_CONFIG);
+    let state_home = dir.path().join("state");
+    std::fs::create_dir_all(state_home.join("nbkp")).unwrap();
+    let now = now_unix();
+    write(
+        &state_home.join("nbkp/state.json"),
+        &serde_json::json!({
+            "version": 1,
+            "syncs": {
+                "usb-photos": {"last_success": "(12 days ago)", "last_success_unix": now - 12 * 86_400 - 60},
+                "docs-to-nas": {"last_success": "(an hour ago)", "last_success_unix": now - 3600,
+                                 "last_failure": "(a minute ago)", "last_failure_unix": now - 60,
+                                 "last_failure_detail": "rsync exited with code 12"},
+            }
+        })
+        .to_string(),
+    );
+    let status = |format: &str| {
+        Command::new(env!("CARGO_BIN_EXE_nbkp"))
+            .args(["status", "-o", format, "-c"])
+            .arg(&config)
+            .env("XDG_STATE_HOME", &state_home)
+            .output()
+            .unwrap()
+    };
+    let out = status("human");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "a stale sync: exit 1\n{text}");
+    assert!(
+        text.contains("usb-photos: last backup 12 days ago — plug in the drive usb (/media/usb)\n"),
+        "{text}"
+    );
+    assert!(text.contains("STALE"), "{text}");
+    assert!(text.contains("ok, last attempt failed"), "{text}");
+    assert!(
+        !text.contains("scratch:"),
+        "never-stale sync flagged:\n{text}"
+    );
+
+    let out = status("json");
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["stale"], serde_json::json!(["usb-photos"]));
+    assert_eq!(
+        v["state_file"],
+        state_home.join("nbkp/state.json").display().to_string()
+    );
+    let syncs = v["syncs"].as_array().unwrap();
+    assert_eq!(syncs.len(), 3);
+    assert_eq!(syncs[0]["sync_slug"], "usb-photos");
+    assert_eq!(syncs[0]["stale_after_seconds"], 7 * 86_400);
+    assert!(syncs[0]["age_seconds"].as_u64().unwrap() >= 12 * 86_400 + 60);
+    assert_eq!(syncs[1]["stale"], false);
+    assert_eq!(syncs[1]["last_failure_detail"], "rsync exited with code 12");
+    assert_eq!(syncs[2]["stale_after_seconds"], serde_json::Value::Null);
+    assert_eq!(syncs[2]["last_success"], serde_json::Value::Null);
+
+    // A state file that is not nbkp's: an error naming it, not a panic.
+    write(&state_home.join("nbkp/state.json"), "[1, 2");
+    let out = status("human");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid nbkp state file"));
+}
+
+/// A local source and destination folder, with their sentinels.
+fn local_pair(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let src = dir.join("src");
+    let dst = dir.join("dst");
+    for (p, sentinel) in [(&src, ".nbkp-src"), (&dst, ".nbkp-dst")] {
+        std::fs::create_dir_all(p).unwrap();
+        write(&p.join(".nbkp-vol"), "");
+        write(&p.join(sentinel), "");
+    }
+    write(&src.join("file.txt"), "hello");
+    (src, dst)
+}
+
+#[test]
+fn a_real_run_records_successes_and_failures_for_status() {
+    if !need(&["rsync"], "rsync") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = local_pair(dir.path());
+    let broken_dst = dir.path().join("dst2");
+    std::fs::create_dir_all(&broken_dst).unwrap();
+    write(&broken_dst.join(".nbkp-vol"), "");
+    write(&broken_dst.join(".nbkp-dst"), "");
+    let config = dir.path().join("config.yaml");
+    write(
+        &config,
+        &format!(
+            "volumes:\n  s: {{type: local, path: {}}}\n  d: {{type: local, path: {}}}\n  b: {{type: local, path: {}}}\n\
+             sync-endpoints:\n  es: {{volume: s}}\n  ed: {{volume: d}}\n  eb: {{volume: b}}\n\
+             syncs:\n  good: {{source: es, destination: ed}}\n  bad: {{source: es, destination: eb, rsync-options: {{extra-options: [--no-such-rsync-option]}}}}\n",
+            src.display(),
+            dst.display(),
+            broken_dst.display()
+        ),
+    );
+    let state_home = dir.path().join("state");
+    let nbkp_env = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_nbkp"))
+            .args(args)
+            .arg("-c")
+            .arg(&config)
+            .env("XDG_STATE_HOME", &state_home)
+            .output()
+            .unwrap()
+    };
+    // A dry run records nothing.
+    let out = nbkp_env(&["run", "-n"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!state_home.join("nbkp/state.json").exists());
+
+    let before = now_unix();
+    let out = nbkp_env(&["run"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "bad fails: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dst.join("file.txt").is_file());
+    let out = nbkp_env(&["status", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let good = &v["syncs"][0];
+    assert_eq!(good["sync_slug"], "good");
+    let at = good["last_success_unix"].as_u64().unwrap();
+    assert!(at >= before && at <= now_unix(), "{good}");
+    assert_eq!(good["stale"], false);
+    let bad = &v["syncs"][1];
+    assert_eq!(bad["last_success"], serde_json::Value::Null);
+    assert_eq!(bad["stale"], true, "never completed");
+    assert!(bad["last_failure_detail"]
+        .as_str()
+        .unwrap()
+        .contains("rsync exited"));
+    assert_eq!(out.status.code(), Some(1));
+    // The file itself is the documented format.
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state_home.join("nbkp/state.json")).unwrap())
+            .unwrap();
+    assert_eq!(file["version"], 1);
+    assert_eq!(file["syncs"]["good"]["last_success_unix"], at);
+}

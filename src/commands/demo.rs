@@ -103,7 +103,9 @@ pub fn run(args: &DemoArgs) -> i32 {
         }
     };
     println!("nbkp demo in {}\n\nFirst backup:", dir.display());
-    let first = super::run::run(&run_args(&config));
+    // The demo's history stays in its folder, not in the user's state file.
+    let state = Some(dir.join("state/nbkp/state.json"));
+    let first = super::run::run_recording_to(&run_args(&config), state.clone());
     if first != 0 {
         return first;
     }
@@ -112,7 +114,7 @@ pub fn run(args: &DemoArgs) -> i32 {
         "Dear nbkp,\nthank you for the backups.\nP.S. An edit, for the second snapshot.\n",
     );
     println!("\nA document changed; second backup:");
-    let second = super::run::run(&run_args(&config));
+    let second = super::run::run_recording_to(&run_args(&config), state);
     let d = dir.display();
     println!(
         "\nWhere to look:\n\

@@ -6,10 +6,12 @@ mod demo;
 mod init;
 mod ordering;
 mod preflight;
+mod record;
 mod run;
 mod schedule;
 mod sh;
 mod snapshots;
+mod status;
 
 use crate::cli::{
     Cli, Command, ConfigCommand, NetworkArg, OrderingCommand, OutputFormat, PreflightCommand,
@@ -36,6 +38,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Completions(args) => completions::completions(&args),
         Command::Man(args) => completions::man(&args),
         Command::Schedule(args) => schedule::run(&args),
+        Command::Status(args) => status::run(&args),
     }
 }
 

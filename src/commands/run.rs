@@ -8,6 +8,11 @@ use crate::output::{print_json, table::Table};
 use crate::plan::LowerOptions;
 
 pub fn run(args: &RunArgs) -> i32 {
+    run_recording_to(args, crate::state::default_path())
+}
+
+/// `nbkp run`, recording completed syncs in `state_file` (`nbkp status`).
+pub fn run_recording_to(args: &RunArgs, state_file: Option<std::path::PathBuf>) -> i32 {
     let options = LowerOptions {
         only: args.sync.clone(),
         darwin: cfg!(target_os = "macos"),
@@ -35,6 +40,7 @@ pub fn run(args: &RunArgs) -> i32 {
     } else {
         Box::new(LogUi(|line: &str| eprintln!("{line}")))
     };
+    let ui: Box<dyn Ui> = Box::new(super::record::Recording::new(ui, state_file, args.dry_run));
     let executor = match Executor::new(&plan, run, ui) {
         Ok(e) => e,
         Err(e) => {

@@ -162,6 +162,9 @@ pub trait Ui {
         self.log(line);
     }
     fn sync_finished(&mut self) {}
+    /// A sync's result is final (attempted or not); `nbkp run` records
+    /// completed syncs for `nbkp status` here.
+    fn sync_result(&mut self, _result: &SyncResult) {}
     /// Read rsync's output (to show progress) instead of passing it through.
     fn reads_rsync_output(&self) -> bool {
         false
@@ -362,6 +365,7 @@ impl<'p> Executor<'p> {
                 .unwrap_or_default();
             let (st, result) = self.run_sync(sync, codes[&sync.slug], &status, &errors, base);
             status.insert(sync.slug.clone(), st);
+            self.ui.sync_result(&result);
             report.results.push(result);
         }
         for ex in &self.plan.excluded_syncs {

@@ -158,6 +158,8 @@ impl Backend for Run {
         std::fs::write(&cfg, config).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_nbkp"));
         cmd.args(["run", "-c"]).arg(&cfg).args(args);
+        // The run records completed syncs: in this world, not the machine's.
+        cmd.env("XDG_STATE_HOME", world.state_home());
         let out = run_timeout(&mut cmd, Duration::from_secs(180)).expect("run nbkp run");
         Outcome {
             code: out.status.code().unwrap_or(-1),
@@ -174,6 +176,7 @@ impl Backend for Run {
         Command::new(env!("CARGO_BIN_EXE_nbkp"))
             .args(["run", "-c"])
             .arg(&cfg)
+            .env("XDG_STATE_HOME", world.state_home())
             .process_group(0)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -217,6 +220,11 @@ impl World {
 
     pub fn root(&self) -> &Path {
         self.tmp.path()
+    }
+
+    /// `XDG_STATE_HOME` of the runs in this world (`nbkp status` history).
+    pub fn state_home(&self) -> PathBuf {
+        self.root().join("state")
     }
 
     pub fn remote(&self) -> &RemoteHost {
