@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exec;
+pub mod notify;
 pub mod ordering;
 pub mod output;
 pub mod plan;

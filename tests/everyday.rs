@@ -770,3 +770,211 @@ fn a_real_run_records_successes_and_failures_for_status() {
     assert_eq!(file["version"], 1);
     assert_eq!(file["syncs"]["good"]["last_success_unix"], at);
 }
+
+// ---------------------------------------------------------------- notifications
+
+/// A real notification daemon (dunst) on a private X server (Xvfb) and a
+/// private D-Bus session bus; stopped on drop.
+struct NotificationDaemon {
+    children: Vec<std::process::Child>,
+    bus: String,
+    display: String,
+}
+
+impl NotificationDaemon {
+    const PROGRAMS: [&'static str; 5] = ["Xvfb", "dbus-daemon", "dunst", "dunstctl", "notify-send"];
+    const PACKAGES: &'static str = "xvfb dbus-daemon dunst libnotify-bin";
+
+    fn start() -> NotificationDaemon {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let read_line = |child: &mut std::process::Child| {
+            let mut line = String::new();
+            std::io::BufReader::new(child.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            line.trim().to_string()
+        };
+        // -displayfd: Xvfb picks a free display and prints its number.
+        let mut x = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let display = format!(":{}", read_line(&mut x));
+        let mut bus = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let address = read_line(&mut bus);
+        let dunst = Command::new("dunst")
+            .env("DISPLAY", &display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let daemon = NotificationDaemon {
+            children: vec![dunst, bus, x],
+            bus: address,
+            display,
+        };
+        // dunst owns the notification service once dunstctl can talk to it.
+        testbed::wait_until(
+            "dunst on the session bus",
+            std::time::Duration::from_secs(10),
+            || daemon.dunstctl(&["is-paused"]).status.success(),
+        )
+        .unwrap();
+        daemon
+    }
+
+    fn dunstctl(&self, args: &[&str]) -> Output {
+        Command::new("dunstctl")
+            .args(args)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus)
+            .output()
+            .unwrap()
+    }
+
+    /// (summary, body) of every notification received so far.
+    fn received(&self) -> Vec<(String, String)> {
+        self.dunstctl(&["close-all"]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let out = self.dunstctl(&["history"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["data"][0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                (
+                    n["summary"]["data"].as_str().unwrap().to_string(),
+                    n["body"]["data"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for NotificationDaemon {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A config with a working sync, a failing one and one to an absent drive.
+fn notification_config(dir: &Path, switch: Option<bool>, failing: bool) -> std::path::PathBuf {
+    let (src, dst) = local_pair(dir);
+    let bad = dir.join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    write(&bad.join(".nbkp-vol"), "");
+    write(&bad.join(".nbkp-dst"), "");
+    let absent = format!("/media/{}", testbed::unique_name("nbkp-absent"));
+    let extra = if failing {
+        "[--no-such-rsync-option]"
+    } else {
+        "[]"
+    };
+    let config = dir.join("config.yaml");
+    write(
+        &config,
+        &format!(
+            "{}volumes:\n  s: {{type: local, path: {}}}\n  d: {{type: local, path: {}}}\n  b: {{type: local, path: {}}}\n  usb: {{type: local, path: {absent}}}\n\
+             sync-endpoints:\n  es: {{volume: s}}\n  ed: {{volume: d}}\n  eb: {{volume: b}}\n  eu: {{volume: usb}}\n\
+             syncs:\n  good: {{source: es, destination: ed}}\n  bad: {{source: es, destination: eb, rsync-options: {{extra-options: {extra}}}}}\n  to-usb: {{source: es, destination: eu, stale-after: 1d}}\n",
+            switch
+                .map(|s| format!("desktop-notifications: {s}\n"))
+                .unwrap_or_default(),
+            src.display(),
+            dst.display(),
+            bad.display(),
+        ),
+    );
+    config
+}
+
+fn run_with_daemon(daemon: &NotificationDaemon, dir: &Path, config: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nbkp"))
+        .args(["run", "-c"])
+        .arg(config)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("DBUS_SESSION_BUS_ADDRESS", &daemon.bus)
+        .env("DISPLAY", &daemon.display)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_failed_run_and_a_stale_drive_reach_a_real_notification_daemon() {
+    if !need(&NotificationDaemon::PROGRAMS, NotificationDaemon::PACKAGES)
+        || !need(&["rsync"], "rsync")
+    {
+        return;
+    }
+    let daemon = NotificationDaemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = notification_config(dir.path(), Some(true), true);
+    let out = run_with_daemon(&daemon, dir.path(), &config);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = daemon.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (title, body) = &got[0];
+    assert_eq!(title, "nbkp: a backup failed");
+    assert!(
+        body.contains("bad failed: rsync exited with code 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("to-usb: never backed up — plug in the drive usb"),
+        "{body}"
+    );
+    assert!(!body.contains("good"), "{body}");
+}
+
+#[test]
+fn notifications_are_off_by_default_and_quiet_when_all_is_well() {
+    if !need(&NotificationDaemon::PROGRAMS, NotificationDaemon::PACKAGES)
+        || !need(&["rsync"], "rsync")
+    {
+        return;
+    }
+    let daemon = NotificationDaemon::start();
+    // Off unless the config says so, even with a failure.
+    let dir = tempfile::tempdir().unwrap();
+    let config = notification_config(dir.path(), None, true);
+    assert_eq!(
+        run_with_daemon(&daemon, dir.path(), &config).status.code(),
+        Some(1)
+    );
+    assert_eq!(daemon.received(), []);
+    // On, nothing failed, and the absent drive is not stale yet (backed up
+    // an hour ago): no notification.
+    let dir = tempfile::tempdir().unwrap();
+    let config = notification_config(dir.path(), Some(true), false);
+    std::fs::create_dir_all(dir.path().join("state/nbkp")).unwrap();
+    write(
+        &dir.path().join("state/nbkp/state.json"),
+        &serde_json::json!({"version": 1, "syncs": {"to-usb": {"last_success_unix": now_unix() - 3600}}})
+            .to_string(),
+    );
+    let out = run_with_daemon(&daemon, dir.path(), &config);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(daemon.received(), []);
+}

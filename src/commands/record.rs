@@ -85,3 +85,32 @@ impl Ui for Recording {
         }
     }
 }
+
+/// After a run: the desktop notification, when the config asks for one and
+/// a sync failed or is stale. A notification that cannot be shown is a
+/// warning on stderr.
+pub fn notify_after_run(
+    config_file: Option<&std::path::Path>,
+    report: &crate::exec::Report,
+    state_file: Option<&std::path::Path>,
+) {
+    // Loaded a moment ago for the plan; its warnings were shown then.
+    let Ok(loaded) = crate::config::load(config_file) else {
+        return;
+    };
+    if !loaded.config.desktop_notifications {
+        return;
+    }
+    let state = state_file
+        .and_then(|p| state::load(p).ok())
+        .unwrap_or_default();
+    let (now, _) = state::stamp(SystemTime::now());
+    let statuses = crate::status::evaluate(&loaded.config, &state, now);
+    let Some((title, body)) = crate::notify::message(report, &statuses) else {
+        return;
+    };
+    let urgent = report.exit_code() == 1;
+    if let Err(msg) = crate::notify::send(&title, &body, urgent) {
+        eprintln!("Warning: no desktop notification: {msg}");
+    }
+}

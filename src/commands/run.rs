@@ -40,7 +40,11 @@ pub fn run_recording_to(args: &RunArgs, state_file: Option<std::path::PathBuf>) 
     } else {
         Box::new(LogUi(|line: &str| eprintln!("{line}")))
     };
-    let ui: Box<dyn Ui> = Box::new(super::record::Recording::new(ui, state_file, args.dry_run));
+    let ui: Box<dyn Ui> = Box::new(super::record::Recording::new(
+        ui,
+        state_file.clone(),
+        args.dry_run,
+    ));
     let executor = match Executor::new(&plan, run, ui) {
         Ok(e) => e,
         Err(e) => {
@@ -49,6 +53,7 @@ pub fn run_recording_to(args: &RunArgs, state_file: Option<std::path::PathBuf>) 
         }
     };
     let report = executor.run();
+    super::record::notify_after_run(args.file.config.as_deref(), &report, state_file.as_deref());
     match args.output {
         OutputFormat::Json => print_json(&report),
         OutputFormat::Human => print!("{}", summary(&report)),
