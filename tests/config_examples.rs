@@ -214,4 +214,42 @@ fn config_show_lists_hooks_in_the_order_they_run() {
             "on-failure  global  /usr/local/bin/notify --failed 'it'\\''s `bad`'",
         ]
     );
+/// A YAML block in the docs that starts with `# docs/examples/NAME` is that
+/// example file, exactly: the guide cannot drift from what the tests load.
+#[test]
+fn yaml_blocks_in_the_docs_are_the_example_files() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("md") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find("```yaml\n") {
+            let body = &rest[start + 8..];
+            let end = body.find("\n```").expect("closed yaml block");
+            let block = &body[..end];
+            rest = &body[end..];
+            let Some(name) = block
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("# docs/examples/"))
+                .and_then(|l| l.split_whitespace().next())
+            else {
+                continue;
+            };
+            let file = std::fs::read_to_string(root.join("docs/examples").join(name))
+                .unwrap_or_else(|e| panic!("{} names docs/examples/{name}: {e}", path.display()));
+            assert_eq!(
+                block,
+                file.trim_end_matches('\n'),
+                "{}: the block for {name} differs from the file",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "only {checked} example blocks found in docs/");
 }
