@@ -20,6 +20,8 @@ fn nbkp(w: &World, config: &str, args: &[&str]) -> (i32, String, String) {
     std::fs::write(&cfg, config).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nbkp"));
     cmd.args(args).arg("-c").arg(&cfg);
+    // `nbkp run` records completed syncs: in this world, not the machine's.
+    cmd.env("XDG_STATE_HOME", w.state_home());
     let out = testbed::run_timeout(&mut cmd, Duration::from_secs(120)).unwrap();
     (
         out.status.code().unwrap_or(-1),
