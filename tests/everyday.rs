@@ -978,3 +978,97 @@ fn notifications_are_off_by_default_and_quiet_when_all_is_well() {
     );
     assert_eq!(daemon.received(), []);
 }
+
+/// A program on PATH that appends its arguments (and stdin, if any) to a
+/// log: for schedulers this machine cannot run (launchctl) or whose real
+/// table must not be touched by tests (the user's crontab).
+fn fake_program(dir: &Path, name: &str, stdout: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("fake-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join(format!("{name}.log"));
+    let script = bin.join(name);
+    write(
+        &script,
+        &format!(
+            "#!/bin/sh\necho \"$*\" >> {log}\nif [ \"$1\" = - ]; then cat >> {log}; fi\nprintf '%s' {out}\n",
+            log = testbed::shq(&log),
+            out = testbed::shq(stdout)
+        ),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    log
+}
+
+#[test]
+fn cron_and_launchd_install_write_files_and_enable_merges_the_crontab_mock_crontab_launchctl() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = awkward_config(dir.path());
+    let existing = "MAILTO=me\n# >>> nbkp schedule >>>\n0 0 * * * old nbkp line\n# <<< nbkp schedule <<<\n5 4 * * * other job\n";
+    let crontab_log = fake_program(dir.path(), "crontab", existing);
+    let launchctl_log = fake_program(dir.path(), "launchctl", "");
+    let path = format!(
+        "{}:{}",
+        dir.path().join("fake-bin").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let schedule = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_nbkp"))
+            .arg("schedule")
+            .args(args)
+            .arg("-c")
+            .arg(&config)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let cron_dir = dir.path().join("cron");
+    schedule(&[
+        "cron",
+        "--every",
+        "15m",
+        "--install",
+        "--install-dir",
+        cron_dir.to_str().unwrap(),
+    ]);
+    let block = std::fs::read_to_string(cron_dir.join("nbkp.crontab")).unwrap();
+    assert!(block.contains("\n*/15 * * * * nice -n 19 "), "{block}");
+    assert!(!crontab_log.exists(), "crontab run without --enable");
+    schedule(&[
+        "cron",
+        "--every",
+        "15m",
+        "--install",
+        "--install-dir",
+        cron_dir.to_str().unwrap(),
+        "--enable",
+    ]);
+    // `crontab -l` read the old table; `crontab -` got it with nbkp's block
+    // replaced in place and the other lines kept.
+    let log = std::fs::read_to_string(&crontab_log).unwrap();
+    let (calls, table) = log.split_once("-\n").unwrap();
+    assert_eq!(calls, "-l\n");
+    assert_eq!(table, format!("MAILTO=me\n{block}5 4 * * * other job\n"));
+
+    let agents = dir.path().join("agents");
+    schedule(&[
+        "launchd",
+        "--install",
+        "--install-dir",
+        agents.to_str().unwrap(),
+        "--enable",
+    ]);
+    let plist = agents.join("nbkp.run.plist");
+    assert!(std::fs::read_to_string(&plist)
+        .unwrap()
+        .contains("<key>StartInterval</key>"));
+    assert_eq!(
+        std::fs::read_to_string(&launchctl_log).unwrap(),
+        format!("load -w {}\n", plist.display())
+    );
+}
