@@ -95,6 +95,61 @@ pub fn stamp(at: SystemTime) -> (u64, String) {
     (secs, crate::exec::clock::snapshot_name(at, "colons"))
 }
 
+/// Runs `update` on the state while holding `<file>.lock` (created with
+/// O_EXCL), so two runs finishing syncs at once both keep their entries. A
+/// lock older than [`LOCK_STALE`] is a crashed writer's and is broken; if
+/// the lock cannot be had within [`LOCK_WAIT`], the update goes ahead
+/// anyway (history is not worth blocking a backup for).
+fn update(path: &Path, change: impl FnOnce(&mut State)) -> Result<(), String> {
+    let lock = path.with_extension("json.lock");
+    if let Some(dir) = lock.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let held = acquire(&lock);
+    let result = (|| {
+        let mut state = load(path)?;
+        state.version = VERSION;
+        change(&mut state);
+        save(path, &state)
+    })();
+    if held {
+        let _ = std::fs::remove_file(&lock);
+    }
+    result
+}
+
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+const LOCK_STALE: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn acquire(lock: &Path) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(lock)
+        {
+            Ok(_) => return true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let stale = std::fs::metadata(lock)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > LOCK_STALE);
+                if stale {
+                    let _ = std::fs::remove_file(lock);
+                    continue;
+                }
+                if start.elapsed() > LOCK_WAIT {
+                    return false;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
 /// Records that `slug` completed at `at` (re-reading the file first, so
 /// other syncs' entries written meanwhile are kept).
 pub fn record_success(
@@ -103,29 +158,27 @@ pub fn record_success(
     at: SystemTime,
     snapshot: Option<&str>,
 ) -> Result<(), String> {
-    let mut state = load(path)?;
-    state.version = VERSION;
-    let (unix, text) = stamp(at);
-    let entry = state.syncs.entry(slug.to_string()).or_default();
-    entry.last_success = Some(text);
-    entry.last_success_unix = Some(unix);
-    entry.snapshot = snapshot.map(String::from);
-    entry.last_failure = None;
-    entry.last_failure_unix = None;
-    entry.last_failure_detail = None;
-    save(path, &state)
+    update(path, |state| {
+        let (unix, text) = stamp(at);
+        let entry = state.syncs.entry(slug.to_string()).or_default();
+        entry.last_success = Some(text);
+        entry.last_success_unix = Some(unix);
+        entry.snapshot = snapshot.map(String::from);
+        entry.last_failure = None;
+        entry.last_failure_unix = None;
+        entry.last_failure_detail = None;
+    })
 }
 
 /// Records a failed attempt of `slug` (its last success stays).
 pub fn record_failure(path: &Path, slug: &str, at: SystemTime, detail: &str) -> Result<(), String> {
-    let mut state = load(path)?;
-    state.version = VERSION;
-    let (unix, text) = stamp(at);
-    let entry = state.syncs.entry(slug.to_string()).or_default();
-    entry.last_failure = Some(text);
-    entry.last_failure_unix = Some(unix);
-    entry.last_failure_detail = Some(detail.to_string());
-    save(path, &state)
+    update(path, |state| {
+        let (unix, text) = stamp(at);
+        let entry = state.syncs.entry(slug.to_string()).or_default();
+        entry.last_failure = Some(text);
+        entry.last_failure_unix = Some(unix);
+        entry.last_failure_detail = Some(detail.to_string());
+    })
 }
 
 /// `12 days`, `3 hours`, `5 minutes`, `40 seconds`: the largest whole unit.
@@ -175,6 +228,41 @@ mod tests {
         // No temporary files left beside it.
         let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn concurrent_writers_keep_every_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nbkp/state.json");
+        let t = UNIX_EPOCH + Duration::from_secs(1_772_807_400);
+        std::thread::scope(|s| {
+            for w in 0..8 {
+                let path = &path;
+                s.spawn(move || {
+                    for i in 0..10 {
+                        record_success(path, &format!("w{w}-s{i}"), t, None).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(load(&path).unwrap().syncs.len(), 80);
+        assert!(!path.with_extension("json.lock").exists());
+    }
+
+    #[test]
+    fn a_crashed_writers_lock_is_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let lock = path.with_extension("json.lock");
+        std::fs::write(&lock, "").unwrap();
+        let old = std::fs::File::options().write(true).open(&lock).unwrap();
+        old.set_modified(SystemTime::now() - Duration::from_secs(60))
+            .unwrap();
+        let t = UNIX_EPOCH + Duration::from_secs(1_772_807_400);
+        let started = std::time::Instant::now();
+        record_success(&path, "a", t, None).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(load(&path).unwrap().syncs.contains_key("a"));
     }
 
     #[test]
