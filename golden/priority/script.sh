@@ -637,9 +637,21 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # Runs the library plus the commands on stdin with sh on a host.
+# This machine's operations run in a subshell of the script, which has the
+# library already: no new shell to start and no library to read again.
+# (The subshell keeps their variables and any `exit` away from the script;
+# `set +u` gives them the plain shell `sh -s` would.)
+nbkp_here() {
+  nbkp_msg=$(cat)
+  (
+    set +u
+    eval "$nbkp_msg"
+  )
+}
+
 nbkp_sh() {
   case $1 in
-    h0) { nbkp_lib; cat; } | sh -s ;;
+    h0) nbkp_here ;;
     h1) nbkp_session h1 3 4 ;;
   esac
 }

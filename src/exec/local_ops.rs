@@ -169,9 +169,50 @@ fn quiet(program: &str, args: &[&std::ffi::OsStr]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// lib.sh's `nbkp_prio` as a command prefix, for a `prio=NICE:CLASS:LEVEL`
+/// among the rules (the sync's `priority`): `nice -n N` and, where this
+/// machine has ionice, `ionice -t -c C [-n L]`. Empty without one.
+fn priority_prefix(rules: &[String]) -> Vec<String> {
+    let Some(token) = rules.iter().rev().find_map(|r| r.strip_prefix("prio=")) else {
+        return Vec::new();
+    };
+    let mut parts = token.splitn(3, ':');
+    let (n, c, l) = (parts.next(), parts.next(), parts.next());
+    fn set(v: Option<&str>) -> Option<&str> {
+        v.filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+    }
+    let mut words = Vec::new();
+    if let Some(n) = set(n).filter(|_| crate::programs::find("nice").is_some()) {
+        words.extend(["nice".to_string(), "-n".into(), n.to_string()]);
+    }
+    if let Some(c) = set(c).filter(|_| crate::programs::find("ionice").is_some()) {
+        words.extend([
+            "ionice".to_string(),
+            "-t".into(),
+            "-c".into(),
+            c.to_string(),
+        ]);
+        if let Some(l) = set(l) {
+            words.extend(["-n".to_string(), l.to_string()]);
+        }
+    }
+    words
+}
+
+/// Removes a directory tree: in-process, or through `rm -rf` under the
+/// sync's priority (a lowered priority is a property of a process).
+fn remove_tree(path: &Path, prio: &[String]) -> bool {
+    if prio.is_empty() {
+        return fs::remove_dir_all(path).is_ok();
+    }
+    let mut args: Vec<&std::ffi::OsStr> = prio[1..].iter().map(|w| w.as_ref()).collect();
+    args.extend(["rm".as_ref(), "-rf".as_ref(), path.as_os_str()]);
+    quiet(&prio[0], &args) && !path.exists()
+}
+
 /// `nbkp_remove_snapshot`: hard-link snapshots leave the name space first,
 /// so an interrupted removal never leaves a half snapshot that looks whole.
-fn remove_snapshot(mode: &str, ep: &Path, name: &str) -> bool {
+fn remove_snapshot(mode: &str, ep: &Path, name: &str, prio: &[String]) -> bool {
     let path = ep.join("snapshots").join(name);
     if mode == "btrfs" {
         let _ = quiet(
@@ -184,16 +225,21 @@ fn remove_snapshot(mode: &str, ep: &Path, name: &str) -> bool {
                 "false".as_ref(),
             ],
         );
-        return quiet(
-            "btrfs",
-            &["subvolume".as_ref(), "delete".as_ref(), path.as_os_str()],
-        );
+        let delete: [&std::ffi::OsStr; 3] =
+            ["subvolume".as_ref(), "delete".as_ref(), path.as_os_str()];
+        if prio.is_empty() {
+            return quiet("btrfs", &delete);
+        }
+        let mut args: Vec<&std::ffi::OsStr> = prio[1..].iter().map(|w| w.as_ref()).collect();
+        args.push("btrfs".as_ref());
+        args.extend(delete);
+        return quiet(&prio[0], &args);
     }
     let removing = ep.join("snapshots").join(format!(".nbkp-removing-{name}"));
-    fs::rename(&path, &removing).is_ok() && fs::remove_dir_all(&removing).is_ok()
+    fs::rename(&path, &removing).is_ok() && remove_tree(&removing, prio)
 }
 
-fn finish_removals(ep: &Path) {
+fn finish_removals(ep: &Path, prio: &[String]) {
     for e in fs::read_dir(ep.join("snapshots"))
         .into_iter()
         .flatten()
@@ -205,7 +251,7 @@ fn finish_removals(ep: &Path) {
             .starts_with(".nbkp-removing-")
             && p.is_dir()
         {
-            let _ = fs::remove_dir_all(&p);
+            let _ = remove_tree(&p, prio);
         }
     }
 }
@@ -243,7 +289,7 @@ fn begin(
         let mut after = false;
         for n in snapshot_names(ep) {
             if after {
-                if remove_snapshot("hard-link", ep, &n) {
+                if remove_snapshot("hard-link", ep, &n, &[]) {
                     out.push_str(&format!("orphan {n}\n"));
                 } else {
                     out.push_str(&format!("warning could not remove orphaned snapshot {n}\n"));
@@ -312,7 +358,8 @@ fn commit(
 /// `nbkp_prune` right after a commit: `latest` is the new snapshot, whose
 /// time is now.
 fn prune(mode: &str, ep: &Path, latest: &str, rules: &[String], out: &mut String) -> bool {
-    finish_removals(ep);
+    let prio = priority_prefix(rules);
+    finish_removals(ep, &prio);
     if rules.is_empty() {
         return true;
     }
@@ -326,7 +373,7 @@ fn prune(mode: &str, ep: &Path, latest: &str, rules: &[String], out: &mut String
         .collect();
     drops.reverse(); // oldest first
     for n in drops {
-        if !remove_snapshot(mode, ep, &n) {
+        if !remove_snapshot(mode, ep, &n, &prio) {
             return false;
         }
         out.push_str(&format!("pruned {n}\n"));
@@ -340,7 +387,7 @@ fn abort(mode: &str, dry: bool, ep: &Path, snapshot: &str, owner: &str, out: &mu
     }
     if mode == "hard-link"
         && is_dir(&ep.join("snapshots").join(snapshot))
-        && !remove_snapshot("hard-link", ep, snapshot)
+        && !remove_snapshot("hard-link", ep, snapshot, &[])
     {
         out.push_str(&format!(
             "warning could not remove unfinished snapshot {snapshot}\n"
@@ -353,6 +400,23 @@ fn abort(mode: &str, dry: bool, ep: &Path, snapshot: &str, owner: &str, out: &mu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pruning_at_the_syncs_priority() {
+        let rules = ["max=1".to_string(), "prio=19:3:-".to_string()];
+        let prefix = priority_prefix(&rules);
+        assert_eq!(&prefix[..3], ["nice", "-n", "19"]);
+        if crate::programs::find("ionice").is_some() {
+            assert_eq!(&prefix[3..], ["ionice", "-t", "-c", "3"]);
+        }
+        assert!(priority_prefix(&rules[..1]).is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("t");
+        fs::create_dir_all(tree.join("a/b")).unwrap();
+        fs::write(tree.join("a/b/f"), "x").unwrap();
+        assert!(remove_tree(&tree, &prefix));
+        assert!(!tree.exists());
+    }
 
     #[test]
     fn names_as_the_shell_sees_them() {
