@@ -214,6 +214,8 @@ fn config_show_lists_hooks_in_the_order_they_run() {
             "on-failure  global  /usr/local/bin/notify --failed 'it'\\''s `bad`'",
         ]
     );
+}
+
 /// A YAML block in the docs that starts with `# docs/examples/NAME` is that
 /// example file, exactly: the guide cannot drift from what the tests load.
 #[test]
