@@ -167,6 +167,7 @@ nbkp_probe() {
       elif [ "$(stat -c %i "$2" 2>/dev/null)" = 256 ]; then nbkp_r=1
       else nbkp_r=0; fi ;;
     latest) nbkp_r=$(nbkp_latest_state "$2") ;;
+    daemon-file) shift; nbkp_r=$(nbkp_daemon_file "$@") ;;
     *) nbkp_r=unknown ;;
   esac
   printf '%s %s\n' "$nbkp_i" "$nbkp_r"
@@ -546,6 +547,38 @@ nbkp_init_endpoint() {
   elif [ "$1" = 1 ]; then echo "would staging"
   elif btrfs subvolume create "$3/staging" >/dev/null 2>&1; then echo "done staging"
   else echo "failed staging"; return 1; fi
+}
+
+# rsync daemon volumes (no shell there): is TARGET (rsync://… or host::…)
+# a regular file? Args: TARGET RSH ('' or the -e command) [PASSWORD-COMMAND…].
+# 1, 0 (absent), unreachable, denied (unknown module, refused login),
+# nopassword (the command failed) or unknown. The password reaches rsync
+# only through its environment; RSYNC_PASSWORD is at least empty, so rsync
+# never waits for one at a prompt.
+nbkp_daemon_file() {
+  nbkp_dt=$1 nbkp_drsh=$2
+  shift 2
+  if [ $# -gt 0 ]; then
+    RSYNC_PASSWORD=$("$@" </dev/null) || { echo nopassword; return 0; }
+  else
+    RSYNC_PASSWORD=${RSYNC_PASSWORD-}
+  fi
+  export RSYNC_PASSWORD
+  if [ -n "$nbkp_drsh" ]; then set -- -e "$nbkp_drsh"; else set --; fi
+  nbkp_dl=$(rsync --list-only --no-motd ${1+"$@"} "$nbkp_dt" </dev/null 2>&1)
+  nbkp_drc=$?
+  nbkp_nl='
+'
+  case $nbkp_drc in
+    # The listing's line of a regular file starts with its mode, `-rw…`.
+    0) case "$nbkp_nl$nbkp_dl" in *"$nbkp_nl-"*) echo 1 ;; *) echo 0 ;; esac ;;
+    23) echo 0 ;;
+    # The daemon itself refused (`@ERROR: …`), or it was never reached
+    # (through SSH, a failed login ends the same way).
+    5) case $nbkp_dl in *@ERROR*) echo denied ;; *) echo unreachable ;; esac ;;
+    10 | 12 | 35 | 255) echo unreachable ;;
+    *) echo unknown ;;
+  esac
 }
 NBKP_LIB
 }
