@@ -81,6 +81,8 @@ struct Lowering<'c> {
     groups: Vec<CheckGroup>,
     group_index: HashMap<Vec<CheckLayer>, usize>,
     sites: Vec<Site>,
+    /// Endpoint slug → its index in `sites`.
+    site_index: HashMap<String, usize>,
 }
 
 pub fn lower(
@@ -130,6 +132,7 @@ pub fn lower(
         groups: Vec::new(),
         group_index: HashMap::new(),
         sites: Vec::new(),
+        site_index: HashMap::new(),
     };
     let mut syncs = Vec::new();
     let mut excluded_volumes = Vec::new();
@@ -424,11 +427,13 @@ impl<'c> Lowering<'c> {
 
     /// Records where an endpoint is, once, with the roles syncs give it.
     fn site(&mut self, ep: &SyncEndpoint, side: &Side, source: bool) {
-        if let Some(s) = self.sites.iter_mut().find(|s| s.slug == ep.slug) {
+        if let Some(&i) = self.site_index.get(&ep.slug) {
+            let s = &mut self.sites[i];
             s.source |= source;
             s.destination |= !source;
             return;
         }
+        self.site_index.insert(ep.slug.clone(), self.sites.len());
         let volume = &self.config.volumes[&ep.volume.slug];
         let root = volume.path.as_deref().unwrap_or("");
         let expect_mount = DRIVE_PARENTS.iter().any(|p| root.starts_with(p));
