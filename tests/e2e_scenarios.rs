@@ -675,25 +675,32 @@ fn priority_runs_rsync_under_nice_and_ionice(be: &dyn Backend) {
     );
     let rb = w.volume(Side::Remote, "prio-rb", false);
     w.endpoint(Side::Remote, &rb, Mode::None, false, true);
+    let rc = w.volume(Side::Remote, "prio-rc", false);
+    w.endpoint(Side::Remote, &rc, Mode::None, false, true);
     let mut config = w.ssh_yaml();
     config.push_str("volumes:\n");
     config.push_str(&World::volume_yaml(Side::Local, "prio-src", &src));
     config.push_str(&World::volume_yaml(Side::Local, "prio-dst", &dst));
     config.push_str(&World::volume_yaml(Side::Remote, "prio-ra", &ra));
     config.push_str(&World::volume_yaml(Side::Remote, "prio-rb", &rb));
+    config.push_str(&World::volume_yaml(Side::Remote, "prio-rc", &rc));
     config.push_str(
-        "sync-endpoints:\n  s: {volume: prio-src}\n  d: {volume: prio-dst, hard-link-snapshots: {enabled: true, max-snapshots: 1}}\n  ra: {volume: prio-ra}\n  rb: {volume: prio-rb}\n\
+        "sync-endpoints:\n  s: {volume: prio-src}\n  d: {volume: prio-dst, hard-link-snapshots: {enabled: true, max-snapshots: 1}}\n  ra: {volume: prio-ra}\n  rb: {volume: prio-rb}\n  rc: {volume: prio-rc}\n\
          syncs:\n  local:\n    source: s\n    destination: d\n    priority: {nice: 13, ionice-class: idle}\n    rsync-options: {extra-options: [--bwlimit=1000]}\n\
-         \x20 remote:\n    source: ra\n    destination: rb\n    priority: {nice: 7, ionice-class: best-effort, ionice-level: 6}\n    rsync-options: {extra-options: [--bwlimit=1000]}\n",
+         \x20 remote:\n    source: ra\n    destination: rb\n    priority: {nice: 7, ionice-class: best-effort, ionice-level: 6}\n    rsync-options: {extra-options: [--bwlimit=1000]}\n\
+         \x20 push:\n    source: s\n    destination: rc\n    priority: {nice: 5, ionice-class: idle}\n    rsync-options: {extra-options: [--bwlimit=1000]}\n",
     );
     let mut child = be.spawn(&w, &config);
     let local_needle = dst.join("snapshots").display().to_string();
     let remote_needle = rb.display().to_string();
     let mut local_seen = Vec::new();
     let mut remote_seen = Vec::new();
+    // The server side of the push: rsync started by the remote shell.
+    let mut server_seen = Vec::new();
     let status = loop {
         local_seen.extend(rsync_priorities(&local_needle));
         remote_seen.extend(rsync_priorities(&remote_needle));
+        server_seen.extend(rsync_priorities("--server"));
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
@@ -717,6 +724,20 @@ fn priority_runs_rsync_under_nice_and_ionice(be: &dyn Backend) {
             be.name()
         );
     }
+    assert!(
+        !server_seen.is_empty(),
+        "{}: no server rsync seen",
+        be.name()
+    );
+    for (nice, io) in &server_seen {
+        assert_eq!(
+            (*nice, io.as_str()),
+            (5, "idle"),
+            "{}: the push's server side",
+            be.name()
+        );
+    }
+    assert_eq!(w.manifest(Side::Local, &src), w.manifest(Side::Remote, &rc));
     // A second run prunes the first snapshot (max 1) at that priority.
     let first = w.snapshots(Side::Local, &dst);
     assert_eq!(first.len(), 1);

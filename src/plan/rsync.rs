@@ -134,6 +134,7 @@ pub fn command(
             words
         }
         Direction::Push(ssh) => {
+            words.extend(remote_priority(sync.priority.as_ref()));
             // Remote paths travel inside rsync's protocol, not through the
             // remote shell, so spaces and quotes arrive intact even with
             // rsync older than 3.2.4.
@@ -145,6 +146,7 @@ pub fn command(
             words
         }
         Direction::Pull(ssh) => {
+            words.extend(remote_priority(sync.priority.as_ref()));
             words.push(Arg::lit("--protect-args"));
             words.push(Arg::lit("-e"));
             words.push(ssh.rsync_shell());
@@ -201,6 +203,25 @@ fn priority_prefix(priority: Option<&Priority>) -> Vec<Arg> {
             priority_token(p),
         ]),
     }
+}
+
+/// The other end of a push or pull runs on the remote host, started by the
+/// remote shell from `--rsync-path`: the same priority there, through the
+/// same words as here, quoted for that shell.
+fn remote_priority(priority: Option<&Priority>) -> Option<Arg> {
+    let words = priority_prefix(priority);
+    if words.is_empty() {
+        return None;
+    }
+    let text: Vec<String> = words
+        .iter()
+        .filter_map(|w| match w {
+            Arg::Lit(s) => Some(crate::shell::quote(s)),
+            _ => None,
+        })
+        .chain(std::iter::once("rsync".to_string()))
+        .collect();
+    Some(Arg::lit(format!("--rsync-path={}", text.join(" "))))
 }
 
 /// `nbkp_prio`'s definition, taken from the runtime library, then a call.
