@@ -593,8 +593,9 @@ fn ignore_all_attempts_syncs_with_preflight_errors(be: &dyn Backend) {
 }
 
 /// Niceness and IO class of every running rsync whose command line names
-/// `needle`, read from /proc (the remote host shares this pid namespace).
-fn rsync_priorities(needle: &str) -> Vec<(i64, String)> {
+/// every one of `needles`, read from /proc (the remote host shares this pid
+/// namespace).
+fn rsync_priorities(needles: &[&str]) -> Vec<(i64, String)> {
     let mut found = Vec::new();
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return found;
@@ -611,7 +612,7 @@ fn rsync_priorities(needle: &str) -> Vec<(i64, String)> {
             .map(|w| String::from_utf8_lossy(w).into_owned())
             .collect();
         if words.first().map(|w| w.rsplit('/').next() == Some("rsync")) != Some(true)
-            || !words.iter().any(|w| w.contains(needle))
+            || !needles.iter().all(|n| words.iter().any(|w| w.contains(n)))
         {
             continue;
         }
@@ -688,19 +689,21 @@ fn priority_runs_rsync_under_nice_and_ionice(be: &dyn Backend) {
         "sync-endpoints:\n  s: {volume: prio-src}\n  d: {volume: prio-dst, hard-link-snapshots: {enabled: true, max-snapshots: 1}}\n  ra: {volume: prio-ra}\n  rb: {volume: prio-rb}\n  rc: {volume: prio-rc}\n\
          syncs:\n  local:\n    source: s\n    destination: d\n    priority: {nice: 13, ionice-class: idle}\n    rsync-options: {extra-options: [--bwlimit=1000]}\n\
          \x20 remote:\n    source: ra\n    destination: rb\n    priority: {nice: 7, ionice-class: best-effort, ionice-level: 6}\n    rsync-options: {extra-options: [--bwlimit=1000]}\n\
-         \x20 push:\n    source: s\n    destination: rc\n    priority: {nice: 5, ionice-class: idle}\n    rsync-options: {extra-options: [--bwlimit=1000]}\n",
+         \x20 push:\n    source: s\n    destination: rc\n    priority: {nice: 5, ionice-class: idle}\n    rsync-options: {extra-options: [--bwlimit=1000, --partial-dir=.prio-push-partial]}\n",
     );
     let mut child = be.spawn(&w, &config);
     let local_needle = dst.join("snapshots").display().to_string();
     let remote_needle = rb.display().to_string();
     let mut local_seen = Vec::new();
     let mut remote_seen = Vec::new();
-    // The server side of the push: rsync started by the remote shell.
+    // The server side of the push: rsync started by the remote shell; its
+    // command line names no path (--protect-args), but the partial dir the
+    // client passes on is this test's own.
     let mut server_seen = Vec::new();
     let status = loop {
-        local_seen.extend(rsync_priorities(&local_needle));
-        remote_seen.extend(rsync_priorities(&remote_needle));
-        server_seen.extend(rsync_priorities("--server"));
+        local_seen.extend(rsync_priorities(&[&local_needle]));
+        remote_seen.extend(rsync_priorities(&[&remote_needle]));
+        server_seen.extend(rsync_priorities(&["--server", ".prio-push-partial"]));
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
