@@ -593,8 +593,8 @@ fn ignore_all_attempts_syncs_with_preflight_errors(be: &dyn Backend) {
 }
 
 /// Niceness and IO class of every running rsync whose command line names
-/// every one of `needles`, read from /proc (the remote host shares this pid
-/// namespace).
+/// every one of `needles` (`cwd:PATH`: whose working directory is inside
+/// PATH), read from /proc (the remote host shares this pid namespace).
 fn rsync_priorities(needles: &[&str]) -> Vec<(i64, String)> {
     let mut found = Vec::new();
     let Ok(rd) = std::fs::read_dir("/proc") else {
@@ -612,7 +612,11 @@ fn rsync_priorities(needles: &[&str]) -> Vec<(i64, String)> {
             .map(|w| String::from_utf8_lossy(w).into_owned())
             .collect();
         if words.first().map(|w| w.rsplit('/').next() == Some("rsync")) != Some(true)
-            || !needles.iter().all(|n| words.iter().any(|w| w.contains(n)))
+            || !needles.iter().all(|n| match n.strip_prefix("cwd:") {
+                Some(dir) => std::fs::read_link(format!("/proc/{pid}/cwd"))
+                    .is_ok_and(|cwd| cwd.starts_with(dir)),
+                None => words.iter().any(|w| w.contains(n)),
+            })
         {
             continue;
         }
@@ -689,21 +693,21 @@ fn priority_runs_rsync_under_nice_and_ionice(be: &dyn Backend) {
         "sync-endpoints:\n  s: {volume: prio-src}\n  d: {volume: prio-dst, hard-link-snapshots: {enabled: true, max-snapshots: 1}}\n  ra: {volume: prio-ra}\n  rb: {volume: prio-rb}\n  rc: {volume: prio-rc}\n\
          syncs:\n  local:\n    source: s\n    destination: d\n    priority: {nice: 13, ionice-class: idle}\n    rsync-options: {extra-options: [--bwlimit=1000]}\n\
          \x20 remote:\n    source: ra\n    destination: rb\n    priority: {nice: 7, ionice-class: best-effort, ionice-level: 6}\n    rsync-options: {extra-options: [--bwlimit=1000]}\n\
-         \x20 push:\n    source: s\n    destination: rc\n    priority: {nice: 5, ionice-class: idle}\n    rsync-options: {extra-options: [--bwlimit=1000, --partial-dir=.prio-push-partial]}\n",
+         \x20 push:\n    source: s\n    destination: rc\n    priority: {nice: 5, ionice-class: idle}\n    rsync-options: {extra-options: [--bwlimit=1000]}\n",
     );
     let mut child = be.spawn(&w, &config);
     let local_needle = dst.join("snapshots").display().to_string();
     let remote_needle = rb.display().to_string();
     let mut local_seen = Vec::new();
     let mut remote_seen = Vec::new();
-    // The server side of the push: rsync started by the remote shell; its
-    // command line names no path (--protect-args), but the partial dir the
-    // client passes on is this test's own.
+    // The server side of the push: rsync started by the remote shell. Its
+    // command line names no path (--protect-args); it works inside rc.
     let mut server_seen = Vec::new();
+    let server_needle = format!("cwd:{}", rc.display());
     let status = loop {
         local_seen.extend(rsync_priorities(&[&local_needle]));
         remote_seen.extend(rsync_priorities(&[&remote_needle]));
-        server_seen.extend(rsync_priorities(&["--server", ".prio-push-partial"]));
+        server_seen.extend(rsync_priorities(&["--server", &server_needle]));
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
