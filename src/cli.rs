@@ -184,7 +184,6 @@ pub struct CredentialsArgs {
     pub output: OutputFormat,
 }
 
-
 #[derive(Debug, Subcommand)]
 pub enum SnapshotsCommand {
     /// Every snapshot with its time, `latest`, and the rule that keeps it

@@ -4,9 +4,9 @@ mod completions;
 mod config_show;
 mod credentials;
 mod demo;
+mod disks;
 mod init;
 mod ordering;
-mod disks;
 mod preflight;
 mod record;
 mod run;
@@ -128,9 +128,7 @@ pub fn open_hosts(
     let mut values = values;
     // Mount-managed drives first (as `nbkp run` does; the plan says whether
     // to mount or only look), so their mount points are known.
-    crate::exec::mounts::mount_all(plan, &hosts, &mut values, &mut |l| {
-        eprintln!("[nbkp] {l}")
-    });
+    crate::exec::mounts::mount_all(plan, &hosts, &mut values, &mut |l| eprintln!("[nbkp] {l}"));
     Ok((hosts, values))
 }
 

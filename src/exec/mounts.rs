@@ -35,7 +35,9 @@ impl<'p> Executor<'p> {
     /// The mount phase of a run (see [`mount_all`]), logged.
     pub fn mount_all(&mut self, v: &mut Values) -> Vec<MountResult> {
         let mut lines = Vec::new();
-        let r = mount_all(self.plan, &self.hosts, v, &mut |l| lines.push(l.to_string()));
+        let r = mount_all(self.plan, &self.hosts, v, &mut |l| {
+            lines.push(l.to_string())
+        });
         lines.iter().for_each(|l| self.log(l));
         r
     }
@@ -43,7 +45,9 @@ impl<'p> Executor<'p> {
     /// The unmount phase of a run (see [`umount_all`]), logged.
     pub fn umount_all(&mut self, v: &Values) -> Vec<MountResult> {
         let mut lines = Vec::new();
-        let r = umount_all(self.plan, &self.hosts, v, &mut |l| lines.push(l.to_string()));
+        let r = umount_all(self.plan, &self.hosts, v, &mut |l| {
+            lines.push(l.to_string())
+        });
         lines.iter().for_each(|l| self.log(l));
         r
     }
@@ -146,8 +150,7 @@ fn mount_one(
                 .map(str::to_string)
         };
         let id = m.passphrase.and_then(|i| {
-            plan
-                .credentials
+            plan.credentials
                 .as_ref()
                 .map(|c| c.passphrases[i].id.clone())
         });

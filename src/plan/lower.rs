@@ -493,7 +493,11 @@ impl<'c> Lowering<'c> {
             remote: host != 0,
             volume_path,
             place: (
-                self.hosts[host].ssh.as_ref().map(|_| self.hosts[host].name.clone()).unwrap_or_default(),
+                self.hosts[host]
+                    .ssh
+                    .as_ref()
+                    .map(|_| self.hosts[host].name.clone())
+                    .unwrap_or_default(),
                 endpoint_path.clone(),
             ),
             endpoint_path,

@@ -12,6 +12,8 @@ use crate::plan::Plan;
 pub struct MountView {
     n: usize,
     host: String,
+    /// On this machine (the script's own host).
+    local: bool,
     shown: String,
     uuid: String,
     /// Index of its passphrase in `credentials.passphrases`.
@@ -92,6 +94,7 @@ pub fn views(plan: &Plan) -> (Vec<MountView>, Option<CredentialsView>) {
             MountView {
                 n,
                 host: plan.hosts[m.host].id.clone(),
+                local: plan.hosts[m.host].ssh.is_none(),
                 shown: m.shown.clone(),
                 uuid: m.device_uuid.clone(),
                 key: m.passphrase,
