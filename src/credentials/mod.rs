@@ -229,17 +229,26 @@ pub struct Cache {
 impl Cache {
     /// Fetches every non-prompt passphrase now (before any device is
     /// touched); failures are kept and reported when a volume needs them.
-    pub fn prefetch(&mut self, plan: &CredentialPlan, ids: &[&str]) {
+    /// Returns the failures (warnings: a drive that is not plugged in needs
+    /// no passphrase).
+    pub fn prefetch(&mut self, plan: &CredentialPlan, ids: &[&str]) -> Vec<String> {
+        let mut warnings = Vec::new();
         if plan.provider() == CredentialProvider::Prompt {
-            return;
+            return warnings;
         }
         for p in plan
             .passphrases
             .iter()
             .filter(|p| ids.contains(&p.id.as_str()))
         {
-            self.get(plan, p);
+            if let Err(e) = self.get(plan, p) {
+                warnings.push(format!(
+                    "WARN: passphrase '{}' not available: {}",
+                    p.id, e.message
+                ));
+            }
         }
+        warnings
     }
 
     pub fn get(

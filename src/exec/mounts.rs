@@ -78,7 +78,9 @@ pub fn mount_all(
                 .iter()
                 .filter_map(|m| m.passphrase.map(|i| creds.passphrases[i].id.as_str()))
                 .collect();
-            cache.prefetch(creds, &ids);
+            for w in cache.prefetch(creds, &ids) {
+                log(&w);
+            }
         }
         let mut results = Vec::new();
         for (n, m) in plan.mounts.iter().enumerate() {
