@@ -198,15 +198,36 @@ nbkp_set_latest() {
 # Removes one snapshot. Hard-link snapshots are renamed out of the name
 # space first, so an interrupted removal never leaves a half snapshot that
 # looks complete; leftovers are finished by the next prune.
+# nbkp_remove_snapshot MODE ENDPOINT NAME [PRIORITY]
 nbkp_remove_snapshot() {
   case $1 in
     btrfs)
       btrfs property set "$2/snapshots/$3" ro false >/dev/null 2>&1
-      btrfs subvolume delete "$2/snapshots/$3" >/dev/null 2>&1 ;;
+      nbkp_prio run "${4:--:-:-}" btrfs subvolume delete "$2/snapshots/$3" >/dev/null 2>&1 ;;
     *)
       mv "$2/snapshots/$3" "$2/snapshots/.nbkp-removing-$3" &&
-        rm -rf "$2/snapshots/.nbkp-removing-$3" ;;
+        nbkp_prio run "${4:--:-:-}" rm -rf "$2/snapshots/.nbkp-removing-$3" ;;
   esac
+}
+
+# nbkp_prio run|exec PRIORITY COMMAND...: COMMAND under PRIORITY,
+# "NICE:IOCLASS:IOLEVEL" with `-` for unset (the sync's `priority`). ionice
+# is used only where it exists (not on macOS), with -t so a kernel refusing
+# IO priorities does not stop the command. Also rsync's wrapper (exec).
+nbkp_prio() {
+  nbkp_qm=$1 nbkp_qn=${2%%:*} nbkp_qc=${2#*:}
+  nbkp_ql=${nbkp_qc#*:} nbkp_qc=${nbkp_qc%%:*}
+  shift 2
+  if [ "$nbkp_qc" != - ] && command -v ionice >/dev/null 2>&1; then
+    if [ "$nbkp_ql" != - ]; then
+      set -- ionice -t -c "$nbkp_qc" -n "$nbkp_ql" "$@"
+    else
+      set -- ionice -t -c "$nbkp_qc" "$@"
+    fi
+  fi
+  if [ "$nbkp_qn" != - ] && command -v nice >/dev/null 2>&1; then set -- nice -n "$nbkp_qn" "$@"; fi
+  if [ "$nbkp_qm" = exec ]; then exec "$@"; fi
+  "$@"
 }
 
 # nbkp_epoch NAME: for a snapshot name (UTC), sets nbkp_e (seconds since
@@ -320,23 +341,29 @@ nbkp_list_names() {
 }
 
 # Finishes removals an interrupted run left (.nbkp-removing-*).
+# nbkp_finish_removals ENDPOINT [PRIORITY]
 nbkp_finish_removals() {
   for nbkp_p in "$1"/snapshots/.nbkp-removing-*; do
-    if [ -d "$nbkp_p" ]; then rm -rf "$nbkp_p"; fi
+    if [ -d "$nbkp_p" ]; then nbkp_prio run "${2:--:-:-}" rm -rf "$nbkp_p"; fi
   done
 }
 
 # nbkp_prune MODE ENDPOINT NOW LATEST [RULE=VALUE...]: applies the
-# retention policy (no rules: keep everything).
+# retention policy (no rules: keep everything). A `prio=PRIORITY` among the
+# rules removes at the sync's priority (see nbkp_prio).
 nbkp_prune() {
-  nbkp_finish_removals "$2"
   nbkp_pm=$1 nbkp_pe=$2 nbkp_pn=$3 nbkp_pt=$4
   shift 4
+  nbkp_qp=-:-:-
+  for nbkp_t in "$@"; do
+    case $nbkp_t in prio=*) nbkp_qp=${nbkp_t#prio=} ;; esac
+  done
+  nbkp_finish_removals "$nbkp_pe" "$nbkp_qp"
   [ $# -gt 0 ] || return 0
   nbkp_list_names "$nbkp_pe"
   nbkp_retain "$nbkp_pn" "$nbkp_pt" "$@"
   for nbkp_n in $nbkp_drops; do
-    nbkp_remove_snapshot "$nbkp_pm" "$nbkp_pe" "$nbkp_n" || return 1
+    nbkp_remove_snapshot "$nbkp_pm" "$nbkp_pe" "$nbkp_n" "$nbkp_qp" || return 1
     echo "pruned $nbkp_n"
   done
 }
@@ -987,10 +1014,10 @@ nbkp_key_src_0() {
   elif command -v security >/dev/null 2>&1; then
     NBKP_K=$(security find-generic-password -s nbkp -a vault -w 2>/dev/null) || NBKP_K=
   else
-    nbkp_log 'ERROR: passphrase '\''vault'\'' not available: no keyring tool (secret-tool or security)'
+    nbkp_log 'WARN: passphrase '\''vault'\'' not available: no keyring tool (secret-tool or security)'
     return 1
   fi
-  [ -n "$NBKP_K" ] || { nbkp_log 'ERROR: passphrase '\''vault'\'' not available: not found in the keyring (service nbkp, account vault)'; return 1; }
+  [ -n "$NBKP_K" ] || { nbkp_log 'WARN: passphrase '\''vault'\'' not available: not found in the keyring (service nbkp, account vault)'; return 1; }
 }
 
 # nbkp_fetch K: passphrase K into NBKP_KEY_K, fetched once per run.
