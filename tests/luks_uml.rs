@@ -407,6 +407,21 @@ fn guest_scenarios() {
             "again\n"
         );
     });
+    // 2b. nbkp snapshots show mounts the drives too (and unmounts them).
+    let t = traced(&[nbkp, "snapshots", "show", "-c", cfg, "-o", "json"], &env);
+    assert_eq!(t.code, Some(0), "snapshots show: {}", t.stderr);
+    assert_no_leak(&t, PASS, "snapshots show");
+    let doc: serde_json::Value = serde_json::from_str(&t.stdout).unwrap();
+    let eps = doc["endpoints"].as_array().unwrap();
+    assert_eq!(eps.len(), 2, "{doc}");
+    for ep in eps {
+        assert_eq!(ep["state"], "ok", "{doc}");
+        assert_eq!(ep["snapshots"].as_array().unwrap().len(), 2, "{doc}");
+    }
+    assert!(
+        !unlocked("/dev/ubda") && !unlocked("/dev/ubdb"),
+        "locked after snapshots show"
+    );
     eprintln!(
         "guest: script scenario done at {:.1}s",
         t0.elapsed().as_secs_f64()
@@ -690,7 +705,10 @@ syncs:
     step("run");
     if std::env::var("NBKP_UML_DEBUG").is_ok_and(|v| !v.is_empty()) {
         std::fs::write("/run/client-trace", &t.trace).unwrap();
-        ok("cp /run/client-trace /run/sshd-trace /work/wt-luks/target/uml/");
+        ok(&format!(
+            "cp /run/client-trace /run/sshd-trace {}/target/uml/",
+            env!("CARGO_MANIFEST_DIR")
+        ));
     }
     assert_eq!(t.code, Some(0), "remote run: {}", t.stderr);
     assert_no_leak(&t, PASS, "remote run (client)");
