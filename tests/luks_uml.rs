@@ -479,6 +479,40 @@ fn guest_scenarios() {
     ok(&format!("{nbkp} disks umount -c {cfg}"));
     assert!(!unlocked("/dev/ubda") && !unlocked("/dev/ubdb"));
 
+    // 3c. The prompt provider, on a terminal (util-linux `script` gives a
+    // pty): asked once for the two drives sharing the passphrase-id, not
+    // echoed; by nbkp run and by the script.
+    let pcfg = "/run/prompt.yaml";
+    std::fs::write(
+        pcfg,
+        std::fs::read_to_string(cfg)
+            .unwrap()
+            .replace("credential-provider: env", "credential-provider: prompt"),
+    )
+    .unwrap();
+    ok(&format!("{nbkp} sh -c {pcfg} -o /run/prompt.sh"));
+    for (what, cmd) in [
+        ("run", format!("{nbkp} run -c {pcfg}")),
+        ("script", "dash /run/prompt.sh".to_string()),
+    ] {
+        let (code, out) = prompted(&cmd);
+        assert_eq!(code, Some(0), "prompt ({what}): {out}");
+        assert_eq!(
+            out.matches("LUKS passphrase for drives:").count(),
+            1,
+            "prompt ({what}): {out}"
+        );
+        assert!(
+            !out.contains("c0rrect"),
+            "the passphrase was echoed ({what}): {out}"
+        );
+        assert!(
+            out.contains("unmounted and locked"),
+            "prompt ({what}): {out}"
+        );
+        assert!(!unlocked("/dev/ubda") && !unlocked("/dev/ubdb"));
+    }
+
     // 3b. The same drives as volumes of a remote host (sshd on the guest's
     // loopback): unlocked over the run's SSH connection, a push and a relay
     // between the two drives on the host, by nbkp run and by the script.
@@ -755,4 +789,43 @@ syncs:
         !server.contains("c0rrect h0rse"),
         "a passphrase in an argv on the server side:\n{server}"
     );
+}
+
+/// Runs `cmd` on a pseudo-terminal (`script`), types the passphrase once
+/// the prompt is shown; returns the exit code and everything the terminal
+/// showed.
+fn prompted(cmd: &str) -> (Option<i32>, String) {
+    use std::io::Write;
+    let typescript = "/run/typescript";
+    let _ = std::fs::remove_file(typescript);
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-f", "-c", cmd, typescript])
+        .env("NBKP_PASSPHRASE_DRIVES", "not-this-one")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut stdin = child.stdin.take().unwrap();
+    while !std::fs::read_to_string(typescript)
+        .unwrap_or_default()
+        .contains("LUKS passphrase for")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no prompt: {}",
+            std::fs::read_to_string(typescript).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Echo goes off right after the prompt.
+    std::thread::sleep(Duration::from_millis(500));
+    stdin.write_all(format!("{PASS}\n").as_bytes()).unwrap();
+    let status = child.wait().unwrap();
+    drop(stdin);
+    (
+        status.code(),
+        std::fs::read_to_string(typescript).unwrap_or_default(),
+    )
 }
