@@ -123,6 +123,65 @@ pub enum Command {
     /// (default ~/.local/state/nbkp/). A sync not completed for longer than its
     /// `stale-after` (default 7d) is flagged. Exit 0, or 1 when a sync is stale.
     Status(StatusArgs),
+    /// Unlock, mount, unmount and lock the config's drives (udisks2)
+    #[command(subcommand, arg_required_else_help = true)]
+    Disks(DisksCommand),
+    /// Check where LUKS passphrases come from
+    #[command(subcommand, arg_required_else_help = true)]
+    Credentials(CredentialsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DisksCommand {
+    /// Unlock (LUKS) and mount mount-managed volumes; exit 1 if one is not mounted afterwards
+    Mount(DisksArgs),
+    /// Unmount and lock them; exit 1 if one could not be unmounted
+    Umount(DisksArgs),
+    /// Show whether each is plugged in, unlocked and mounted
+    Status(DisksArgs),
+    /// Print the polkit rule that lets a user do this without a password
+    SetupAuth(SetupAuthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DisksArgs {
+    #[command(flatten)]
+    pub file: ConfigFileArg,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Only these volumes (repeatable); an unknown name is an error
+    #[arg(short = 'n', long = "name", value_name = "NAME")]
+    pub name: Vec<String>,
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupAuthArgs {
+    #[command(flatten)]
+    pub file: ConfigFileArg,
+    /// The user allowed [default: the current user]
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Is every passphrase available from the configured provider? (never shows one)
+    KeyringStatus(CredentialsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CredentialsArgs {
+    #[command(flatten)]
+    pub file: ConfigFileArg,
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -292,21 +351,20 @@ pub enum NetworkArg {
     Public,
 }
 
-/// Mount handling for volumes with a `mount:` section. Accepted now so
-/// commands keep the Python nbkp's options; they take effect with LUKS and
-/// udisks support, until which mount-managed volumes must be mounted by hand.
+/// Mount handling for volumes with a `mount:` section (udisks2: unlock the
+/// LUKS container with the passphrase from the credential provider, mount).
 #[derive(Debug, Args, Default)]
 pub struct MountArgs {
-    /// Unlock and mount mount-managed volumes before the run [default] (not yet implemented: mount them by hand)
+    /// Unlock and mount mount-managed volumes before the run [default]
     #[arg(long, overrides_with = "no_mount")]
     pub mount: bool,
-    /// Leave mount-managed volumes as they are
+    /// Leave mount-managed volumes as they are (only look where they are mounted)
     #[arg(long, overrides_with = "mount")]
     pub no_mount: bool,
-    /// Unmount and lock them after the run [default] (not yet implemented)
+    /// Unmount and lock them after the run, also after a failure or an interruption [default]
     #[arg(long, overrides_with = "no_umount")]
     pub umount: bool,
-    /// Leave them mounted after the run
+    /// Leave them mounted (and unlocked) after the run
     #[arg(long, overrides_with = "umount")]
     pub no_umount: bool,
 }

@@ -1485,11 +1485,12 @@ fn an_interrupted_run_cleans_up() {
     );
 }
 
-/// A mount-managed volume without a path cannot be mounted by nbkp yet:
-/// `nbkp run` skips its syncs with the reason and runs the others (the
-/// script generator refuses it, see golden/mount-without-path).
+/// A mount-managed drive that is not plugged in is a normal state: its
+/// syncs are skipped as inactive with the reason, the others run, exit 0 —
+/// in `nbkp run` and in the script. (Unlocking and mounting for real:
+/// tests/luks_uml.rs.)
 #[test]
-fn run_skips_syncs_on_pathless_mount_volumes() {
+fn absent_mount_managed_drives_are_skipped() {
     let Some(mut w) = World::new(false, false) else {
         return;
     };
@@ -1498,20 +1499,27 @@ fn run_skips_syncs_on_pathless_mount_volumes() {
     w.sample_tree(Side::Local, &src);
     let dst = w.volume(Side::Local, "dst", false);
     w.endpoint(Side::Local, &dst, Mode::None, false, true);
-    let mut config = String::from("volumes:\n");
+    let mut config = String::from("credential-provider: env\nvolumes:\n");
     config.push_str(&World::volume_yaml(Side::Local, "s", &src));
     config.push_str(&World::volume_yaml(Side::Local, "d", &dst));
     config.push_str("  vault:\n    type: local\n    mount:\n      device-uuid: 0f3c6a52-3d41-4b2e-9d0c-5a6b7c8d9e0f\n      encryption: {passphrase-id: vault}\n");
     config.push_str("sync-endpoints:\n  es: {volume: s}\n  ed: {volume: d}\n  ev: {volume: vault}\nsyncs:\n  plain: {source: es, destination: ed}\n  to-vault: {source: es, destination: ev}\n");
-    let out = e2e::Run.run(&w, &config, &[]);
-    out.assert_ok();
-    assert!(
-        out.stderr
-            .contains("SKIPPED to-vault: volume 'vault' is mount-managed without a path"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(w.manifest(Side::Local, &src), w.manifest(Side::Local, &dst));
+    let backends: [&dyn Backend; 2] = [&e2e::Run, &Script(Shell::Dash)];
+    for be in backends {
+        let out = be.run(&w, &config, &[]);
+        out.assert_ok();
+        assert!(
+            out.stderr.contains("volume 'vault': device not plugged in"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("SKIPPED to-vault: inactive"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(w.manifest(Side::Local, &src), w.manifest(Side::Local, &dst));
+    }
 }
 
 /// A remote hard-link sync (long-lived remote shell, FIFOs, file descriptors

@@ -167,6 +167,7 @@ nbkp_probe() {
       else nbkp_r=0; fi ;;
     latest) nbkp_r=$(nbkp_latest_state "$2") ;;
     daemon-file) shift; nbkp_r=$(nbkp_daemon_file "$@") ;;
+    mount) nbkp_r=$(nbkp_mount_state "$2" "$3" "$4") ;;
     *) nbkp_r=unknown ;;
   esac
   printf '%s %s\n' "$nbkp_i" "$nbkp_r"

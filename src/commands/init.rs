@@ -25,7 +25,6 @@ pub fn run(args: &InitArgs) -> i32 {
     let options = LowerOptions {
         only: args.sync.clone(),
         darwin: cfg!(target_os = "macos"),
-        skip_pathless_mounts: true,
         allow_unmounted: args.allow_unmounted,
         ..LowerOptions::default()
     };
@@ -46,7 +45,7 @@ pub fn run(args: &InitArgs) -> i32 {
     for call in &plan.init {
         perform(&plan, &hosts, &v, call, &mut actions);
     }
-    hosts.close(&v);
+    super::close_hosts(hosts, &v);
     let bad = actions.iter().any(|a| {
         matches!(a.result, "failed" | "missing-root" | "unreachable")
             || (a.result == "not-mounted" && !args.allow_unmounted)

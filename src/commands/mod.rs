@@ -2,7 +2,9 @@
 
 mod completions;
 mod config_show;
+mod credentials;
 mod demo;
+mod disks;
 mod init;
 mod ordering;
 mod preflight;
@@ -39,6 +41,10 @@ pub fn run(cli: Cli) -> i32 {
         Command::Man(args) => completions::man(&args),
         Command::Schedule(args) => schedule::run(&args),
         Command::Status(args) => status::run(&args),
+        Command::Disks(cmd) => disks::run(&cmd),
+        Command::Credentials(crate::cli::CredentialsCommand::KeyringStatus(args)) => {
+            credentials::keyring_status(&args)
+        }
     }
 }
 
@@ -119,5 +125,17 @@ pub fn open_hosts(
         stale_lock: "-".into(),
         ..Default::default()
     };
+    let mut values = values;
+    // Mount-managed drives first (as `nbkp run` does; the plan says whether
+    // to mount or only look), so their mount points are known.
+    crate::exec::mounts::mount_all(plan, &hosts, &mut values, &mut |l| eprintln!("[nbkp] {l}"));
     Ok((hosts, values))
+}
+
+/// Unmounts and locks the plan's drives (when it says so), then closes the
+/// hosts' shells and connections.
+pub fn close_hosts(hosts: crate::exec::hosts::Hosts<'_>, values: &crate::exec::values::Values) {
+    let plan = hosts.plan();
+    crate::exec::mounts::umount_all(plan, &hosts, values, &mut |l| eprintln!("[nbkp] {l}"));
+    hosts.close(values);
 }

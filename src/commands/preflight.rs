@@ -9,7 +9,8 @@ pub fn run(args: &PreflightArgs, troubleshoot: bool) -> i32 {
     let options = LowerOptions {
         only: args.sync.clone(),
         darwin: cfg!(target_os = "macos"),
-        skip_pathless_mounts: true,
+        no_mount: args.mount.no_mount,
+        no_umount: args.mount.no_umount,
         ..LowerOptions::default()
     };
     let plan = match super::plan_for(

@@ -16,7 +16,8 @@ pub fn run_recording_to(args: &RunArgs, state_file: Option<std::path::PathBuf>) 
     let options = LowerOptions {
         only: args.sync.clone(),
         darwin: cfg!(target_os = "macos"),
-        skip_pathless_mounts: true,
+        no_mount: args.mount.no_mount,
+        no_umount: args.mount.no_umount,
         no_prune: args.no_prune,
         ..LowerOptions::default()
     };

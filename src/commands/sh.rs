@@ -26,8 +26,10 @@ pub fn run(args: &ShArgs) -> i32 {
         only: Vec::new(),
         darwin,
         no_prune: false,
-        skip_pathless_mounts: false,
         allow_unmounted: false,
+        no_mount: false,
+        no_umount: false,
+        mounts_only: None,
     };
     let plan = match super::plan_for(
         args.file.config.as_deref(),

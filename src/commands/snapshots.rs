@@ -99,7 +99,8 @@ fn plan(args: &SnapshotsArgs) -> Option<(Plan, i64)> {
     let options = LowerOptions {
         only: args.sync.clone(),
         darwin: cfg!(target_os = "macos"),
-        skip_pathless_mounts: true,
+        no_mount: args.mount.no_mount,
+        no_umount: args.mount.no_umount,
         ..LowerOptions::default()
     };
     let plan = super::plan_for(
@@ -128,7 +129,7 @@ fn with_endpoints(plan: &Plan, f: impl FnOnce(&Hosts, &Values) -> i32) -> i32 {
         Err(code) => return code,
     };
     let code = f(&hosts, &v);
-    hosts.close(&v);
+    super::close_hosts(hosts, &v);
     code
 }
 

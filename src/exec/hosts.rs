@@ -18,7 +18,7 @@ use super::values::{argv, Values};
 /// An operation as sent to a host's shell: its run-time values as
 /// `NAME=value` lines (plain tokens), then the call.
 pub fn op_message(call: &OpCall, v: &Values) -> String {
-    let mut text = String::new();
+    let mut text = v.mount_assignments();
     for var in words::OP_VARS {
         text.push_str(&format!("{}={}\n", var.shell_name(), v.get(*var)));
     }
@@ -69,6 +69,10 @@ impl<'p> Hosts<'p> {
         })
     }
 
+    pub fn plan(&self) -> &'p Plan {
+        self.plan
+    }
+
     pub fn control_dir(&self) -> String {
         self.control
             .as_ref()
@@ -93,7 +97,7 @@ impl<'p> Hosts<'p> {
 
     fn open(&self, index: usize, values: &Values) -> Option<Session> {
         let argv = self.shell_argv(&self.plan.hosts[index], values);
-        let mut child = Command::new(&argv[0])
+        let mut child = crate::credentials::scrubbed(Command::new(&argv[0]))
             .args(&argv[1..])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -168,7 +172,12 @@ impl Hosts<'_> {
     pub fn ask(&self, index: usize, values: &Values) -> Vec<Option<String>> {
         let host = &self.plan.hosts[index];
         let mut answers = vec![None; host.probes.len()];
-        let Some(out) = self.run(index, &words::probe_script(&host.probes), values) else {
+        let script = format!(
+            "{}{}",
+            values.mount_assignments(),
+            words::probe_script(&host.probes)
+        );
+        let Some(out) = self.run(index, &script, values) else {
             return answers;
         };
         if out.code != Some(0) {

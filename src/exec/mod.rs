@@ -9,6 +9,7 @@ mod hooks;
 pub mod hosts;
 pub mod local_ops;
 pub mod lock;
+pub mod mounts;
 pub mod values;
 
 use std::collections::HashMap;
@@ -98,6 +99,9 @@ pub struct Report {
     /// SIGINT or SIGTERM stopped the run (exit code 130).
     pub interrupted: bool,
     pub results: Vec<SyncResult>,
+    /// Mount-managed volumes after the mount phase, and after unmounting.
+    pub mounts: Vec<mounts::MountResult>,
+    pub umounts: Vec<mounts::MountResult>,
 }
 
 impl Report {
@@ -135,6 +139,14 @@ impl Report {
             0
         }
     }
+}
+
+/// What `nbkp disks` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisksAction {
+    Mount,
+    Umount,
+    Status,
 }
 
 /// How a sync ended, as the script's `NBKP_ST_*` records it.
@@ -250,19 +262,56 @@ impl<'p> Executor<'p> {
     }
 
     /// Preflight, then the syncs; shared connections are closed either way.
+    /// Mount-managed volumes are mounted first and unmounted last, also
+    /// after failures and interruptions.
     pub fn run(mut self) -> Report {
-        let base = self.base_values();
-        let report = self.run_inner(&base);
+        let mut base = self.base_values();
+        let mounts = self.mount_all(&mut base);
+        let mut report = self.run_inner(&base);
+        report.mounts = mounts;
+        report.umounts = self.umount_all(&base);
         self.hosts.close(&base);
         report
     }
 
     /// Only the checks: what `nbkp preflight` reports.
     pub fn preflight(mut self) -> Report {
-        let base = self.base_values();
-        let (report, _) = self.check_all(&base);
+        let mut base = self.base_values();
+        let mounts = self.mount_all(&mut base);
+        let (mut report, _) = self.check_all(&base);
+        report.mounts = mounts;
+        report.umounts = self.umount_all(&base);
         self.hosts.close(&base);
         report
+    }
+
+    /// `nbkp disks mount|umount|status`: only the mount phase, only the
+    /// unmount phase, or only the states.
+    pub fn disks(mut self, action: DisksAction) -> Vec<mounts::MountResult> {
+        let mut base = self.base_values();
+        let out = match action {
+            DisksAction::Mount => self.mount_all(&mut base),
+            DisksAction::Umount => self.umount_all(&base),
+            DisksAction::Status => self
+                .mount_states(&base)
+                .into_iter()
+                .map(|(volume, state)| mounts::MountResult {
+                    volume,
+                    state: match state.as_deref() {
+                        Some("absent") => "absent",
+                        Some("locked") => "locked",
+                        Some("unmounted") => "unmounted",
+                        Some("mounted") | Some("elsewhere") => "mounted",
+                        _ => "unknown",
+                    },
+                    mount_point: None,
+                    detail: None,
+                    error: state.is_none(),
+                })
+                .collect(),
+        };
+        self.hosts.close(&base);
+        out
     }
 
     fn run_inner(&mut self, base: &Values) -> Report {
@@ -332,6 +381,8 @@ impl<'p> Executor<'p> {
             fatal,
             interrupted: false,
             results: Vec::new(),
+            mounts: Vec::new(),
+            umounts: Vec::new(),
         };
         (report, codes)
     }
@@ -551,7 +602,7 @@ impl<'p> Executor<'p> {
             }
         }
         let args = argv(&sync.rsync, v);
-        let mut cmd = Command::new(&args[0]);
+        let mut cmd = crate::credentials::scrubbed(Command::new(&args[0]));
         cmd.args(&args[1..]).stdin(Stdio::null());
         if let Err(message) = self.rsync_password(sync, &mut cmd) {
             self.log(&format!("ERROR: {}: {message}", sync.slug));

@@ -24,6 +24,8 @@ pub struct Values {
     pub hook_status: String,
     pub rsync_exit: String,
     pub hook_snapshot: String,
+    /// Mount points found for the plan's pathless mount-managed volumes.
+    pub mount_points: Vec<Option<String>>,
 }
 
 impl Values {
@@ -42,7 +44,27 @@ impl Values {
             Var::HookStatus => self.hook_status.clone(),
             Var::RsyncExit => self.rsync_exit.clone(),
             Var::HookSnapshot => self.hook_snapshot.clone(),
+            Var::MountPoint(n) => self
+                .mount_points
+                .get(n)
+                .cloned()
+                .flatten()
+                .unwrap_or_else(|| crate::plan::mount::NOT_MOUNTED.into()),
         }
+    }
+}
+
+impl Values {
+    /// `NBKP_MP_<n>=<path>` lines for the mount points operations and
+    /// probes may refer to (a volume not mounted gets a path that cannot
+    /// exist). Mount points are plain (checked when found).
+    pub fn mount_assignments(&self) -> String {
+        (0..self.mount_points.len())
+            .map(|n| {
+                let var = Var::MountPoint(n);
+                format!("{}={}\n", var.shell_name(), quote(&self.get(var)))
+            })
+            .collect()
     }
 }
 

@@ -34,6 +34,9 @@ pub enum Var {
     RsyncExit,
     /// Hooks: the snapshot a completed sync made (`after` only), or empty.
     HookSnapshot,
+    /// Where mount-managed volume `n` of [`crate::plan::Plan::mounts`] is
+    /// mounted, found when it is mounted (volumes without a `path`).
+    MountPoint(usize),
 }
 
 impl Var {
@@ -52,6 +55,7 @@ impl Var {
             Var::HookStatus => "NBKP_HOOK_STATUS".into(),
             Var::RsyncExit => "NBKP_RSYNC_RC".into(),
             Var::HookSnapshot => "NBKP_HOOK_SNAPSHOT".into(),
+            Var::MountPoint(n) => format!("NBKP_MP_{n}"),
         }
     }
 }

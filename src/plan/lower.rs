@@ -29,9 +29,13 @@ pub struct LowerOptions {
     pub darwin: bool,
     /// Keep every snapshot (`--no-prune`): operations get no limit.
     pub no_prune: bool,
-    /// Skip (instead of refusing) syncs on mount-managed volumes without a
-    /// `path`, whose mount point only mounting would tell.
-    pub skip_pathless_mounts: bool,
+    /// Leave mount-managed volumes as they are (`--no-mount`): only look.
+    pub no_mount: bool,
+    /// Leave them mounted after the run (`--no-umount`).
+    pub no_umount: bool,
+    /// `nbkp disks`: no syncs, only these mount-managed volumes (all when
+    /// empty).
+    pub mounts_only: Option<Vec<String>>,
     /// `nbkp init --allow-unmounted`: write into a volume under /mnt (etc.)
     /// even when it is not a mount point.
     pub allow_unmounted: bool,
@@ -69,6 +73,8 @@ struct Side {
     place: (String, Arg),
     /// An rsync daemon's module (then `host` is this machine, which runs rsync).
     daemon: Option<super::daemon::DaemonSide>,
+    /// Index into the plan's mounts, for a mount-managed volume.
+    mount: Option<usize>,
 }
 
 struct Lowering<'c> {
@@ -83,6 +89,8 @@ struct Lowering<'c> {
     sites: Vec<Site>,
     /// Endpoint slug → its index in `sites`.
     site_index: HashMap<String, usize>,
+    mounts: Vec<mount::MountPlan>,
+    credentials: mount::CredentialPlan,
 }
 
 pub fn lower(
@@ -133,10 +141,17 @@ pub fn lower(
         group_index: HashMap::new(),
         sites: Vec::new(),
         site_index: HashMap::new(),
+        mounts: Vec::new(),
+        credentials: mount::CredentialPlan::from_config(config),
     };
     let mut syncs = Vec::new();
     let mut excluded_volumes = Vec::new();
     let mut excluded_syncs = Vec::new();
+    let order = if options.mounts_only.is_some() {
+        Vec::new()
+    } else {
+        order
+    };
     for slug in order {
         let upstream = upstreams.get(slug).copied().flatten().map(str::to_string);
         match lw.sync(slug, upstream)? {
@@ -153,8 +168,12 @@ pub fn lower(
             }
         }
     }
+    if let Some(names) = &options.mounts_only {
+        lw.all_mounts(names)?;
+    }
     let uses_script_dir = options.relative_src || options.relative_dst;
     let init = init_ops(&lw.sites, options.allow_unmounted);
+    let any_encrypted = lw.mounts.iter().any(|m| m.passphrase.is_some());
     Ok(Plan {
         config_path: config_path.to_string(),
         hosts: lw.hosts,
@@ -166,6 +185,8 @@ pub fn lower(
         uses_script_dir,
         sites: lw.sites,
         init,
+        mounts: lw.mounts,
+        credentials: any_encrypted.then_some(lw.credentials),
     })
 }
 
@@ -363,21 +384,15 @@ impl<'c> Lowering<'c> {
         if let Some(d) = volume.daemon() {
             return Ok(self.daemon_side(volume, d, ep));
         }
-        let Some(path) = volume.path.as_deref() else {
-            if self.options.skip_pathless_mounts {
-                return Ok(Err(Exclusion {
-                    volume: volume.slug.clone(),
-                    reason: format!("volume '{}' is mount-managed without a path; nbkp cannot mount drives yet", volume.slug),
-                    fix: "Give the volume a `path` (its fstab mount point) and mount the drive yourself, until LUKS and udisks support lands.".into(),
-                }));
-            }
+        if volume.path.is_none() && volume.mount.is_none() {
             return Err(LowerError {
-                message: format!(
-                    "volume '{}' has no path: its mount point is found when nbkp mounts the drive, which nbkp cannot do yet (LUKS and udisks support is coming). Give the volume a `path` (its fstab mount point) and mount the drive yourself; until it is mounted its syncs are skipped",
-                    volume.slug
-                ),
+                message: format!("volume '{}' has neither a path nor a mount", volume.slug),
             });
-        };
+        }
+        if volume.path.is_none() {
+            return self.mounted_side(ep, volume);
+        }
+        let path = volume.path.as_deref().unwrap_or_default();
         if volume.is_local() {
             let volume_path = self.local_path(path, role_relative);
             let ep_full = join(path, ep.subdir.as_deref());
@@ -390,6 +405,7 @@ impl<'c> Lowering<'c> {
                 shown: ep_full,
                 place: (String::new(), endpoint_path),
                 daemon: None,
+                mount: self.mount_for(volume, 0),
             }));
         }
         let route = self.selection.routes.get(&volume.slug).cloned();
@@ -411,6 +427,7 @@ impl<'c> Lowering<'c> {
         let host = self.host_for(&endpoint);
         let rpath = remote_path(path);
         let ep_full = join(&rpath, ep.subdir.as_deref());
+        let mount = self.mount_for(volume, host);
         Ok(Ok(Side {
             host,
             remote: true,
@@ -422,7 +439,139 @@ impl<'c> Lowering<'c> {
                 Arg::lit(join(path, ep.subdir.as_deref())),
             ),
             daemon: None,
+            mount,
         }))
+    }
+
+    /// The host of a volume (`Err` when excluded by `-L`).
+    fn volume_host(&mut self, volume: &Volume) -> Result<usize, Exclusion> {
+        if volume.is_local() {
+            return Ok(0);
+        }
+        let endpoint = match self.selection.routes.get(&volume.slug).cloned() {
+            Some(VolumeRoute::Via(endpoint)) => *endpoint,
+            Some(VolumeRoute::Excluded) => return Err(Exclusion {
+                volume: volume.slug.clone(),
+                reason: "excluded by location filter".into(),
+                fix: "Expected with -L/--exclude-location; run without it to include this volume."
+                    .into(),
+            }),
+            None => {
+                let slug = volume.primary_endpoint().unwrap_or_default();
+                super::ssh::Endpoint::from_config(&self.config.ssh_endpoints[slug], Vec::new())
+            }
+        };
+        Ok(self.host_for(&endpoint))
+    }
+
+    /// A side on a mount-managed volume without `path`: its paths start
+    /// with the mount point found when the run mounts it.
+    fn mounted_side(
+        &mut self,
+        ep: &SyncEndpoint,
+        volume: &Volume,
+    ) -> Result<Result<Side, Exclusion>, LowerError> {
+        let host = match self.volume_host(volume) {
+            Ok(h) => h,
+            Err(why) => return Ok(Err(why)),
+        };
+        let mount = self.mount_for(volume, host);
+        let var = mount
+            .and_then(|m| self.mounts[m].mount_point)
+            .expect("a pathless volume has a mount point");
+        let volume_path = Arg::template(vec![Piece::Var(var)]);
+        let endpoint_path = match ep.subdir.as_deref() {
+            Some(sub) => volume_path.with_suffix(&format!("/{sub}")),
+            None => volume_path.clone(),
+        };
+        let shown = match ep.subdir.as_deref() {
+            Some(sub) => format!("<{}>/{sub}", self.mounts[mount.unwrap_or(0)].shown),
+            None => format!("<{}>", self.mounts[mount.unwrap_or(0)].shown),
+        };
+        Ok(Ok(Side {
+            host,
+            remote: host != 0,
+            volume_path,
+            place: (
+                self.hosts[host]
+                    .ssh
+                    .as_ref()
+                    .map(|_| self.hosts[host].name.clone())
+                    .unwrap_or_default(),
+                endpoint_path.clone(),
+            ),
+            endpoint_path,
+            shown,
+            daemon: None,
+            mount,
+        }))
+    }
+
+    /// The plan's mount entry for a mount-managed volume (added on first use).
+    fn mount_for(&mut self, volume: &Volume, host: usize) -> Option<usize> {
+        let m = volume.mount.as_ref()?;
+        if let Some(i) = self.mounts.iter().position(|x| x.volume == volume.slug) {
+            return Some(i);
+        }
+        let n = self.mounts.len();
+        let encrypted = m.encryption.is_some();
+        let (mount, umount) = mount::ops(
+            host,
+            &m.device_uuid,
+            encrypted,
+            !self.options.no_mount,
+            !self.options.no_umount,
+        );
+        let shown = match &self.hosts[host].ssh {
+            None => volume.slug.clone(),
+            Some(_) => format!("{}:{}", self.hosts[host].name, volume.slug),
+        };
+        self.mounts.push(mount::MountPlan {
+            volume: volume.slug.clone(),
+            shown,
+            host,
+            device_uuid: m.device_uuid.clone(),
+            passphrase: m
+                .encryption
+                .as_ref()
+                .and_then(|e| self.credentials.index(&e.passphrase_id)),
+            mount_point: volume.path.is_none().then_some(Var::MountPoint(n)),
+            path: volume.path.clone(),
+            mount,
+            umount,
+        });
+        Some(n)
+    }
+
+    /// `nbkp disks`: the named mount-managed volumes (all when none named),
+    /// in config order; an unknown name is an error.
+    fn all_mounts(&mut self, names: &[String]) -> Result<(), LowerError> {
+        let config = self.config;
+        let unknown: Vec<&str> = names
+            .iter()
+            .filter(|n| !config.volumes.contains_key(*n))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            let mut known: Vec<&str> = config.volumes.keys().map(String::as_str).collect();
+            known.sort();
+            return Err(LowerError {
+                message: format!(
+                    "unknown volume name(s): {}. Known volumes: {}",
+                    unknown.join(", "),
+                    known.join(", ")
+                ),
+            });
+        }
+        for volume in config.volumes.values() {
+            if volume.mount.is_none() || !(names.is_empty() || names.contains(&volume.slug)) {
+                continue;
+            }
+            if let Ok(host) = self.volume_host(volume) {
+                self.mount_for(volume, host);
+            }
+        }
+        Ok(())
     }
 
     /// Records where an endpoint is, once, with the roles syncs give it.
@@ -481,6 +630,7 @@ impl<'c> Lowering<'c> {
             shown: full.clone(),
             place: (side.base.clone(), Arg::lit(full)),
             daemon: Some(side),
+            mount: None,
         })
     }
 
@@ -705,10 +855,63 @@ impl<'c> Lowering<'c> {
                 ));
             }
         }
+        for side in [&src, &dst] {
+            if side.mount.is_some() {
+                for tool in ["udisksctl", "lsblk", "findmnt"] {
+                    let p = self.probe(side.host, Probe::Command { name: tool.into() });
+                    let name = self.host_name(side.host);
+                    let fix = format!(
+                        "Install {} on {name}.",
+                        if tool == "udisksctl" {
+                            "udisks2"
+                        } else {
+                            "util-linux"
+                        }
+                    );
+                    let check = check(
+                        p,
+                        &["1"],
+                        vec![],
+                        Some(
+                            fail(&[], Verdict::Broken, format!("{tool} not found on {name}"))
+                                .fix(fix),
+                        ),
+                    );
+                    if !tools.contains(&check) {
+                        tools.push(check);
+                    }
+                }
+            }
+        }
         shared.push(CheckLayer {
             layer: "tools",
             checks: tools,
         });
+
+        // 2b. Mount-managed drives are there, unlocked and mounted.
+        let mut mounted = Vec::new();
+        for side in [&src, &dst] {
+            let Some(m) = side.mount else { continue };
+            let mp = self.mounts[m].clone();
+            let p = self.probe(
+                mp.host,
+                Probe::Mount {
+                    uuid: mp.device_uuid.clone(),
+                    encrypted: mp.passphrase.is_some(),
+                    path: mp.path.as_ref().map(|_| side.volume_path.clone()),
+                },
+            );
+            let c = mount::check(&mp, p, !self.options.no_mount);
+            if !mounted.contains(&c) {
+                mounted.push(c);
+            }
+        }
+        if !mounted.is_empty() {
+            shared.push(CheckLayer {
+                layer: "mount",
+                checks: mounted,
+            });
+        }
 
         // 3. Both volumes are really there.
         let mut volumes = Vec::new();
@@ -722,7 +925,10 @@ impl<'c> Lowering<'c> {
             let shown = match &config.volumes[vol].path {
                 Some(path) if side.remote => format!("{}:{path}", self.hosts[side.host].name),
                 Some(path) => path.clone(),
-                None => side.volume_path.display(),
+                None => match side.mount {
+                    Some(m) => format!("<{}>", self.mounts[m].shown),
+                    None => side.volume_path.display(),
+                },
             };
             let hint = if side.daemon.is_some() {
                 ""

@@ -14,6 +14,7 @@ pub mod args;
 pub mod daemon;
 pub mod hooks;
 pub mod lower;
+pub mod mount;
 pub mod rsync;
 pub mod select;
 pub mod ssh;
@@ -48,6 +49,13 @@ pub struct Plan {
     pub sites: Vec<Site>,
     /// `nbkp init`'s operations, in order: each volume, then each endpoint.
     pub init: Vec<OpCall>,
+    /// Mount-managed volumes the run mounts first and unmounts last, in
+    /// config order (unmounted in reverse).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<mount::MountPlan>,
+    /// Where their passphrases come from (when any is encrypted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<mount::CredentialPlan>,
 }
 
 /// A sync left out of the plan, and why.
@@ -110,6 +118,13 @@ pub enum Probe {
         target: Arg,
         rsh: Option<Arg>,
         password: daemon::Password,
+    },
+    /// A mount-managed volume's drive: `absent`, `locked`, `unmounted`,
+    /// `mounted`, or `elsewhere` (mounted, but not at `path`).
+    Mount {
+        uuid: String,
+        encrypted: bool,
+        path: Option<Arg>,
     },
 }
 

@@ -5,6 +5,7 @@
 //! arguments become shell words (see [`words`]), so a plain `{{ value }}` is
 //! always safe and a raw insertion needs an explicit `|safe`.
 
+mod mount;
 pub mod words;
 
 use minijinja::value::{Object, Value};
@@ -15,8 +16,15 @@ use crate::plan::{Arg, Plan};
 use crate::shell::quote;
 
 const SCRIPT: &str = include_str!("../../templates/script.sh.j2");
-/// The runtime library shared by scripts and `nbkp run`.
-pub const LIB: &str = include_str!("../../templates/lib.sh");
+const MOUNT: &str = include_str!("../../templates/mount.sh.j2");
+/// The runtime library shared by scripts and `nbkp run` (the mount
+/// operations live in their own file; scripts without mount-managed
+/// volumes leave them out).
+pub const LIB: &str = concat!(
+    include_str!("../../templates/lib.sh"),
+    include_str!("../../templates/lib-mount.sh")
+);
+const LIB_CORE: &str = include_str!("../../templates/lib.sh");
 
 /// Shell syntax the formatter knows how to print.
 #[derive(Debug)]
@@ -76,6 +84,8 @@ fn environment() -> Environment<'static> {
     env.add_filter("comment", comment);
     env.add_template("script.sh", SCRIPT)
         .expect("templates/script.sh.j2 parses");
+    env.add_template("mount.sh.j2", MOUNT)
+        .expect("templates/mount.sh.j2 parses");
     env
 }
 
@@ -325,7 +335,21 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
         .collect();
     let lib_eof = terminator("NBKP_LIB", LIB);
     debug_assert_eq!(lib_eof, "NBKP_LIB");
+    let (mounts, credentials) = mount::views(plan);
     let env = environment();
+    // Safe: rendered by the same environment, every value through its formatter.
+    let mount_block = Value::from_safe_string(
+        env.get_template("mount.sh.j2")?
+            .render(minijinja::context! {
+                mounts => &mounts,
+                credentials => &credentials,
+                key_end => crate::plan::mount::KEY_END,
+                locked_code => crate::plan::mount::code::LOCKED,
+            })?
+            .trim_end()
+            .to_string()
+            + "\n",
+    );
     let tmpl = env.get_template("script.sh")?;
     tmpl.render(minijinja::context! {
         config_path => plan.config_path.clone(),
@@ -349,7 +373,15 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
         progress_modes => progress,
         uses_script_dir => plan.uses_script_dir,
         has_hooks => plan.syncs.iter().any(|s| !s.hooks.is_empty()),
+        mounts => mounts,
+        credentials => credentials,
+        mount_block => mount_block,
+        not_mounted => crate::plan::mount::NOT_MOUNTED,
         // Safe: a constant file of the crate, inside a quoted here-document.
-        lib => Value::from_safe_string(LIB.trim_end().to_string()),
+        lib => Value::from_safe_string(
+            if plan.mounts.is_empty() { LIB_CORE } else { LIB }
+                .trim_end()
+                .to_string()
+        ),
     })
 }

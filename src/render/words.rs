@@ -156,6 +156,16 @@ pub fn probe_line(index: usize, probe: &Probe) -> String {
             }
             a
         }
+        Probe::Mount {
+            uuid,
+            encrypted,
+            path,
+        } => vec![
+            "mount".into(),
+            quote(uuid),
+            if *encrypted { "1" } else { "0" }.into(),
+            path.as_ref().map(word).unwrap_or_else(|| "''".into()),
+        ],
     };
     format!("nbkp_probe {index} {}", args.join(" "))
 }

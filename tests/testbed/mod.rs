@@ -36,6 +36,7 @@ pub mod fixtures;
 pub mod remote;
 pub mod shells;
 pub mod tree;
+pub mod uml;
 pub mod volume;
 
 use std::ffi::OsStr;
@@ -73,6 +74,14 @@ pub enum Component {
     UserAdmin,
     Shell(Shell),
     Shellcheck,
+    /// User-Mode Linux (`linux.uml` and its modules) plus `gcc` for the shim.
+    Uml,
+    /// A real Secret Service: a session D-Bus, gnome-keyring-daemon and
+    /// secret-tool.
+    Keyring,
+    /// LUKS and udisks2 inside the guest: cryptsetup, udisksd with its
+    /// crypto module, dbus, udevd.
+    Udisks,
 }
 
 impl Component {
@@ -90,6 +99,11 @@ impl Component {
             Component::UserAdmin => "passwd",
             Component::Shell(s) => s.package(),
             Component::Shellcheck => "shellcheck",
+            Component::Uml => "user-mode-linux kmod gcc",
+            Component::Keyring => "dbus gnome-keyring libsecret-tools",
+            Component::Udisks => {
+                "cryptsetup-bin udisks2 libblockdev-crypto2 polkitd dbus udev strace"
+            }
         }
     }
 
@@ -127,6 +141,38 @@ impl Component {
             Component::UserAdmin => &["useradd", "usermod"],
             Component::Shell(s) => &[s.program()],
             Component::Shellcheck => &["shellcheck"],
+            Component::Keyring => &["dbus-daemon", "gnome-keyring-daemon", "secret-tool"],
+            Component::Uml => {
+                need_programs(&["linux.uml", "gcc", "modprobe"])?;
+                return uml::modules_dir().map(|_| ());
+            }
+            Component::Udisks => {
+                need_programs(&[
+                    "cryptsetup",
+                    "udisksctl",
+                    "dbus-daemon",
+                    "udevadm",
+                    "strace",
+                ])?;
+                for f in [uml::UDISKSD, uml::UDEVD] {
+                    if !Path::new(f).exists() {
+                        return Err(format!("missing {f}"));
+                    }
+                }
+                return if Path::new("/usr/lib/x86_64-linux-gnu/udisks2/modules").exists()
+                    || std::fs::read_dir("/usr/lib/x86_64-linux-gnu")
+                        .map(|d| {
+                            d.flatten().any(|e| {
+                                e.file_name().to_string_lossy().starts_with("libbd_crypto")
+                            })
+                        })
+                        .unwrap_or(false)
+                {
+                    Ok(())
+                } else {
+                    Err("libblockdev-crypto2 missing".into())
+                };
+            }
         };
         need_programs(progs)
     }
