@@ -58,7 +58,7 @@ impl Keyring {
             .env("XDG_RUNTIME_DIR", &runtime)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(keyring.home.join("keyring.log")).unwrap())
             .spawn()
             .unwrap();
         {
@@ -68,14 +68,17 @@ impl Keyring {
         }
         keyring.children.push(daemon);
         // Ready once the Secret Service answers.
-        let deadline = Instant::now() + Duration::from_secs(15);
+        // Generous: on a loaded machine its first start has been seen to
+        // take more than 15 s.
+        let deadline = Instant::now() + Duration::from_secs(60);
         while !keyring.lookup("probe-nothing").status.success() {
             if keyring.store("ready-check", "x") {
                 break;
             }
             assert!(
                 Instant::now() < deadline,
-                "gnome-keyring-daemon did not start"
+                "gnome-keyring-daemon did not start: {}",
+                std::fs::read_to_string(keyring.home.join("keyring.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
