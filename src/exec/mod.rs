@@ -808,9 +808,10 @@ impl<'p> Executor<'p> {
                 }
             }
         };
-        // Short waits first (most transfers of an unchanged tree take tens of
-        // milliseconds), then at most 5 ms between checks.
-        let mut pause = 1;
+        // 1 ms between checks for the first quarter second (most transfers
+        // of an unchanged tree take tens of milliseconds, and every check
+        // missed is time added to the sync), then 5 ms.
+        let started = std::time::Instant::now();
         let status = loop {
             forward(&mut self.ui);
             match child.try_wait() {
@@ -820,8 +821,12 @@ impl<'p> Executor<'p> {
                     break child.wait().ok();
                 }
                 Ok(None) => {
+                    let pause = if started.elapsed().as_millis() < 250 {
+                        1
+                    } else {
+                        5
+                    };
                     std::thread::sleep(std::time::Duration::from_millis(pause));
-                    pause = (pause * 2).min(5);
                 }
                 Err(_) => break None,
             }
