@@ -351,7 +351,8 @@ fn disks_refuse_unknown_volume_names() {
         .arg(&cfg)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // A bad command line, as `run -s nosuch`.
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("unknown volume name(s): nosuch. Known volumes: drive0, laptop"),

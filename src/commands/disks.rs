@@ -26,7 +26,7 @@ fn act(args: &DisksArgs, action: DisksAction) -> i32 {
         &options,
     ) {
         Ok(p) => p,
-        Err(_) => return 1,
+        Err(code) => return code,
     };
     let run = RunOptions {
         dry_run: false,
