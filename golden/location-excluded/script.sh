@@ -100,11 +100,14 @@ nbkp_lib() {
 LC_ALL=C
 export LC_ALL
 
-# Keep only characters that can never be shell syntax.
+# Sets nbkp_t to $1 with only characters that can never be shell syntax
+# (without starting a program when there is nothing to remove).
 nbkp_token() {
-  nbkp_t=$(printf '%s' "$1" | tr -cd 'A-Za-z0-9_.-')
+  case $1 in
+    *[!A-Za-z0-9_.-]*) nbkp_t=$(printf '%s' "$1" | tr -cd 'A-Za-z0-9_.-') ;;
+    *) nbkp_t=$1 ;;
+  esac
   [ -n "$nbkp_t" ] || nbkp_t=unknown
-  printf '%s\n' "$nbkp_t"
 }
 
 # A snapshot name: 2026-03-06T14:30:00.123Z (or with '-' in the time on macOS).
@@ -116,13 +119,13 @@ nbkp_is_name() {
   return 1
 }
 
-# snapshot | devnull | missing | invalid
+# Sets nbkp_r to snapshot | devnull | missing | invalid.
 nbkp_latest_state() {
-  [ -L "$1/latest" ] || { echo missing; return 0; }
-  nbkp_l=$(readlink "$1/latest") || { echo invalid; return 0; }
-  [ "$nbkp_l" = /dev/null ] && { echo devnull; return 0; }
-  case $nbkp_l in snapshots/*) nbkp_l=${nbkp_l#snapshots/} ;; *) echo invalid; return 0 ;; esac
-  if nbkp_is_name "$nbkp_l" && [ -d "$1/snapshots/$nbkp_l" ]; then echo snapshot; else echo invalid; fi
+  [ -L "$1/latest" ] || { nbkp_r=missing; return 0; }
+  nbkp_l=$(readlink "$1/latest") || { nbkp_r=invalid; return 0; }
+  [ "$nbkp_l" = /dev/null ] && { nbkp_r=devnull; return 0; }
+  case $nbkp_l in snapshots/*) nbkp_l=${nbkp_l#snapshots/} ;; *) nbkp_r=invalid; return 0 ;; esac
+  if nbkp_is_name "$nbkp_l" && [ -d "$1/snapshots/$nbkp_l" ]; then nbkp_r=snapshot; else nbkp_r=invalid; fi
 }
 
 # Sets nbkp_latest to the snapshot `latest` points at, or to nothing.
@@ -158,14 +161,14 @@ nbkp_probe() {
       if [ ! -d "$2" ]; then nbkp_r=0; elif [ -w "$2" ]; then nbkp_r=1; else nbkp_r=ro; fi ;;
     command) if command -v "$2" >/dev/null 2>&1; then nbkp_r=1; else nbkp_r=0; fi ;;
     rsync-version) nbkp_r=$(nbkp_rsync_state) ;;
-    fs-type) nbkp_r=$(nbkp_token "$(stat -f -c %T "$2" 2>/dev/null)") ;;
+    fs-type) nbkp_token "$(stat -f -c %T "$2" 2>/dev/null)"; nbkp_r=$nbkp_t ;;
     mount-option)
       if findmnt -T "$2" -n -o OPTIONS 2>/dev/null | tr ',' '\n' | grep -qx "$3"; then nbkp_r=1; else nbkp_r=0; fi ;;
     subvolume)
       if [ ! -d "$2" ]; then nbkp_r=missing
       elif [ "$(stat -c %i "$2" 2>/dev/null)" = 256 ]; then nbkp_r=1
       else nbkp_r=0; fi ;;
-    latest) nbkp_r=$(nbkp_latest_state "$2") ;;
+    latest) nbkp_latest_state "$2" ;;
     daemon-file) shift; nbkp_r=$(nbkp_daemon_file "$@") ;;
     mount) nbkp_r=$(nbkp_mount_state "$2" "$3" "$4") ;;
     *) nbkp_r=unknown ;;
@@ -413,7 +416,8 @@ nbkp_lock() {
   nbkp_holder=$(readlink "$nbkp_l" 2>/dev/null)
   [ "$nbkp_holder" = "$2" ] && return 0
   [ -L "$nbkp_l" ] || [ -e "$nbkp_l" ] || return 1
-  echo "locked $(nbkp_token "$nbkp_holder")"
+  nbkp_token "$nbkp_holder"
+  echo "locked $nbkp_t"
   return 73
 }
 
