@@ -436,9 +436,8 @@ nbkp_begin() {
   nbkp_find_latest "$3"
   if [ "$2" != 1 ] && [ -n "$nbkp_latest" ]; then
     nbkp_after=
-    for nbkp_p in "$3"/snapshots/*; do
-      nbkp_n=${nbkp_p##*/}
-      { nbkp_is_name "$nbkp_n" && [ -d "$nbkp_p" ]; } || continue
+    nbkp_list_names "$3"
+    for nbkp_n in $nbkp_names; do
       if [ -n "$nbkp_after" ]; then
         if nbkp_remove_snapshot hard-link "$3" "$nbkp_n"; then
           echo "orphan $nbkp_n"

@@ -58,7 +58,7 @@ pub fn perform(op: &str, args: &[String]) -> Option<Done> {
 
 /// lib.sh's `nbkp_is_name`: `YYYY-MM-DDTHH[:-]MM[:-]SS…Z`, only the
 /// characters a snapshot name has.
-fn is_name(s: &str) -> bool {
+pub(crate) fn is_name(s: &str) -> bool {
     let b = s.as_bytes();
     let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
     b.len() >= 20

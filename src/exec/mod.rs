@@ -852,9 +852,9 @@ impl<'p> Executor<'p> {
         for line in out.lines() {
             let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
             match word {
-                "snapshot" if is_name(rest) => v.snapshot = rest.to_string(),
+                "snapshot" if local_ops::is_name(rest) => v.snapshot = rest.to_string(),
                 "latest" => {
-                    v.link_dest = if is_name(rest) {
+                    v.link_dest = if local_ops::is_name(rest) {
                         format!("{}{rest}", crate::plan::rsync::LINK_DEST_PREFIX)
                     } else {
                         String::new()
@@ -898,19 +898,6 @@ impl OpError {
             locked: false,
         }
     }
-}
-
-/// The library's `nbkp_is_name`.
-fn is_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() >= 20
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[4] == b'-'
-        && b[10] == b'T'
-        && s.ends_with('Z')
-        && !s.contains('/')
-        && s.bytes()
-            .all(|c| c.is_ascii_digit() || b"TZ:.-".contains(&c))
 }
 
 fn skipped(slug: &str, dry_run: bool, failure: &'static str, detail: String) -> SyncResult {
