@@ -171,6 +171,11 @@ impl Hosts<'_> {
     /// when the host did not answer at all or gave no valid answer).
     pub fn ask(&self, index: usize, values: &Values) -> Vec<Option<String>> {
         let host = &self.plan.hosts[index];
+        if host.ssh.is_none() {
+            if let Some(answers) = super::local_probes::answer_all(&host.probes, values) {
+                return answers;
+            }
+        }
         let mut answers = vec![None; host.probes.len()];
         let script = format!(
             "{}{}",
@@ -202,12 +207,20 @@ impl Hosts<'_> {
 
     /// Ends every shell and closes every shared connection.
     pub fn close(&self, values: &Values) {
-        for (_, session) in self.sessions.borrow_mut().drain() {
-            if let Some(mut s) = session {
+        // Every operation has answered, so nothing is left for the shells to
+        // do: each gets its end of input, and the shared connections are
+        // closed before the shells are waited for. (Waiting first would
+        // cost a network round trip per remote host for nothing.)
+        let sessions: Vec<Session> = self
+            .sessions
+            .borrow_mut()
+            .drain()
+            .filter_map(|(_, s)| s)
+            .map(|mut s| {
                 drop(s.stdin.take());
-                let _ = s.child.wait();
-            }
-        }
+                s
+            })
+            .collect();
         for host in &self.plan.hosts {
             if let Some(ssh) = &host.ssh {
                 let mut a = argv(&ssh.args, values);
@@ -221,6 +234,9 @@ impl Hosts<'_> {
                     .stderr(Stdio::null())
                     .status();
             }
+        }
+        for mut s in sessions {
+            let _ = s.child.wait();
         }
     }
 }

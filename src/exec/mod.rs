@@ -8,6 +8,7 @@ mod daemon;
 mod hooks;
 pub mod hosts;
 pub mod local_ops;
+pub mod local_probes;
 pub mod lock;
 pub mod mounts;
 pub mod values;
