@@ -135,7 +135,11 @@ fn layer_lines(plan: &Plan, layer: &crate::plan::CheckLayer) -> Vec<Value> {
         .checks
         .iter()
         .map(|c| {
-            let var = format!("{}_{}", plan.hosts[c.probe.host].id, c.probe.index);
+            let host = &plan.hosts[c.probe.host].id;
+            let mut var = String::with_capacity(host.len() + 4);
+            var.push_str(host);
+            var.push('_');
+            var.push_str(&c.probe.index.to_string());
             // Safe: `words::check` quotes every value it writes.
             Value::from_safe_string(words::check(&var, c))
         })
