@@ -25,15 +25,19 @@ pub fn quote_into(out: &mut String, word: &str) {
     }
     out.reserve(word.len() + 2);
     out.push('\'');
-    let mut rest = word;
-    while let Some(i) = rest.find(['\'', '!']) {
-        out.push_str(&rest[..i]);
-        out.push_str("'\\");
-        out.push_str(&rest[i..i + 1]);
-        out.push('\'');
-        rest = &rest[i + 1..];
+    // A byte scan: both specials are ASCII, so every cut falls on a
+    // character boundary (and a char-set `find` decodes UTF-8 as it goes).
+    let mut start = 0;
+    for (i, b) in word.bytes().enumerate() {
+        if b == b'\'' || b == b'!' {
+            out.push_str(&word[start..i]);
+            out.push_str("'\\");
+            out.push(char::from(b));
+            out.push('\'');
+            start = i + 1;
+        }
     }
-    out.push_str(rest);
+    out.push_str(&word[start..]);
     out.push('\'');
 }
 
