@@ -4,23 +4,64 @@
 ///
 /// Words made only of `[A-Za-z0-9_@%+=:,./-]` are never special to a POSIX
 /// shell (as the Python nbkp quotes them); they stay bare so nested ssh
-/// command lines remain readable. Everything else is single-quoted by
-/// shell-escape.
+/// command lines remain readable. Everything else is single-quoted.
 pub fn quote(word: &str) -> String {
+    let mut out = String::with_capacity(word.len() + 2);
+    quote_into(&mut out, word);
+    out
+}
+
+/// [`quote`], appended to `out`: the script is built from tens of thousands
+/// of quoted words, and appending spares an allocation for each.
+///
+/// A word that is not plain is single-quoted with `'` and `!` written as
+/// `'\''` and `'\!'`, exactly as the shell-escape crate used to quote it
+/// (its own plain set is a subset of ours, so it always quoted these), so
+/// generated scripts are unchanged.
+pub fn quote_into(out: &mut String, word: &str) {
     if is_plain(word) {
-        word.to_string()
-    } else {
-        shell_escape::unix::escape(word.into()).into_owned()
+        out.push_str(word);
+        return;
     }
+    out.reserve(word.len() + 2);
+    out.push('\'');
+    // A byte scan: both specials are ASCII, so every cut falls on a
+    // character boundary (and a char-set `find` decodes UTF-8 as it goes).
+    let mut start = 0;
+    for (i, b) in word.bytes().enumerate() {
+        if b == b'\'' || b == b'!' {
+            out.push_str(&word[start..i]);
+            out.push_str("'\\");
+            out.push(char::from(b));
+            out.push('\'');
+            start = i + 1;
+        }
+    }
+    out.push_str(&word[start..]);
+    out.push('\'');
 }
 
 /// Made only of characters no shell (nor rsync's `-e` splitting) treats specially.
 fn is_plain(word: &str) -> bool {
-    !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b))
+    !word.is_empty() && word.bytes().all(|b| PLAIN[b as usize])
 }
+
+/// Which bytes [`is_plain`] accepts, as a table: it is asked about every
+/// byte of every word in the script.
+const PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'_' | b'@' | b'%' | b'+' | b'=' | b':' | b',' | b'.' | b'/' | b'-'
+            );
+        b += 1;
+    }
+    table
+};
 
 /// Quotes one word of rsync's `-e` command. rsync splits that string itself,
 /// honouring `'…'` and `"…"` but not backslashes, so an embedded `'` is
@@ -113,6 +154,7 @@ mod tests {
         assert_eq!(quote(""), "''");
         assert_eq!(quote("root@host:%h"), "root@host:%h");
         assert_eq!(quote("~/x"), "'~/x'");
+        assert_eq!(quote("a'b!c"), "'a'\\''b'\\!'c'");
         assert_eq!(quote_rsh("a b"), "'a b'");
         assert_eq!(quote_rsh("it's"), "'it'\"'\"'s'");
     }

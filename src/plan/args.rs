@@ -116,7 +116,12 @@ impl Arg {
     /// This argument with `suffix` appended to its text.
     pub fn with_suffix(&self, suffix: &str) -> Arg {
         match self {
-            Arg::Lit(s) => Arg::Lit(format!("{s}{suffix}")),
+            Arg::Lit(s) => {
+                let mut joined = String::with_capacity(s.len() + suffix.len());
+                joined.push_str(s);
+                joined.push_str(suffix);
+                Arg::Lit(joined)
+            }
             Arg::Template(p) => {
                 let mut p = p.clone();
                 p.push(Piece::Lit(suffix.into()));

@@ -1,7 +1,7 @@
 //! Config + endpoint choices → [`Plan`]. A pure function: no clock, no
 //! environment, no file system; the same inputs give the same plan.
 
-use std::collections::HashMap;
+use super::fast_hash::FastMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::args::{Arg, Piece, Var};
@@ -83,12 +83,12 @@ struct Lowering<'c> {
     options: &'c LowerOptions,
     hosts: Vec<Host>,
     /// Each host's probes → their index, so a shared probe is asked once.
-    probe_index: Vec<HashMap<Probe, usize>>,
+    probe_index: Vec<FastMap<Probe, usize>>,
     groups: Vec<CheckGroup>,
-    group_index: HashMap<Vec<CheckLayer>, usize>,
+    group_index: FastMap<Vec<CheckLayer>, usize>,
     sites: Vec<Site>,
     /// Endpoint slug → its index in `sites`.
-    site_index: HashMap<String, usize>,
+    site_index: FastMap<String, usize>,
     mounts: Vec<mount::MountPlan>,
     credentials: mount::CredentialPlan,
 }
@@ -136,11 +136,11 @@ pub fn lower(
             probes: Vec::new(),
             session_fds: None,
         }],
-        probe_index: vec![HashMap::new()],
+        probe_index: vec![FastMap::default()],
         groups: Vec::new(),
-        group_index: HashMap::new(),
+        group_index: FastMap::default(),
         sites: Vec::new(),
-        site_index: HashMap::new(),
+        site_index: FastMap::default(),
         mounts: Vec::new(),
         credentials: mount::CredentialPlan::from_config(config),
     };
@@ -326,7 +326,7 @@ impl<'c> Lowering<'c> {
             session_fds,
         });
         self.probe_index
-            .push(HashMap::from([(Probe::Reachable, 0)]));
+            .push(FastMap::from_iter([(Probe::Reachable, 0)]));
         self.hosts.len() - 1
     }
 

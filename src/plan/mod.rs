@@ -12,6 +12,7 @@
 
 pub mod args;
 pub mod daemon;
+mod fast_hash;
 pub mod hooks;
 pub mod lower;
 pub mod mount;

@@ -120,26 +120,34 @@ struct HostView {
 #[derive(Serialize)]
 struct StepView {
     group: Option<usize>,
-    checks: Vec<Value>,
+    /// The layer's check lines, see [`layer_lines`] (empty for a group).
+    checks: Value,
 }
 
 #[derive(Serialize)]
 struct GroupView {
     id: usize,
-    layers: Vec<Vec<Value>>,
+    layers: Vec<Value>,
 }
 
-/// A layer's checks, each rendered as a `case` line by the formatter.
-fn layer_lines(plan: &Plan, layer: &crate::plan::CheckLayer) -> Vec<Value> {
-    layer
-        .checks
-        .iter()
-        .map(|c| {
-            let var = format!("{}_{}", plan.hosts[c.probe.host].id, c.probe.index);
-            // Safe: `words::check` quotes every value it writes.
-            Value::from_safe_string(words::check(&var, c))
-        })
-        .collect()
+/// A layer's checks as `case` lines, each indented and ending in a newline,
+/// joined here rather than looped over in the template: a large config has
+/// tens of thousands of them, and one value per layer is much cheaper for
+/// minijinja to print.
+fn layer_lines(plan: &Plan, layer: &crate::plan::CheckLayer) -> Value {
+    let mut lines = String::new();
+    for c in &layer.checks {
+        let host = &plan.hosts[c.probe.host].id;
+        let mut var = String::with_capacity(host.len() + 4);
+        var.push_str(host);
+        var.push('_');
+        var.push_str(&c.probe.index.to_string());
+        lines.push_str("  ");
+        lines.push_str(&words::check(&var, c));
+        lines.push('\n');
+    }
+    // Safe: `words::check` quotes every value it writes.
+    Value::from_safe_string(lines)
 }
 
 #[derive(Serialize)]
@@ -292,7 +300,7 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
                 .map(|step| match step {
                     crate::plan::CheckStep::Group(id) => StepView {
                         group: Some(*id),
-                        checks: Vec::new(),
+                        checks: Value::from_safe_string(String::new()),
                     },
                     crate::plan::CheckStep::Layer(layer) => StepView {
                         group: None,

@@ -2,33 +2,49 @@
 //! [`crate::shell::quote`]; run-time values are referenced by variable name.
 
 use crate::plan::{Arg, Check, Failure, OpCall, Piece, Probe, Var};
-use crate::shell::{quote, quote_rsh};
+use crate::shell::{quote, quote_into, quote_rsh};
 
 /// One argument as shell syntax, expanded by the shell that reads it.
 pub fn word(arg: &Arg) -> String {
+    let mut out = String::new();
+    word_into(&mut out, arg);
+    out
+}
+
+/// [`word`], appended to `out` (spares an allocation per word of the script).
+pub fn word_into(out: &mut String, arg: &Arg) {
     match arg {
-        Arg::Lit(s) => quote(s),
-        Arg::Template(pieces) => pieces
-            .iter()
-            .map(|p| match p {
-                Piece::Lit(s) => quote(s),
-                Piece::Var(v) => format!("\"${{{}}}\"", v.shell_name()),
-            })
-            .collect(),
+        Arg::Lit(s) => quote_into(out, s),
+        Arg::Template(pieces) => {
+            for p in pieces {
+                match p {
+                    Piece::Lit(s) => quote_into(out, s),
+                    Piece::Var(v) => {
+                        out.push_str("\"${");
+                        out.push_str(&v.shell_name());
+                        out.push_str("}\"");
+                    }
+                }
+            }
+        }
         Arg::Optional(v) => {
             let n = v.shell_name();
-            format!("${{{n}:+\"${{{n}}}\"}}")
+            out.push_str(&format!("${{{n}:+\"${{{n}}}\"}}"));
         }
         // The sync function receives the run flags as its arguments;
         // `${1+…}` because some shells reject "$@" under `set -u` when empty.
-        Arg::RunFlags => "${1+\"$@\"}".into(),
+        Arg::RunFlags => out.push_str("${1+\"$@\"}"),
         Arg::Joined(args) => {
             let inner: Vec<String> = args.iter().map(|a| inner_word(a, quote)).collect();
-            format!("\"{}\"", inner.join(" "))
+            out.push('"');
+            out.push_str(&inner.join(" "));
+            out.push('"');
         }
         Arg::RshJoined(args) => {
             let inner: Vec<String> = args.iter().map(|a| inner_word(a, quote_rsh)).collect();
-            format!("\"{}\"", inner.join(" "))
+            out.push('"');
+            out.push_str(&inner.join(" "));
+            out.push('"');
         }
     }
 }
@@ -72,34 +88,55 @@ fn dq_escape(s: &str) -> String {
 
 /// `case` patterns matching exactly these answers.
 pub fn patterns(answers: &[String]) -> String {
-    answers
-        .iter()
-        .map(|a| quote(a))
-        .collect::<Vec<_>>()
-        .join("|")
+    let mut out = String::new();
+    patterns_into(&mut out, answers);
+    out
+}
+
+/// [`patterns`], appended to `out`.
+fn patterns_into(out: &mut String, answers: &[String]) {
+    for (i, a) in answers.iter().enumerate() {
+        if i > 0 {
+            out.push('|');
+        }
+        quote_into(out, a);
+    }
 }
 
 /// One check as a `case` over the answer in `NBKP_<var>` (unset when the
 /// host did not answer): passing answers do nothing, failing ones call
 /// `nbkp_fail CODE MESSAGE` (`nbkp_fail_dry` for failures of dry runs only).
 pub fn check(var: &str, check: &Check) -> String {
-    let mut line = format!("case ${{NBKP_{var}-}} in ");
+    // Written straight into one string: there is a line like this for every
+    // check of every sync.
+    let mut line = String::with_capacity(128);
+    line.push_str("case ${NBKP_");
+    line.push_str(var);
+    line.push_str("-} in ");
     if !check.pass.is_empty() {
-        line.push_str(&format!("{}) ;; ", patterns(&check.pass)));
+        patterns_into(&mut line, &check.pass);
+        line.push_str(") ;; ");
     }
-    let arm = |f: &Failure| {
-        let func = if f.dry_run_only {
-            "nbkp_fail_dry"
+    let arm = |line: &mut String, f: &Failure| {
+        line.push_str(if f.dry_run_only {
+            "nbkp_fail_dry "
         } else {
-            "nbkp_fail"
-        };
-        format!("{func} {} {} ;; ", f.verdict.code(), quote(&f.message))
+            "nbkp_fail "
+        });
+        // A one-digit code.
+        line.push(char::from(b'0' + f.verdict.code()));
+        line.push(' ');
+        quote_into(line, &f.message);
+        line.push_str(" ;; ");
     };
     for f in &check.fail {
-        line.push_str(&format!("{}) {}", patterns(&f.answers), arm(f)));
+        patterns_into(&mut line, &f.answers);
+        line.push_str(") ");
+        arm(&mut line, f);
     }
     if let Some(f) = &check.otherwise {
-        line.push_str(&format!("*) {}", arm(f)));
+        line.push_str("*) ");
+        arm(&mut line, f);
     }
     line.push_str("esac");
     line
@@ -107,7 +144,14 @@ pub fn check(var: &str, check: &Check) -> String {
 
 /// Several arguments as space-separated words.
 pub fn words(args: &[Arg]) -> String {
-    args.iter().map(word).collect::<Vec<_>>().join(" ")
+    let mut out = String::new();
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        word_into(&mut out, a);
+    }
+    out
 }
 
 /// Run-time values an operation's text refers to. Whoever sends the text
@@ -123,9 +167,12 @@ pub const OP_VARS: &[Var] = &[
 
 /// The text of an operation call, as sent to `sh -s` on its host.
 pub fn op_text(call: &OpCall) -> String {
-    let mut parts = vec![call.op.to_string()];
-    parts.extend(call.args.iter().map(word));
-    parts.join(" ")
+    let mut out = call.op.to_string();
+    for a in &call.args {
+        out.push(' ');
+        word_into(&mut out, a);
+    }
+    out
 }
 
 /// One probe as a line of the probe script.
@@ -167,17 +214,26 @@ pub fn probe_line(index: usize, probe: &Probe) -> String {
             path.as_ref().map(word).unwrap_or_else(|| "''".into()),
         ],
     };
-    format!("nbkp_probe {index} {}", args.join(" "))
+    let mut line = String::with_capacity(64);
+    line.push_str("nbkp_probe ");
+    line.push_str(&index.to_string());
+    for a in &args {
+        line.push(' ');
+        line.push_str(a);
+    }
+    line
 }
 
 /// A host's whole probe script: one line per probe.
 pub fn probe_script(probes: &[Probe]) -> String {
-    probes
-        .iter()
-        .enumerate()
-        .map(|(i, p)| probe_line(i, p))
-        .collect::<Vec<_>>()
-        .join("\n")
+    let mut script = String::new();
+    for (i, p) in probes.iter().enumerate() {
+        if i > 0 {
+            script.push('\n');
+        }
+        script.push_str(&probe_line(i, p));
+    }
+    script
 }
 
 #[cfg(test)]
