@@ -4,7 +4,8 @@
 ///
 /// Words made only of `[A-Za-z0-9_@%+=:,./-]` are never special to a POSIX
 /// shell (as the Python nbkp quotes them); they stay bare so nested ssh
-/// command lines remain readable. Everything else is single-quoted.
+/// command lines remain readable. Everything else is single-quoted by
+/// shell-escape.
 pub fn quote(word: &str) -> String {
     let mut out = String::with_capacity(word.len() + 2);
     quote_into(&mut out, word);
@@ -14,31 +15,14 @@ pub fn quote(word: &str) -> String {
 /// [`quote`], appended to `out`: the script is built from tens of thousands
 /// of quoted words, and appending spares an allocation for each.
 ///
-/// A word that is not plain is single-quoted with `'` and `!` written as
-/// `'\''` and `'\!'`, exactly as the shell-escape crate used to quote it
-/// (its own plain set is a subset of ours, so it always quoted these), so
-/// generated scripts are unchanged.
+/// A word that is not plain is single-quoted by shell-escape (whose own
+/// plain set is a subset of ours, so it always quotes what reaches it).
 pub fn quote_into(out: &mut String, word: &str) {
     if is_plain(word) {
         out.push_str(word);
         return;
     }
-    out.reserve(word.len() + 2);
-    out.push('\'');
-    // A byte scan: both specials are ASCII, so every cut falls on a
-    // character boundary (and a char-set `find` decodes UTF-8 as it goes).
-    let mut start = 0;
-    for (i, b) in word.bytes().enumerate() {
-        if b == b'\'' || b == b'!' {
-            out.push_str(&word[start..i]);
-            out.push_str("'\\");
-            out.push(char::from(b));
-            out.push('\'');
-            start = i + 1;
-        }
-    }
-    out.push_str(&word[start..]);
-    out.push('\'');
+    out.push_str(&shell_escape::unix::escape(word.into()));
 }
 
 /// Made only of characters no shell (nor rsync's `-e` splitting) treats specially.
