@@ -101,7 +101,7 @@ fn snapshot_names(ep: &Path) -> Vec<String> {
 }
 
 /// The snapshot `latest` points to, if it points to one that exists.
-fn find_latest(ep: &Path) -> Option<String> {
+pub(crate) fn find_latest(ep: &Path) -> Option<String> {
     let target = fs::read_link(ep.join("latest")).ok()?;
     let name = target.to_str()?.strip_prefix("snapshots/")?;
     (is_name(name) && is_dir(&ep.join("snapshots").join(name))).then(|| name.to_string())

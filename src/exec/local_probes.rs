@@ -8,12 +8,12 @@
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::plan::Probe;
 
-use super::local_ops::is_name;
+use super::local_ops::find_latest;
 use super::values::{expand, Values};
 
 /// Every probe's answer, or `None` when one of them needs the shell.
@@ -51,7 +51,8 @@ pub fn answer(probe: &Probe, v: &Values) -> Option<String> {
                 "ro".into()
             }
         }
-        Probe::Command { name } => flag(on_path(name)),
+        // The probes only ask for programs, never for shell builtins.
+        Probe::Command { name } => flag(crate::programs::find(name).is_some()),
         Probe::RsyncVersion => rsync_state(),
         Probe::FsType { path } => fs_type(&path_of(path, v))?,
         Probe::Subvolume { path } => {
@@ -77,29 +78,9 @@ fn writable(path: &str) -> bool {
     unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
 }
 
-/// `command -v NAME` for a program (the probes never ask for builtins).
-fn on_path(name: &str) -> bool {
-    if name.contains('/') {
-        return is_executable(Path::new(name));
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).any(|dir| {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".").to_path_buf()
-        } else {
-            dir
-        };
-        is_executable(&dir.join(name))
-    })
-}
-
-fn is_executable(p: &Path) -> bool {
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
 /// `nbkp_rsync_state`: rsync's first `--version` line, classified.
 fn rsync_state() -> String {
-    if !on_path("rsync") {
+    if crate::programs::find("rsync").is_none() {
         return "missing".into();
     }
     let out = std::process::Command::new("rsync")
@@ -167,33 +148,16 @@ fn fs_type(path: &str) -> Option<String> {
 
 /// `nbkp_latest_state`.
 fn latest_state(endpoint: &str) -> &'static str {
-    let link = Path::new(endpoint).join("latest");
-    let Ok(meta) = std::fs::symlink_metadata(&link) else {
-        return "missing";
-    };
-    if !meta.file_type().is_symlink() {
+    let ep = Path::new(endpoint);
+    let link = ep.join("latest");
+    if !std::fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink()) {
         return "missing";
     }
-    let Ok(target) = std::fs::read_link(&link) else {
-        return "invalid";
-    };
-    let target = target.as_os_str().as_bytes();
-    if target == b"/dev/null" {
-        return "devnull";
-    }
-    let Some(name) = target.strip_prefix(b"snapshots/") else {
-        return "invalid";
-    };
-    let name = String::from_utf8_lossy(name);
-    if is_name(&name)
-        && Path::new(endpoint)
-            .join("snapshots")
-            .join(name.as_ref())
-            .is_dir()
-    {
-        "snapshot"
-    } else {
-        "invalid"
+    match std::fs::read_link(&link) {
+        Err(_) => "invalid",
+        Ok(t) if t.as_os_str() == "/dev/null" => "devnull",
+        Ok(_) if find_latest(ep).is_some() => "snapshot",
+        Ok(_) => "invalid",
     }
 }
 
