@@ -420,6 +420,73 @@ fn one_ssh_login_per_host_per_run(be: &dyn Backend) {
     );
 }
 
+/// rsync reaches the remote host through a session opened ahead (a relay
+/// is its -e), and a session whose sync does not run runs nothing: here
+/// the first sync's, opened while the host answered its probes, for a
+/// destination that turns out not to be there. None is left after the run.
+fn sessions_opened_ahead_run_nothing_unless_used(be: &dyn Backend) {
+    let Some(mut w) = World::new(true, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sample_tree(Side::Local, &src);
+    let vol = w.volume(Side::Remote, "vol", false);
+    let mut config = w.ssh_yaml();
+    config.push_str("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&World::volume_yaml(Side::Remote, "r", &vol));
+    config.push_str("sync-endpoints:\n  es: {volume: s}\n");
+    let mut syncs = String::from("syncs:\n");
+    for i in 0..3 {
+        // e0 has no destination sentinel: its sync is inactive.
+        w.endpoint(
+            Side::Remote,
+            &vol.join(format!("e{i}")),
+            Mode::HardLink,
+            false,
+            i > 0,
+        );
+        config.push_str(&format!(
+            "  e{i}: {{volume: r, subdir: e{i}, hard-link-snapshots: {{enabled: true}}}}\n"
+        ));
+        syncs.push_str(&format!("  s{i}: {{source: es, destination: e{i}}}\n"));
+    }
+    config.push_str(&syncs);
+    let before = w.remote().login_count();
+    let watch = e2e::argv_watch::ArgvWatch::start();
+    let out = be.run(&w, &config, &[]);
+    let argvs = watch.stop();
+    out.assert_ok();
+    assert!(
+        argvs
+            .iter()
+            .any(|a| a.contains("rsync") && a.contains("nbkp-relay")),
+        "no rsync went through a session opened ahead: {argvs:?}"
+    );
+    assert_eq!(w.remote().login_count() - before, 1);
+    assert!(w.snapshots(Side::Remote, &vol.join("e0")).is_empty());
+    for i in 1..3 {
+        let e = vol.join(format!("e{i}"));
+        assert_eq!(w.snapshots(Side::Remote, &e).len(), 1);
+        assert_eq!(
+            w.manifest(Side::Local, &src),
+            w.manifest(Side::Remote, &content(&e, Mode::HardLink))
+        );
+    }
+    // Nothing is left on this test's sshd once the run is over: no session
+    // waits there, used or not.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !w.remote().session_pids().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sessions left after the run: {:?}",
+            w.remote().session_pids()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// An unreachable host is an expected state: skipped, exit 0.
 fn unreachable_host_is_skipped(be: &dyn Backend) {
     let Some(mut w) = World::new(true, false) else {
@@ -1212,6 +1279,7 @@ both_backends!(
     dry_run_changes_nothing,
     hostile_paths_execute_nothing,
     one_ssh_login_per_host_per_run,
+    sessions_opened_ahead_run_nothing_unless_used,
     unreachable_host_is_skipped,
     proxy_jump_chain_reaches_the_host,
     remote_tilde_paths_are_the_login_home,

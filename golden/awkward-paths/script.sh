@@ -839,6 +839,7 @@ break/ "q"'\'' "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
+
 nbkp_ask h0
 nbkp_pf_weird_copy; NBKP_PF_weird_copy=$?; nbkp_tally "$NBKP_PF_weird_copy"
 case $NBKP_STRICTNESS in

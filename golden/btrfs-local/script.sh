@@ -846,6 +846,7 @@ nbkp_sync_data_to_pool() {
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
+
 nbkp_ask h0
 nbkp_pf_data_to_pool; NBKP_PF_data_to_pool=$?; nbkp_tally "$NBKP_PF_data_to_pool"
 case $NBKP_STRICTNESS in

@@ -947,6 +947,7 @@ nbkp_sync_step_3() {
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
+
 nbkp_ask h0
 nbkp_pf_step_1; NBKP_PF_step_1=$?; nbkp_tally "$NBKP_PF_step_1"
 nbkp_pf_other; NBKP_PF_other=$?; nbkp_tally "$NBKP_PF_other"

@@ -627,6 +627,9 @@ nbkp_ssh_h1() {
 nbkp_close_h1() {
   ssh -o ControlPath="${NBKP_CTL}"/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes -O exit nas.lan >/dev/null 2>&1
 }
+nbkp_chan_open_h1() {
+  nbkp_chan_open "$1" ssh -o ControlPath="${NBKP_CTL}"/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes nas.lan 'sh -c '\''n=$(printf "\n_");n=${n%_};c=;while IFS= read -r l;do if [ "$l" = @@nbkp-go ];then eval "$c";exit;fi;c=$c$l$n;done;exit 1'\'''
+}
 
 NBKP_CTL=$(mktemp -d /tmp/nbkp.XXXXXX) || nbkp_usage_error "cannot create a private directory for SSH connections"
 # Ends every answer of a long-lived shell; unknown to anything else.
@@ -638,7 +641,7 @@ trap '' PIPE
 # connection: the library once, then one message and one answer per command.
 nbkp_session_open() {
   mkfifo "$NBKP_CTL/$1.in" "$NBKP_CTL/$1.out" || { : >"$NBKP_CTL/$1.dead"; return 0; }
-  ( { nbkp_lib; exec cat "$NBKP_CTL/$1.in"; } | "nbkp_ssh_$1" sh -s >"$NBKP_CTL/$1.out" 2>/dev/null ) &
+  ( { nbkp_lib; exec cat "$NBKP_CTL/$1.in"; } 2>/dev/null | "nbkp_ssh_$1" sh -s >"$NBKP_CTL/$1.out" 2>/dev/null ) &
   eval "exec $2>\"\$NBKP_CTL/$1.in\" $3<\"\$NBKP_CTL/$1.out\""
 }
 
@@ -663,7 +666,35 @@ nbkp_session() {
   printf '%s\n' "$nbkp_msg" | { nbkp_lib; cat; } | "nbkp_ssh_$1" sh -s
 }
 
+# Sessions opened ahead for rsync (NAME, then ssh's argv): each waits,
+# running nothing, until the relay that is rsync's -e gives it rsync's
+# command line, so rsync need not wait for a new session. Its input and
+# output go through two FIFOs, which rsync gets on descriptors
+# 9 and 8; a session never used gets end of input at exit.
+nbkp_chan_open() {
+  nbkp_cn=$NBKP_CTL/ch-$1
+  shift
+  mkfifo "$nbkp_cn.in" "$nbkp_cn.out" 2>/dev/null || return 0
+  ( cat <"$nbkp_cn.in" | "$@" | cat >"$nbkp_cn.out" ) 3>&- 4<&- &
+  echo "$!" >"$nbkp_cn.pid"
+}
+
+# Whether sync NAME's session is there to use.
+nbkp_chan_ready() {
+  [ -p "$NBKP_CTL/ch-$1.out" ] && [ -s "$NBKP_CTL/ch-$1.pid" ] || return 1
+  read -r nbkp_cp <"$NBKP_CTL/ch-$1.pid" && kill -0 "$nbkp_cp" 2>/dev/null
+}
+
+# Sessions never used: their FIFOs are opened once (read-write, which
+# never blocks), so their pipelines see end of input and end.
+nbkp_chan_close_all() {
+  for nbkp_c in "$NBKP_CTL"/ch-*.in; do
+    if [ -p "$nbkp_c" ]; then : <>"$nbkp_c"; : <>"${nbkp_c%.in}.out"; fi
+  done
+}
+
 nbkp_cleanup() {
+  if [ -n "$NBKP_CTL" ]; then nbkp_chan_close_all; fi
   exec 3>&- 4<&-
   nbkp_close_h1
   if [ -n "$NBKP_CTL" ]; then rm -rf "$NBKP_CTL"; fi
@@ -774,6 +805,12 @@ nbkp_rsync_failed() {
 # Runs one sync after its preflight ($3) and upstream's outcome ($4, $5).
 nbkp_run() {
   NBKP_CUR=$1
+  # Opens the session of the sync named by $6 (on host $7) ahead, if its checks let it run.
+  if [ -n "${6-}" ]; then
+    nbkp_np=
+    eval "nbkp_np=\$NBKP_PF_$6"
+    case $nbkp_np:$NBKP_STRICTNESS in 0:* | 1:ignore-all) "nbkp_chan_open_$7" "$6" ;; esac
+  fi
   case $4 in
     failed | cancelled-by-failure)
       nbkp_log "CANCELLED $1: upstream sync $5 failed"
@@ -922,12 +959,13 @@ nbkp_pf_home_to_nas() {
 nbkp_sync_home_to_nas() {
   nbkp_candidate colons
   nbkp_op h1 'nbkp_begin hard-link "${NBKP_DRY_RUN}" /srv "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
-  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} --protect-args -e "ssh -o ControlPath=${NBKP_CTL}/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes" /Users/me/ nas.lan:/srv/snapshots/"${NBKP_SNAPSHOT}"/ </dev/null || { nbkp_rsync_failed $?; nbkp_op h1 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /srv "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  if nbkp_chan_ready home_to_nas; then rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} --protect-args -e "sh -c '[ \"\$1\" = -l ] && shift 2; shift; exec 5<&0; { printf \"%s\\n@@nbkp-go\\n\" \"\$*\"; exec cat <&5; } >&9 & exec cat <&8' nbkp-relay" /Users/me/ nas.lan:/srv/snapshots/"${NBKP_SNAPSHOT}"/ 9>"$NBKP_CTL/ch-home_to_nas.in" 8<"$NBKP_CTL/ch-home_to_nas.out"; else rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} --protect-args -e "ssh -o ControlPath=${NBKP_CTL}/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes" /Users/me/ nas.lan:/srv/snapshots/"${NBKP_SNAPSHOT}"/; fi </dev/null || { nbkp_rsync_failed $?; nbkp_op h1 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /srv "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
   nbkp_op h1 'nbkp_commit hard-link "${NBKP_DRY_RUN}" /srv "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}" max=10' || { nbkp_op h1 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /srv "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
 nbkp_session_open h1 3 4
+
 nbkp_ask h0
 nbkp_ask h1
 nbkp_pf_home_to_ssd; NBKP_PF_home_to_ssd=$?; nbkp_tally "$NBKP_PF_home_to_ssd"
@@ -943,7 +981,7 @@ if [ "$nbkp_fatal" -gt 0 ]; then
 fi
 
 # Syncs, in order: a sync whose upstream failed or was skipped is cancelled.
-nbkp_run home-to-ssd home_to_ssd "$NBKP_PF_home_to_ssd" none none
+nbkp_run home-to-ssd home_to_ssd "$NBKP_PF_home_to_ssd" none none home_to_nas h1
 nbkp_run home-to-nas home_to_nas "$NBKP_PF_home_to_nas" none none
 
 if [ "$NBKP_FAILURES" -gt 0 ]; then

@@ -796,6 +796,7 @@ NBKP_EOF
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
+
 nbkp_ask h0
 case $NBKP_STRICTNESS in
   ignore-none) nbkp_fatal=$((NBKP_BROKEN + NBKP_INACTIVE)) ;;

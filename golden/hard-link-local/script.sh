@@ -834,6 +834,7 @@ nbkp_sync_photos_to_usb() {
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
+
 nbkp_ask h0
 nbkp_pf_photos_to_usb; NBKP_PF_photos_to_usb=$?; nbkp_tally "$NBKP_PF_photos_to_usb"
 case $NBKP_STRICTNESS in

@@ -828,6 +828,7 @@ nbkp_sync_docs_to_usb() {
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
+
 nbkp_ask h0
 nbkp_pf_docs_to_usb; NBKP_PF_docs_to_usb=$?; nbkp_tally "$NBKP_PF_docs_to_usb"
 case $NBKP_STRICTNESS in

@@ -829,6 +829,7 @@ nbkp_sync_home_to_usb() {
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
+
 nbkp_ask h0
 nbkp_pf_home_to_usb; NBKP_PF_home_to_usb=$?; nbkp_tally "$NBKP_PF_home_to_usb"
 nbkp_log 'SKIPPED home-to-nas: excluded by location filter'

@@ -1001,6 +1001,7 @@ nbkp_sync_home_to_vault() {
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
 
+
 # Mount-managed volumes: unlocked and mounted now (udisks2, on their hosts),
 # unmounted and locked when the script exits, whatever the reason.
 # Passphrases are asked for when the script runs and kept in variables of

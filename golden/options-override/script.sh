@@ -828,6 +828,7 @@ nbkp_sync_custom() {
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
+
 nbkp_ask h0
 nbkp_pf_custom; NBKP_PF_custom=$?; nbkp_tally "$NBKP_PF_custom"
 case $NBKP_STRICTNESS in

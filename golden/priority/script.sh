@@ -639,7 +639,7 @@ trap '' PIPE
 # connection: the library once, then one message and one answer per command.
 nbkp_session_open() {
   mkfifo "$NBKP_CTL/$1.in" "$NBKP_CTL/$1.out" || { : >"$NBKP_CTL/$1.dead"; return 0; }
-  ( { nbkp_lib; exec cat "$NBKP_CTL/$1.in"; } | "nbkp_ssh_$1" sh -s >"$NBKP_CTL/$1.out" 2>/dev/null ) &
+  ( { nbkp_lib; exec cat "$NBKP_CTL/$1.in"; } 2>/dev/null | "nbkp_ssh_$1" sh -s >"$NBKP_CTL/$1.out" 2>/dev/null ) &
   eval "exec $2>\"\$NBKP_CTL/$1.in\" $3<\"\$NBKP_CTL/$1.out\""
 }
 
@@ -992,6 +992,7 @@ nbkp_prio \"\$@\"' nbkp-prio exec -:2:7 rsync -a --delete --delete-excluded --pa
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
 nbkp_session_open h1 3 4
+
 nbkp_ask h0
 nbkp_ask h1
 nbkp_pf_docs_to_usb; NBKP_PF_docs_to_usb=$?; nbkp_tally "$NBKP_PF_docs_to_usb"

@@ -837,6 +837,7 @@ nbkp_sync_rel() {
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
+
 nbkp_ask h0
 nbkp_pf_rel; NBKP_PF_rel=$?; nbkp_tally "$NBKP_PF_rel"
 case $NBKP_STRICTNESS in

@@ -637,7 +637,7 @@ trap '' PIPE
 # connection: the library once, then one message and one answer per command.
 nbkp_session_open() {
   mkfifo "$NBKP_CTL/$1.in" "$NBKP_CTL/$1.out" || { : >"$NBKP_CTL/$1.dead"; return 0; }
-  ( { nbkp_lib; exec cat "$NBKP_CTL/$1.in"; } | "nbkp_ssh_$1" sh -s >"$NBKP_CTL/$1.out" 2>/dev/null ) &
+  ( { nbkp_lib; exec cat "$NBKP_CTL/$1.in"; } 2>/dev/null | "nbkp_ssh_$1" sh -s >"$NBKP_CTL/$1.out" 2>/dev/null ) &
   eval "exec $2>\"\$NBKP_CTL/$1.in\" $3<\"\$NBKP_CTL/$1.out\""
 }
 
@@ -891,6 +891,7 @@ nbkp_sync_a_to_b() {
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
 nbkp_session_open h1 3 4
+
 nbkp_ask h0
 nbkp_ask h1
 nbkp_pf_a_to_b; NBKP_PF_a_to_b=$?; nbkp_tally "$NBKP_PF_a_to_b"

@@ -853,6 +853,7 @@ nbkp_sync_archive_to_restore() {
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
+
 nbkp_ask h0
 nbkp_pf_home_to_nas; NBKP_PF_home_to_nas=$?; nbkp_tally "$NBKP_PF_home_to_nas"
 nbkp_pf_archive_to_restore; NBKP_PF_archive_to_restore=$?; nbkp_tally "$NBKP_PF_archive_to_restore"

@@ -3,6 +3,7 @@
 //! commands and operations (the same runtime library text the generated
 //! script embeds), in the plan's order, with the same rules as the script.
 
+mod channels;
 pub mod clock;
 mod daemon;
 mod hooks;
@@ -217,6 +218,25 @@ pub struct Executor<'p> {
     ui: Box<dyn Ui + 'p>,
     /// Set by SIGINT or SIGTERM: stop after cleaning up the current sync.
     interrupted: Arc<AtomicBool>,
+    /// Sessions opened ahead for rsync.
+    channels: channels::Channels,
+    /// The next sync to prepare as soon as the current rsync has started
+    /// (the plan's `prepares_ahead`, when that sync will run), with the
+    /// run's values.
+    prepare_next: Option<(usize, Values)>,
+    /// A sync prepared ahead, until its turn.
+    prepared: Option<Prepared>,
+    /// Whether the checks open the first sync's channel (a run, not a
+    /// preflight).
+    opens_first_channel: bool,
+}
+
+/// A sync whose prepare ran during the previous sync's rsync.
+struct Prepared {
+    index: usize,
+    values: Values,
+    result: SyncResult,
+    outcome: Result<(), OpError>,
 }
 
 impl<'p> Executor<'p> {
@@ -231,6 +251,10 @@ impl<'p> Executor<'p> {
             hosts: Hosts::new(plan)?,
             ui,
             interrupted,
+            channels: channels::Channels::default(),
+            prepare_next: None,
+            prepared: None,
+            opens_first_channel: false,
         })
     }
 
@@ -271,6 +295,7 @@ impl<'p> Executor<'p> {
         let mut report = self.run_inner(&base);
         report.mounts = mounts;
         report.umounts = self.umount_all(&base);
+        self.channels.close_all();
         self.hosts.close(&base);
         report
     }
@@ -316,6 +341,7 @@ impl<'p> Executor<'p> {
     }
 
     fn run_inner(&mut self, base: &Values) -> Report {
+        self.opens_first_channel = true;
         let (mut report, codes) = self.check_all(base);
         if report.aborted {
             self.log(&format!(
@@ -330,9 +356,25 @@ impl<'p> Executor<'p> {
 
     /// Every host's probes, then every sync's checks.
     fn check_all(&mut self, base: &Values) -> (Report, HashMap<String, u8>) {
-        let answers: Vec<Vec<Option<String>>> = (0..self.plan.hosts.len())
-            .map(|i| self.hosts.ask(i, base))
-            .collect();
+        let first = self
+            .plan
+            .first_channel
+            .filter(|_| self.opens_first_channel)
+            .and_then(|i| Some((i, self.plan.syncs[i].channel.as_ref()?.host)));
+        let mut answers: Vec<Vec<Option<String>>> = Vec::new();
+        for i in 0..self.plan.hosts.len() {
+            answers.push(self.hosts.ask(i, base));
+            let reachable = answers[i]
+                .first()
+                .is_some_and(|a| a.as_deref() == Some("1"));
+            // The first sync's session opens as soon as its host has
+            // answered (its shared connection is then fully up), while the
+            // other hosts answer and the checks are evaluated. It runs
+            // nothing unless that sync runs.
+            if let Some((sync, _)) = first.filter(|&(_, host)| host == i && reachable) {
+                self.channels.open_ahead(sync, &self.plan.hosts[i], base);
+            }
+        }
         let mut preflight = Vec::new();
         let mut codes: HashMap<String, u8> = HashMap::new();
         let (mut broken, mut inactive) = (0, 0);
@@ -391,7 +433,13 @@ impl<'p> Executor<'p> {
     /// The syncs, in order, after a preflight that allows them.
     fn sync_all(&mut self, report: &mut Report, codes: &HashMap<String, u8>, base: &Values) {
         let mut status: HashMap<String, Status> = HashMap::new();
-        for sync in &self.plan.syncs {
+        if let Some(first) = self.plan.first_channel {
+            self.open_channel(first, codes, &status, base);
+        }
+        for (index, sync) in self.plan.syncs.iter().enumerate() {
+            if let Some(next) = sync.opens_channel_of {
+                self.open_channel(next, codes, &status, base);
+            }
             if self.interrupted.load(Ordering::SeqCst) {
                 report.interrupted = true;
                 self.log(&format!("SKIPPED {}: the run was interrupted", sync.slug));
@@ -415,11 +463,19 @@ impl<'p> Executor<'p> {
                         .join(", ")
                 })
                 .unwrap_or_default();
+            self.prepare_next = sync
+                .prepares_ahead
+                .filter(|&next| self.will_run(next, codes, &status))
+                .map(|next| (next, base.clone()));
             let (st, result) = self.run_sync(sync, codes[&sync.slug], &status, &errors, base);
+            self.prepare_next = None;
             status.insert(sync.slug.clone(), st);
+            self.abort_unused_prepared(|i| i <= index);
             self.ui.sync_result(&result);
             report.results.push(result);
         }
+        self.abort_unused_prepared(|_| true);
+        self.channels.close_all();
         for ex in &self.plan.excluded_syncs {
             report.results.push(skipped(
                 &ex.slug,
@@ -440,6 +496,85 @@ impl<'p> Executor<'p> {
             ));
         } else {
             self.log("All syncs completed successfully");
+        }
+    }
+
+    /// Whether sync `index` may run, as far as is known now: its checks
+    /// let it, and its upstream (when it has one) has not failed or been
+    /// skipped.
+    fn will_run(
+        &self,
+        index: usize,
+        codes: &HashMap<String, u8>,
+        status: &HashMap<String, Status>,
+    ) -> bool {
+        let sync = &self.plan.syncs[index];
+        let checks = match codes.get(&sync.slug) {
+            Some(0) => true,
+            Some(1) => self.options.strictness == Strictness::IgnoreAll,
+            _ => false,
+        };
+        // An upstream that has not run yet may still succeed.
+        let upstream = sync.upstream.as_ref().is_none_or(|up| {
+            matches!(
+                status.get(up),
+                None | Some(Status::Ok) | Some(Status::Pending)
+            )
+        });
+        checks && upstream && !self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// Runs the prepare of the sync `prepare_next` names (during the
+    /// current rsync); its turn then continues from there.
+    fn prepare_ahead(&mut self) {
+        let Some((index, mut v)) = self.prepare_next.take() else {
+            return;
+        };
+        if self.interrupted.load(Ordering::SeqCst) {
+            return;
+        }
+        let sync = &self.plan.syncs[index];
+        let Some(prepare) = &sync.prepare else {
+            return;
+        };
+        v.candidate = clock::snapshot_name(SystemTime::now(), sync.snapshot_format);
+        let mut result = skipped(&sync.slug, self.options.dry_run, "rsync", String::new());
+        let outcome = self.op(sync, prepare, &mut v, &mut result);
+        self.prepared = Some(Prepared {
+            index,
+            values: v,
+            result,
+            outcome,
+        });
+    }
+
+    /// A sync prepared ahead that did not get to run (interrupted, or its
+    /// upstream failed after all): what its prepare made is undone.
+    fn abort_unused_prepared(&mut self, passed: impl Fn(usize) -> bool) {
+        let Some(p) = self.prepared.take_if(|p| passed(p.index)) else {
+            return;
+        };
+        let sync = &self.plan.syncs[p.index];
+        if let (Ok(()), Some(abort)) = (&p.outcome, &sync.abort) {
+            let (mut v, mut result) = (p.values, p.result);
+            let _ = self.op(sync, abort, &mut v, &mut result);
+        }
+    }
+
+    /// Opens sync `index`'s channel ahead, if it will run.
+    fn open_channel(
+        &mut self,
+        index: usize,
+        codes: &HashMap<String, u8>,
+        status: &HashMap<String, Status>,
+        base: &Values,
+    ) {
+        let plan = self.plan;
+        if let Some(channel) = &plan.syncs[index].channel {
+            if self.will_run(index, codes, status) {
+                self.channels
+                    .open_ahead(index, &plan.hosts[channel.host], base);
+            }
         }
     }
 
@@ -591,27 +726,54 @@ impl<'p> Executor<'p> {
     /// The sync function: prepare, rsync, commit (or abort); `attempt`
     /// (in `hooks.rs`) runs it between the sync's hooks.
     fn transfer(&mut self, sync: &SyncPlan, v: &mut Values) -> SyncResult {
-        let mut result = skipped(&sync.slug, self.options.dry_run, "rsync", String::new());
+        let index = self.plan.syncs.iter().position(|s| std::ptr::eq(s, sync));
+        let ahead = self.prepared.take_if(|p| Some(p.index) == index);
+        let mut result = match &ahead {
+            Some(p) => p.result.clone(),
+            None => skipped(&sync.slug, self.options.dry_run, "rsync", String::new()),
+        };
         result.outcome = "failed";
         result.failure = None;
         result.detail = None;
-        if let Some(prepare) = &sync.prepare {
+        if let Some(p) = ahead {
+            *v = p.values;
+            if let (Err(e), Some(prepare)) = (p.outcome, &sync.prepare) {
+                result.failure = Some(if e.locked { "locked" } else { prepare.failure });
+                result.detail = Some(e.message);
+                return result;
+            }
+        } else if let Some(prepare) = &sync.prepare {
             if let Err(e) = self.op(sync, prepare, v, &mut result) {
                 result.failure = Some(if e.locked { "locked" } else { prepare.failure });
                 result.detail = Some(e.message);
                 return result;
             }
         }
-        let args = argv(&sync.rsync, v);
+        // Through the session opened ahead when there is one; a session
+        // that cannot start leaves rsync its own ssh.
+        let mut session = match (&sync.channel, index) {
+            (Some(channel), Some(i)) => self.channels.take(i, &self.plan.hosts[channel.host], v),
+            _ => None,
+        };
+        let args = match (&session, &sync.channel) {
+            (Some(_), Some(channel)) => argv(&channel.rsync, v),
+            _ => argv(&sync.rsync, v),
+        };
         let mut cmd = crate::credentials::scrubbed(Command::new(&args[0]));
         cmd.args(&args[1..]).stdin(Stdio::null());
+        if let Some(s) = &session {
+            s.attach(&mut cmd);
+        }
         if let Err(message) = self.rsync_password(sync, &mut cmd) {
             self.log(&format!("ERROR: {}: {message}", sync.slug));
             result.failure = Some("password");
             result.detail = Some(message);
             return result;
         }
-        let (code, output) = self.run_rsync(cmd, &args[0]);
+        let (code, mut output) = self.run_rsync(cmd, &args[0], session.as_mut());
+        if let Some(s) = session {
+            output.push_str(&s.finish());
+        }
         result.rsync_exit_code = code;
         result.output = output;
         if code != 0 {
@@ -750,7 +912,12 @@ impl<'p> Executor<'p> {
     /// Runs rsync: its output to the terminal, to the UI (which shows its
     /// progress), or captured (through a file, so waiting can be interrupted
     /// without a full pipe blocking it). SIGINT or SIGTERM stops it.
-    fn run_rsync(&mut self, mut cmd: Command, program: &str) -> (i32, String) {
+    fn run_rsync(
+        &mut self,
+        mut cmd: Command,
+        program: &str,
+        session: Option<&mut channels::Session>,
+    ) -> (i32, String) {
         let to_ui = self.options.stream_rsync && self.ui.reads_rsync_output();
         let capture = if self.options.stream_rsync {
             None
@@ -765,10 +932,16 @@ impl<'p> Executor<'p> {
         if to_ui {
             cmd.stdout(Stdio::piped());
         }
-        let mut child = match cmd.spawn() {
+        let spawned = cmd.spawn();
+        if let Some(s) = session {
+            s.started();
+        }
+        let mut child = match spawned {
             Ok(c) => c,
             Err(e) => return (-1, format!("cannot run {program}: {e}")),
         };
+        // The next sync's prepare is one round trip that rsync's run hides.
+        self.prepare_ahead();
         // rsync redraws its progress line with \r: split on both.
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         let mut reader = None;

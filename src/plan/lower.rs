@@ -135,6 +135,7 @@ pub fn lower(
             ssh: None,
             probes: Vec::new(),
             session_fds: None,
+            waiting_session: None,
         }],
         probe_index: vec![FastMap::default()],
         groups: Vec::new(),
@@ -171,6 +172,18 @@ pub fn lower(
     if let Some(names) = &options.mounts_only {
         lw.all_mounts(names)?;
     }
+    // Each channel opens one sync ahead: while the previous sync runs (the
+    // first while the first sync prepares). One at a time stays well under
+    // sshd's default of 10 sessions per connection.
+    let first_channel = syncs.first().and_then(|s| s.channel.as_ref()).map(|_| 0);
+    for i in 1..syncs.len() {
+        if syncs[i].channel.is_some() {
+            syncs[i - 1].opens_channel_of = Some(i);
+        }
+        if may_prepare_during(&syncs[i - 1], &syncs[i]) {
+            syncs[i - 1].prepares_ahead = Some(i);
+        }
+    }
     let uses_script_dir = options.relative_src || options.relative_dst;
     let init = init_ops(&lw.sites, options.allow_unmounted);
     let any_encrypted = lw.mounts.iter().any(|m| m.passphrase.is_some());
@@ -185,9 +198,32 @@ pub fn lower(
         uses_script_dir,
         sites: lw.sites,
         init,
+        first_channel,
         mounts: lw.mounts,
         credentials: any_encrypted.then_some(lw.credentials),
     })
+}
+
+/// Whether `next`'s prepare (lock, orphan cleanup, new snapshot directory)
+/// may run during `current`'s rsync: the order of their effects cannot
+/// matter. A remote prepare is a network round trip that then costs
+/// nothing; a local one is not worth the care.
+fn may_prepare_during(current: &SyncPlan, next: &SyncPlan) -> bool {
+    let Some(prepare) = &next.prepare else {
+        return false;
+    };
+    current.hooks.is_empty()
+        && next.hooks.is_empty()
+        && next.upstream.as_deref() != Some(current.slug.as_str())
+        && prepare.host != 0
+        && next.destination != current.destination
+        && next.destination != current.source
+        && prepared_endpoint(next) != prepared_endpoint(current)
+}
+
+/// The host and the destination endpoint a sync's prepare locks.
+fn prepared_endpoint(sync: &SyncPlan) -> Option<(usize, Option<&Arg>)> {
+    sync.prepare.as_ref().map(|p| (p.host, p.args.get(2)))
 }
 
 /// Where removable drives are mounted: a volume there that is not a mount
@@ -321,6 +357,7 @@ impl<'c> Lowering<'c> {
         self.hosts.push(Host {
             name: ep.slug.clone(),
             id,
+            waiting_session: Some(channel::open_argv(&ssh)),
             ssh: Some(ssh),
             probes: vec![Probe::Reachable],
             session_fds,
@@ -1356,7 +1393,23 @@ impl<'c> Lowering<'c> {
                 Direction::OnRemote(self.hosts[dst.host].ssh.as_ref().expect("remote host"))
             }
         };
-        let rsync = rsync::command(sync, direction, source, target, link_dest);
+        let channel = match &direction {
+            Direction::Push(_) => Some(dst.host),
+            Direction::Pull(_) => Some(src.host),
+            _ => None,
+        }
+        .map(|host| channel::Channel {
+            host,
+            rsync: rsync::command(
+                sync,
+                direction.clone(),
+                source.clone(),
+                target.clone(),
+                link_dest,
+                true,
+            ),
+        });
+        let rsync = rsync::command(sync, direction, source, target, link_dest, false);
         let place = |side: &Side| hooks::Place {
             host: side.place.0.clone(),
             path: side.place.1.clone(),
@@ -1376,6 +1429,9 @@ impl<'c> Lowering<'c> {
             snapshots,
             prepare,
             rsync,
+            channel,
+            opens_channel_of: None,
+            prepares_ahead: None,
             commit,
             abort,
             summary: format!("{} → {}{mode}", src.shown, dst.shown),

@@ -11,6 +11,7 @@
 //! inside [`Arg`]s; each back-end fills them in the same way.
 
 pub mod args;
+pub mod channel;
 pub mod daemon;
 mod fast_hash;
 pub mod hooks;
@@ -50,6 +51,9 @@ pub struct Plan {
     pub sites: Vec<Site>,
     /// `nbkp init`'s operations, in order: each volume, then each endpoint.
     pub init: Vec<OpCall>,
+    /// The sync whose channel opens before the first sync starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_channel: Option<usize>,
     /// Mount-managed volumes the run mounts first and unmounts last, in
     /// config order (unmounted in reverse).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -82,6 +86,10 @@ pub struct Host {
     /// one round trip: the file descriptors (to it, from it) the script
     /// uses. `nbkp run` keeps such a shell for every host.
     pub session_fds: Option<(u8, u8)>,
+    /// For a remote host: `ssh … HOST CMD`, a session opened ahead for a
+    /// sync's rsync (see `channel`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_session: Option<Vec<Arg>>,
 }
 
 /// One question asked of a host during preflight. Each answer is a short
@@ -327,6 +335,20 @@ pub struct SyncPlan {
     pub prepare: Option<OpCall>,
     /// The transfer itself.
     pub rsync: Vec<Arg>,
+    /// For a push or pull: the session opened ahead that rsync can use
+    /// instead of a new one (then with `channel.rsync` as its command).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<channel::Channel>,
+    /// A later sync whose channel opens when this sync starts, so that it
+    /// is ready when that sync's rsync starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_channel_of: Option<usize>,
+    /// The next sync, when its `prepare` may run while this sync's rsync
+    /// runs (instead of after this sync's commit): it does not read what
+    /// this sync writes, writes neither of this sync's endpoints, and
+    /// neither sync has hooks that would have to run in between.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prepares_ahead: Option<usize>,
     /// After a successful rsync: snapshot, move `latest`, prune.
     pub commit: Option<OpCall>,
     /// After a failed rsync: remove what `prepare` created.

@@ -96,6 +96,7 @@ pub fn sync_options(sync: &Sync) -> Vec<String> {
 }
 
 /// Which side of the transfer is remote.
+#[derive(Clone)]
 pub enum Direction<'a> {
     /// Both paths on this machine.
     Local,
@@ -112,13 +113,23 @@ pub enum Direction<'a> {
 
 /// The full command (spec §3.2–3.3). `source` and `target` are paths ending
 /// in `/`, already joined with `latest`, `staging` or the snapshot name.
+/// With `through_channel`, a push or pull reaches the remote host through
+/// a session opened ahead (see `channel`) instead of a new ssh.
 pub fn command(
     sync: &Sync,
     direction: Direction,
     source: Arg,
     target: Arg,
     link_dest: bool,
+    through_channel: bool,
 ) -> Vec<Arg> {
+    let shell = |ssh: &SshCommand| {
+        if through_channel {
+            super::channel::relay_shell()
+        } else {
+            ssh.rsync_shell()
+        }
+    };
     let mut words = priority_prefix(sync.priority.as_ref());
     words.push(Arg::lit("rsync"));
     words.extend(lits(base_options(sync)));
@@ -140,7 +151,7 @@ pub fn command(
             // rsync older than 3.2.4.
             words.push(Arg::lit("--protect-args"));
             words.push(Arg::lit("-e"));
-            words.push(ssh.rsync_shell());
+            words.push(shell(ssh));
             words.push(source);
             words.push(target.with_prefix(&format!("{}:", ssh.destination)));
             words
@@ -149,7 +160,7 @@ pub fn command(
             words.extend(remote_priority(sync.priority.as_ref()));
             words.push(Arg::lit("--protect-args"));
             words.push(Arg::lit("-e"));
-            words.push(ssh.rsync_shell());
+            words.push(shell(ssh));
             words.push(source.with_prefix(&format!("{}:", ssh.destination)));
             words.push(target);
             words

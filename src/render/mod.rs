@@ -108,6 +108,8 @@ struct HostView {
     /// Everything between `ssh` and the destination.
     ssh_args: Option<Value>,
     destination: Option<String>,
+    /// `ssh … HOST CMD` of a session opened ahead for rsync.
+    waiting_session: Option<Value>,
     /// Descriptors of the long-lived shell, when the plan gives one.
     fd_in: Option<u8>,
     fd_out: Option<u8>,
@@ -173,8 +175,11 @@ struct SyncView {
     hooks: Option<HooksView>,
     /// An rsync daemon's password command, run before rsync.
     password_command: Option<Value>,
-    /// Put in front of rsync: `RSYNC_PASSWORD=…` for rsync alone, or nothing.
-    rsync_env: Value,
+    /// The rsync command: through the session opened ahead when it can
+    /// use one and that session is there, else with its own ssh.
+    transfer: Value,
+    /// The later sync whose session opens when this one starts, and its host.
+    ahead: Option<(Value, String)>,
 }
 
 /// One hook: `nbkp_hook IDENT SHOWN PROGRAM ARG...`, every word quoted.
@@ -259,6 +264,31 @@ fn op_preamble() -> Value {
     shell_words(args)
 }
 
+/// A sync's rsync command line (see `SyncView::transfer`).
+fn transfer(s: &crate::plan::SyncPlan) -> Value {
+    use crate::plan::channel::{SESSION_INPUT_FD, SESSION_OUTPUT_FD};
+    let env = match &s.rsync_password {
+        Some(crate::plan::daemon::Password::Command(_)) => "RSYNC_PASSWORD=$nbkp_pw ",
+        Some(crate::plan::daemon::Password::Environment) => "RSYNC_PASSWORD=${RSYNC_PASSWORD-} ",
+        None => "",
+    };
+    let direct = format!("{env}{}", words::words(&s.rsync));
+    let text = match &s.channel {
+        None => direct,
+        Some(c) => {
+            let fifo = format!("\"$NBKP_CTL/ch-{}", s.ident);
+            format!(
+                "if nbkp_chan_ready {id}; then {} {SESSION_INPUT_FD}>{fifo}.in\" {SESSION_OUTPUT_FD}<{fifo}.out\"; else {direct}; fi",
+                words::words(&c.rsync),
+                id = s.ident
+            )
+        }
+    };
+    // Safe: `words::words` quotes every literal; the rest is constant text
+    // and the sync's identifier ([a-z0-9_]).
+    Value::from_safe_string(text)
+}
+
 /// The whole script for a plan.
 pub fn script(plan: &Plan) -> Result<String, Error> {
     let hosts: Vec<HostView> = plan
@@ -271,6 +301,7 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
                 name: h.name.clone(),
                 remote: h.ssh.is_some(),
                 ssh_args: h.ssh.as_ref().map(|s| shell_words(s.args.clone())),
+                waiting_session: h.waiting_session.clone().map(shell_words),
                 destination: h.ssh.as_ref().map(|s| s.destination.clone()),
                 fd_in: h.session_fds.map(|f| f.0),
                 fd_out: h.session_fds.map(|f| f.1),
@@ -312,6 +343,12 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
             prepare: op(&s.prepare),
             // Safe: `words::words` quotes every literal.
             rsync: Value::from_safe_string(words::words(&s.rsync)),
+            transfer: transfer(s),
+            ahead: s.opens_channel_of.and_then(|i| {
+                let next = &plan.syncs[i];
+                let host = next.channel.as_ref()?.host;
+                Some((ident(&next.ident), plan.hosts[host].id.clone()))
+            }),
             commit: op(&s.commit),
             abort: op(&s.abort),
             hooks: hooks_view(s),
@@ -321,17 +358,6 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
                 )),
                 _ => None,
             },
-            // Safe: constant text naming shell variables.
-            rsync_env: Value::from_safe_string(
-                match &s.rsync_password {
-                    Some(crate::plan::daemon::Password::Command(_)) => "RSYNC_PASSWORD=$nbkp_pw ",
-                    Some(crate::plan::daemon::Password::Environment) => {
-                        "RSYNC_PASSWORD=${RSYNC_PASSWORD-} "
-                    }
-                    None => "",
-                }
-                .to_string(),
-            ),
         })
         .collect();
     let progress: Vec<ProgressView> = crate::plan::rsync::PROGRESS_MODES
@@ -363,6 +389,24 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
         config_path => plan.config_path.clone(),
         hosts => hosts,
         remote_hosts => plan.hosts.iter().any(|h| h.ssh.is_some()),
+        channels => plan.syncs.iter().any(|s| s.channel.is_some()),
+        first_channel => plan.first_channel.and_then(|i| {
+            let sync = &plan.syncs[i];
+            let host = &plan.hosts[sync.channel.as_ref()?.host];
+            Some((ident(&sync.ident), host.id.clone()))
+        }),
+        session_input_fd => crate::plan::channel::SESSION_INPUT_FD,
+        session_output_fd => crate::plan::channel::SESSION_OUTPUT_FD,
+        // The sessions' descriptors, closed for what runs in the background.
+        // Safe: numbers and constant text.
+        session_fds_closed => Value::from_safe_string(
+            plan.hosts
+                .iter()
+                .filter_map(|h| h.session_fds)
+                .map(|(i, o)| format!("{i}>&- {o}<&-"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         syncs => syncs,
         groups => plan
             .check_groups
