@@ -5,7 +5,7 @@
 mod e2e;
 mod testbed;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use e2e::{content, Backend, Mode, Script, Side, World};
 use testbed::shells::Shell;
@@ -384,10 +384,11 @@ fn hostile_paths_execute_nothing(be: &dyn Backend) {
 }
 
 /// Three syncs to one remote host: one SSH login for the whole run.
-fn one_ssh_login_per_host_per_run(be: &dyn Backend) {
-    let Some(mut w) = World::new(true, false) else {
-        return;
-    };
+/// A local source with the sample tree and three push syncs `s0..s2` to
+/// hard-link endpoints `e0..e2` on one remote volume; `has_dst(i)` says
+/// whether `e{i}` gets its destination sentinel. Returns the source, the
+/// remote volume and the config.
+fn three_pushes(w: &mut World, has_dst: impl Fn(usize) -> bool) -> (PathBuf, PathBuf, String) {
     let src = w.volume(Side::Local, "src", false);
     w.endpoint(Side::Local, &src, Mode::None, true, false);
     w.sample_tree(Side::Local, &src);
@@ -399,17 +400,20 @@ fn one_ssh_login_per_host_per_run(be: &dyn Backend) {
     config.push_str("sync-endpoints:\n  es: {volume: s}\n");
     let mut syncs = String::from("syncs:\n");
     for i in 0..3 {
-        w.endpoint(
-            Side::Remote,
-            &vol.join(format!("e{i}")),
-            Mode::HardLink,
-            false,
-            true,
-        );
+        let e = vol.join(format!("e{i}"));
+        w.endpoint(Side::Remote, &e, Mode::HardLink, false, has_dst(i));
         config.push_str(&format!("  e{i}: {{volume: r, subdir: e{i}, hard-link-snapshots: {{enabled: true, max-snapshots: 3}}}}\n"));
         syncs.push_str(&format!("  s{i}: {{source: es, destination: e{i}}}\n"));
     }
     config.push_str(&syncs);
+    (src, vol, config)
+}
+
+fn one_ssh_login_per_host_per_run(be: &dyn Backend) {
+    let Some(mut w) = World::new(true, false) else {
+        return;
+    };
+    let (_, _, config) = three_pushes(&mut w, |_| true);
     let before = w.remote().login_count();
     be.run(&w, &config, &[]).assert_ok();
     assert_eq!(
@@ -428,31 +432,8 @@ fn sessions_opened_ahead_run_nothing_unless_used(be: &dyn Backend) {
     let Some(mut w) = World::new(true, false) else {
         return;
     };
-    let src = w.volume(Side::Local, "src", false);
-    w.endpoint(Side::Local, &src, Mode::None, true, false);
-    w.sample_tree(Side::Local, &src);
-    let vol = w.volume(Side::Remote, "vol", false);
-    let mut config = w.ssh_yaml();
-    config.push_str("volumes:\n");
-    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
-    config.push_str(&World::volume_yaml(Side::Remote, "r", &vol));
-    config.push_str("sync-endpoints:\n  es: {volume: s}\n");
-    let mut syncs = String::from("syncs:\n");
-    for i in 0..3 {
-        // e0 has no destination sentinel: its sync is inactive.
-        w.endpoint(
-            Side::Remote,
-            &vol.join(format!("e{i}")),
-            Mode::HardLink,
-            false,
-            i > 0,
-        );
-        config.push_str(&format!(
-            "  e{i}: {{volume: r, subdir: e{i}, hard-link-snapshots: {{enabled: true}}}}\n"
-        ));
-        syncs.push_str(&format!("  s{i}: {{source: es, destination: e{i}}}\n"));
-    }
-    config.push_str(&syncs);
+    // e0 has no destination sentinel: its sync is inactive.
+    let (src, vol, config) = three_pushes(&mut w, |i| i > 0);
     let before = w.remote().login_count();
     let watch = e2e::argv_watch::ArgvWatch::start();
     let out = be.run(&w, &config, &[]);

@@ -134,16 +134,11 @@ impl Channels {
 
     /// Sync `index`'s session if it is still there, else a new one.
     pub fn take(&mut self, index: usize, host: &Host, values: &Values) -> Option<Session> {
-        match self.open.remove(&index) {
-            Some(mut s) => {
-                if s.alive() {
-                    Some(s)
-                } else {
-                    Session::open(host, values)
-                }
-            }
-            None => Session::open(host, values),
-        }
+        let kept = self
+            .open
+            .remove(&index)
+            .and_then(|mut s| s.alive().then_some(s));
+        kept.or_else(|| Session::open(host, values))
     }
 
     /// Closes every session not used.

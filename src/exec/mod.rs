@@ -433,9 +433,6 @@ impl<'p> Executor<'p> {
     /// The syncs, in order, after a preflight that allows them.
     fn sync_all(&mut self, report: &mut Report, codes: &HashMap<String, u8>, base: &Values) {
         let mut status: HashMap<String, Status> = HashMap::new();
-        if let Some(first) = self.plan.first_channel {
-            self.open_channel(first, codes, &status, base);
-        }
         for (index, sync) in self.plan.syncs.iter().enumerate() {
             if let Some(next) = sync.opens_channel_of {
                 self.open_channel(next, codes, &status, base);
@@ -735,15 +732,15 @@ impl<'p> Executor<'p> {
         result.outcome = "failed";
         result.failure = None;
         result.detail = None;
-        if let Some(p) = ahead {
-            *v = p.values;
-            if let (Err(e), Some(prepare)) = (p.outcome, &sync.prepare) {
-                result.failure = Some(if e.locked { "locked" } else { prepare.failure });
-                result.detail = Some(e.message);
-                return result;
-            }
-        } else if let Some(prepare) = &sync.prepare {
-            if let Err(e) = self.op(sync, prepare, v, &mut result) {
+        if let Some(prepare) = &sync.prepare {
+            let outcome = match ahead {
+                Some(p) => {
+                    *v = p.values;
+                    p.outcome
+                }
+                None => self.op(sync, prepare, v, &mut result),
+            };
+            if let Err(e) = outcome {
                 result.failure = Some(if e.locked { "locked" } else { prepare.failure });
                 result.detail = Some(e.message);
                 return result;
