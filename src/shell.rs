@@ -51,11 +51,25 @@ const PLAIN: [bool; 256] = {
 /// honouring `'…'` and `"…"` but not backslashes, so an embedded `'` is
 /// written `'"'"'` (which a POSIX shell reads the same way).
 pub fn quote_rsh(word: &str) -> String {
+    let mut out = String::with_capacity(word.len() + 2);
+    quote_rsh_into(&mut out, word);
+    out
+}
+
+/// [`quote_rsh`], appended to `out`.
+pub fn quote_rsh_into(out: &mut String, word: &str) {
     if is_plain(word) {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', "'\"'\"'"))
+        out.push_str(word);
+        return;
     }
+    out.push('\'');
+    for (i, part) in word.split('\'').enumerate() {
+        if i > 0 {
+            out.push_str("'\"'\"'");
+        }
+        out.push_str(part);
+    }
+    out.push('\'');
 }
 
 /// A systemd `ExecStart=` command line. systemd expands `%` specifiers on

@@ -297,10 +297,19 @@ pub fn parse_int(text: &str) -> Option<i64> {
         b'+' => (false, &text[1..]),
         _ => (false, text),
     };
-    let cleaned: String = body.chars().filter(|c| *c != '_').collect();
-    if cleaned.is_empty() || body.starts_with('_') {
+    // Every form starts with a digit; most scalars of a config are not
+    // numbers, and this says so before any copying.
+    if !body.as_bytes().first()?.is_ascii_digit() {
         return None;
     }
+    let cleaned: std::borrow::Cow<str> = if body.contains('_') {
+        body.chars()
+            .filter(|c| *c != '_')
+            .collect::<String>()
+            .into()
+    } else {
+        body.into()
+    };
     let value = if let Some(hex) = cleaned.strip_prefix("0x") {
         i64::from_str_radix(hex, 16).ok()?
     } else if let Some(bin) = cleaned.strip_prefix("0b") {

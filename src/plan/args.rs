@@ -41,7 +41,7 @@ pub enum Var {
 
 impl Var {
     /// The shell variable the script keeps this value in.
-    pub fn shell_name(self) -> String {
+    pub fn shell_name(self) -> std::borrow::Cow<'static, str> {
         match self {
             Var::DryRunMode => "NBKP_DRY_RUN".into(),
             Var::SnapshotCandidate => "NBKP_CANDIDATE".into(),
@@ -55,7 +55,7 @@ impl Var {
             Var::HookStatus => "NBKP_HOOK_STATUS".into(),
             Var::RsyncExit => "NBKP_RSYNC_RC".into(),
             Var::HookSnapshot => "NBKP_HOOK_SNAPSHOT".into(),
-            Var::MountPoint(n) => format!("NBKP_MP_{n}"),
+            Var::MountPoint(n) => format!("NBKP_MP_{n}").into(),
         }
     }
 }

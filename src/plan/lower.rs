@@ -77,6 +77,15 @@ struct Side {
     mount: Option<usize>,
 }
 
+/// What a sync's shared checks depend on: each volume with the host it is
+/// reached on, and whether the destination takes btrfs snapshots.
+#[derive(PartialEq, Eq, Hash)]
+struct SharedKey {
+    source: (String, usize),
+    destination: (String, usize),
+    btrfs: bool,
+}
+
 struct Lowering<'c> {
     config: &'c Config,
     selection: &'c Selection,
@@ -86,6 +95,8 @@ struct Lowering<'c> {
     probe_index: Vec<FastMap<Probe, usize>>,
     groups: Vec<CheckGroup>,
     group_index: FastMap<Vec<CheckLayer>, usize>,
+    /// Shared checks already built, by the pair of volumes (see `SharedKey`).
+    shared_index: FastMap<SharedKey, usize>,
     sites: Vec<Site>,
     /// Endpoint slug → its index in `sites`.
     site_index: FastMap<String, usize>,
@@ -140,6 +151,7 @@ pub fn lower(
         probe_index: vec![FastMap::default()],
         groups: Vec::new(),
         group_index: FastMap::default(),
+        shared_index: FastMap::default(),
         sites: Vec::new(),
         site_index: FastMap::default(),
         mounts: Vec::new(),
@@ -781,32 +793,17 @@ impl<'c> Lowering<'c> {
         }
     }
 
-    #[allow(clippy::type_complexity)]
-    fn sync(
+    /// Hosts answer, tools are there, drives are mounted, volumes are
+    /// there: the checks a sync shares with every sync between the same
+    /// two volumes.
+    fn shared_layers(
         &mut self,
-        slug: &str,
-        upstream: Option<String>,
-    ) -> Result<Result<SyncPlan, Exclusion>, LowerError> {
+        src: &Side,
+        dst: &Side,
+        src_ep: &SyncEndpoint,
+        dst_ep: &SyncEndpoint,
+    ) -> Vec<CheckLayer> {
         let config = self.config;
-        let sync = &config.syncs[slug];
-        let src_ep = &config.sync_endpoints[&sync.source.slug];
-        let dst_ep = &config.sync_endpoints[&sync.destination.slug];
-        let src = match self.side(src_ep, self.options.relative_src)? {
-            Ok(s) => s,
-            Err(why) => return Ok(Err(why)),
-        };
-        let dst = match self.side(dst_ep, self.options.relative_dst)? {
-            Ok(s) => s,
-            Err(why) => return Ok(Err(why)),
-        };
-
-        // A daemon's module has no shell: `init` and `snapshots` leave it alone.
-        if src.daemon.is_none() {
-            self.site(src_ep, &src, true);
-        }
-        if dst.daemon.is_none() {
-            self.site(dst_ep, &dst, false);
-        }
         let mut shared = Vec::new();
 
         // 1. Hosts answer at all (an unreachable host is an expected state).
@@ -994,7 +991,63 @@ impl<'c> Lowering<'c> {
             layer: "volume",
             checks: volumes,
         });
-        let mut layers = vec![CheckStep::Group(self.group(shared))];
+        shared
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn sync(
+        &mut self,
+        slug: &str,
+        upstream: Option<String>,
+    ) -> Result<Result<SyncPlan, Exclusion>, LowerError> {
+        let config = self.config;
+        let sync = &config.syncs[slug];
+        let src_ep = &config.sync_endpoints[&sync.source.slug];
+        let dst_ep = &config.sync_endpoints[&sync.destination.slug];
+        let src = match self.side(src_ep, self.options.relative_src)? {
+            Ok(s) => s,
+            Err(why) => return Ok(Err(why)),
+        };
+        let dst = match self.side(dst_ep, self.options.relative_dst)? {
+            Ok(s) => s,
+            Err(why) => return Ok(Err(why)),
+        };
+
+        // A daemon's module has no shell: `init` and `snapshots` leave it alone.
+        if src.daemon.is_none() {
+            self.site(src_ep, &src, true);
+        }
+        if dst.daemon.is_none() {
+            self.site(dst_ep, &dst, false);
+        }
+        // The layers every sync between these two volumes shares: built
+        // once per pair (a large config has thousands of syncs and a
+        // handful of pairs), and in debug builds checked against a fresh
+        // build, so the key cannot silently miss an input.
+        let key = SharedKey {
+            source: (src_ep.volume.slug.clone(), src.host),
+            destination: (dst_ep.volume.slug.clone(), dst.host),
+            btrfs: matches!(dst_ep.snapshots, SnapshotMode::Btrfs { .. }),
+        };
+        let group = match self.shared_index.get(&key) {
+            Some(&id) => {
+                if cfg!(debug_assertions) {
+                    let fresh = self.shared_layers(&src, &dst, src_ep, dst_ep);
+                    assert_eq!(
+                        self.groups[id].layers, fresh,
+                        "shared checks of sync {slug}"
+                    );
+                }
+                id
+            }
+            None => {
+                let layers = self.shared_layers(&src, &dst, src_ep, dst_ep);
+                let id = self.group(layers);
+                self.shared_index.insert(key, id);
+                id
+            }
+        };
+        let mut layers = vec![CheckStep::Group(group)];
 
         // 4. The endpoints are the intended ones.
         let p = self.file_probe(&src, src.endpoint_path.with_suffix("/.nbkp-src"));

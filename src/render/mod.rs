@@ -137,18 +137,18 @@ struct GroupView {
 /// tens of thousands of them, and one value per layer is much cheaper for
 /// minijinja to print.
 fn layer_lines(plan: &Plan, layer: &crate::plan::CheckLayer) -> Value {
-    let mut lines = String::new();
+    let mut lines = String::with_capacity(160 * layer.checks.len());
+    let mut var = String::new();
     for c in &layer.checks {
-        let host = &plan.hosts[c.probe.host].id;
-        let mut var = String::with_capacity(host.len() + 4);
-        var.push_str(host);
+        var.clear();
+        var.push_str(&plan.hosts[c.probe.host].id);
         var.push('_');
         var.push_str(&c.probe.index.to_string());
         lines.push_str("  ");
-        lines.push_str(&words::check(&var, c));
+        words::check_into(&mut lines, &var, c);
         lines.push('\n');
     }
-    // Safe: `words::check` quotes every value it writes.
+    // Safe: `words::check_into` quotes every value it writes.
     Value::from_safe_string(lines)
 }
 
@@ -385,7 +385,7 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
             + "\n",
     );
     let tmpl = env.get_template("script.sh")?;
-    tmpl.render(minijinja::context! {
+    let context = minijinja::context! {
         config_path => plan.config_path.clone(),
         hosts => hosts,
         remote_hosts => plan.hosts.iter().any(|h| h.ssh.is_some()),
@@ -435,5 +435,6 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
                 .trim_end()
                 .to_string()
         ),
-    })
+    };
+    tmpl.render(context)
 }

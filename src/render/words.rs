@@ -2,7 +2,7 @@
 //! [`crate::shell::quote`]; run-time values are referenced by variable name.
 
 use crate::plan::{Arg, Check, Failure, OpCall, Piece, Probe, Var};
-use crate::shell::{quote, quote_into, quote_rsh};
+use crate::shell::{quote_into, quote_rsh_into};
 
 /// One argument as shell syntax, expanded by the shell that reads it.
 pub fn word(arg: &Arg) -> String {
@@ -29,61 +29,83 @@ pub fn word_into(out: &mut String, arg: &Arg) {
         }
         Arg::Optional(v) => {
             let n = v.shell_name();
-            out.push_str(&format!("${{{n}:+\"${{{n}}}\"}}"));
+            out.push_str("${");
+            out.push_str(&n);
+            out.push_str(":+\"${");
+            out.push_str(&n);
+            out.push_str("}\"}");
         }
         // The sync function receives the run flags as its arguments;
         // `${1+…}` because some shells reject "$@" under `set -u` when empty.
         Arg::RunFlags => out.push_str("${1+\"$@\"}"),
-        Arg::Joined(args) => {
-            let inner: Vec<String> = args.iter().map(|a| inner_word(a, quote)).collect();
-            out.push('"');
-            out.push_str(&inner.join(" "));
-            out.push('"');
-        }
-        Arg::RshJoined(args) => {
-            let inner: Vec<String> = args.iter().map(|a| inner_word(a, quote_rsh)).collect();
-            out.push('"');
-            out.push_str(&inner.join(" "));
-            out.push('"');
-        }
+        Arg::Joined(args) => joined_into(out, args, quote_into),
+        Arg::RshJoined(args) => joined_into(out, args, quote_rsh_into),
     }
+}
+
+/// A double-quoted string of words that another program splits again.
+fn joined_into(out: &mut String, args: &[Arg], q: fn(&mut String, &str)) {
+    // One scratch buffer for the quoted literals, escaped as they are copied.
+    let mut scratch = String::new();
+    out.push('"');
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        inner_word_into(out, &mut scratch, a, q);
+    }
+    out.push('"');
 }
 
 /// Inside a double-quoted command string that another program will split
 /// (a remote shell, or rsync for `-e`): literals are quoted for that program
 /// with `q` (and escaped for the double quotes); run-time values, always
 /// plain tokens, are expanded here.
-fn inner_word(arg: &Arg, q: fn(&str) -> String) -> String {
+fn inner_word_into(out: &mut String, scratch: &mut String, arg: &Arg, q: fn(&mut String, &str)) {
+    let mut literal = |out: &mut String, s: &str| {
+        scratch.clear();
+        q(scratch, s);
+        dq_escape_into(out, scratch);
+    };
     match arg {
-        Arg::Lit(s) => dq_escape(&q(s)),
-        Arg::Template(pieces) => pieces
-            .iter()
-            .map(|p| match p {
-                Piece::Lit(s) => dq_escape(&q(s)),
-                Piece::Var(v) => format!("${{{}}}", v.shell_name()),
-            })
-            .collect(),
+        Arg::Lit(s) => literal(out, s),
+        Arg::Template(pieces) => {
+            for p in pieces {
+                match p {
+                    Piece::Lit(s) => literal(out, s),
+                    Piece::Var(v) => {
+                        out.push_str("${");
+                        out.push_str(&v.shell_name());
+                        out.push('}');
+                    }
+                }
+            }
+        }
         Arg::Optional(v) => {
             let n = v.shell_name();
-            format!("${{{n}:+${{{n}}}}}")
+            out.push_str("${");
+            out.push_str(&n);
+            out.push_str(":+${");
+            out.push_str(&n);
+            out.push_str("}}");
         }
         // Plain flags, one space between each.
-        Arg::RunFlags => "$*".into(),
+        Arg::RunFlags => out.push_str("$*"),
         // Not produced by the plan; quoting it twice keeps it one word.
-        Arg::Joined(_) | Arg::RshJoined(_) => dq_escape(&q(&arg.display())),
+        Arg::Joined(_) | Arg::RshJoined(_) => literal(out, &arg.display()),
     }
 }
 
-/// Escapes text for the inside of a double-quoted shell string.
-fn dq_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '"' | '\\' | '$' | '`') {
-            out.push('\\');
-        }
-        out.push(c);
+/// Appends text escaped for the inside of a double-quoted shell string.
+fn dq_escape_into(out: &mut String, s: &str) {
+    let mut rest = s;
+    while let Some(i) = rest.find(['"', '\\', '$', '`']) {
+        out.push_str(&rest[..i]);
+        out.push('\\');
+        out.push_str(&rest[i..i + 1]);
+        rest = &rest[i + 1..];
     }
-    out
+    out.push_str(rest);
 }
 
 /// `case` patterns matching exactly these answers.
@@ -106,15 +128,13 @@ fn patterns_into(out: &mut String, answers: &[String]) {
 /// One check as a `case` over the answer in `NBKP_<var>` (unset when the
 /// host did not answer): passing answers do nothing, failing ones call
 /// `nbkp_fail CODE MESSAGE` (`nbkp_fail_dry` for failures of dry runs only).
-pub fn check(var: &str, check: &Check) -> String {
-    // Written straight into one string: there is a line like this for every
-    // check of every sync.
-    let mut line = String::with_capacity(128);
+/// Appended to `line`: there is a line like this for every check of every sync.
+pub fn check_into(line: &mut String, var: &str, check: &Check) {
     line.push_str("case ${NBKP_");
     line.push_str(var);
     line.push_str("-} in ");
     if !check.pass.is_empty() {
-        patterns_into(&mut line, &check.pass);
+        patterns_into(line, &check.pass);
         line.push_str(") ;; ");
     }
     let arm = |line: &mut String, f: &Failure| {
@@ -130,21 +150,20 @@ pub fn check(var: &str, check: &Check) -> String {
         line.push_str(" ;; ");
     };
     for f in &check.fail {
-        patterns_into(&mut line, &f.answers);
+        patterns_into(line, &f.answers);
         line.push_str(") ");
-        arm(&mut line, f);
+        arm(line, f);
     }
     if let Some(f) = &check.otherwise {
         line.push_str("*) ");
-        arm(&mut line, f);
+        arm(line, f);
     }
     line.push_str("esac");
-    line
 }
 
 /// Several arguments as space-separated words.
 pub fn words(args: &[Arg]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(32 * args.len());
     for (i, a) in args.iter().enumerate() {
         if i > 0 {
             out.push(' ');
@@ -175,63 +194,100 @@ pub fn op_text(call: &OpCall) -> String {
     out
 }
 
-/// One probe as a line of the probe script.
-pub fn probe_line(index: usize, probe: &Probe) -> String {
-    let args: Vec<String> = match probe {
-        Probe::Reachable => vec!["reachable".into()],
-        Probe::File { path } => vec!["file".into(), word(path)],
-        Probe::WritableDir { path } => vec!["writable-dir".into(), word(path)],
-        Probe::SnapshotsDir { path } => vec!["snapshots-dir".into(), word(path)],
-        Probe::Command { name } => vec!["command".into(), quote(name)],
-        Probe::RsyncVersion => vec!["rsync-version".into()],
-        Probe::FsType { path } => vec!["fs-type".into(), word(path)],
-        Probe::MountOption { path, option } => {
-            vec!["mount-option".into(), word(path), quote(option)]
+/// One probe as a line of the probe script, appended to `line`.
+fn probe_line_into(line: &mut String, index: usize, probe: &Probe) {
+    line.push_str("nbkp_probe ");
+    line.push_str(&index.to_string());
+    let word = |line: &mut String, text: &str| {
+        line.push(' ');
+        line.push_str(text);
+    };
+    let arg = |line: &mut String, a: &Arg| {
+        line.push(' ');
+        word_into(line, a);
+    };
+    let lit = |line: &mut String, s: &str| {
+        line.push(' ');
+        quote_into(line, s);
+    };
+    match probe {
+        Probe::Reachable => word(line, "reachable"),
+        Probe::File { path } => {
+            word(line, "file");
+            arg(line, path);
         }
-        Probe::Subvolume { path } => vec!["subvolume".into(), word(path)],
-        Probe::Latest { endpoint } => vec!["latest".into(), word(endpoint)],
+        Probe::WritableDir { path } => {
+            word(line, "writable-dir");
+            arg(line, path);
+        }
+        Probe::SnapshotsDir { path } => {
+            word(line, "snapshots-dir");
+            arg(line, path);
+        }
+        Probe::Command { name } => {
+            word(line, "command");
+            lit(line, name);
+        }
+        Probe::RsyncVersion => word(line, "rsync-version"),
+        Probe::FsType { path } => {
+            word(line, "fs-type");
+            arg(line, path);
+        }
+        Probe::MountOption { path, option } => {
+            word(line, "mount-option");
+            arg(line, path);
+            lit(line, option);
+        }
+        Probe::Subvolume { path } => {
+            word(line, "subvolume");
+            arg(line, path);
+        }
+        Probe::Latest { endpoint } => {
+            word(line, "latest");
+            arg(line, endpoint);
+        }
         // TARGET RSH ('' for none) [PASSWORD-COMMAND...]
         Probe::DaemonFile {
             target,
             rsh,
             password,
         } => {
-            let mut a = vec!["daemon-file".into(), word(target)];
-            a.push(rsh.as_ref().map_or_else(|| quote(""), word));
-            if let crate::plan::daemon::Password::Command(argv) = password {
-                a.extend(argv.iter().map(|w| quote(w)));
+            word(line, "daemon-file");
+            arg(line, target);
+            match rsh {
+                Some(r) => arg(line, r),
+                None => lit(line, ""),
             }
-            a
+            if let crate::plan::daemon::Password::Command(argv) = password {
+                for w in argv {
+                    lit(line, w);
+                }
+            }
         }
         Probe::Mount {
             uuid,
             encrypted,
             path,
-        } => vec![
-            "mount".into(),
-            quote(uuid),
-            if *encrypted { "1" } else { "0" }.into(),
-            path.as_ref().map(word).unwrap_or_else(|| "''".into()),
-        ],
-    };
-    let mut line = String::with_capacity(64);
-    line.push_str("nbkp_probe ");
-    line.push_str(&index.to_string());
-    for a in &args {
-        line.push(' ');
-        line.push_str(a);
+        } => {
+            word(line, "mount");
+            lit(line, uuid);
+            word(line, if *encrypted { "1" } else { "0" });
+            match path {
+                Some(p) => arg(line, p),
+                None => word(line, "''"),
+            }
+        }
     }
-    line
 }
 
 /// A host's whole probe script: one line per probe.
 pub fn probe_script(probes: &[Probe]) -> String {
-    let mut script = String::new();
+    let mut script = String::with_capacity(64 * probes.len());
     for (i, p) in probes.iter().enumerate() {
         if i > 0 {
             script.push('\n');
         }
-        script.push_str(&probe_line(i, p));
+        probe_line_into(&mut script, i, p);
     }
     script
 }
