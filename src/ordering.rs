@@ -2,19 +2,16 @@
 //! writes it. Kahn's algorithm, generation by generation, exactly as the Python
 //! nbkp orders them (the order is visible in logs and generated scripts).
 
-use std::collections::{HashMap, HashSet};
-
-use indexmap::IndexMap;
-
 use crate::config::Config;
+use crate::fast_hash::{FastIndexMap, FastMap, FastSet};
 
 /// Direct predecessor of each sync: the sync whose destination is its source.
 /// Destinations are unique, so there is at most one.
 pub fn predecessors<'c>(
     config: &'c Config,
     selected: &[&'c str],
-) -> IndexMap<&'c str, Option<&'c str>> {
-    let mut writer_of: IndexMap<&str, &str> = IndexMap::new();
+) -> FastIndexMap<&'c str, Option<&'c str>> {
+    let mut writer_of: FastIndexMap<&str, &str> = FastIndexMap::default();
     for slug in selected {
         let sync = &config.syncs[*slug];
         writer_of.insert(sync.destination.slug.as_str(), slug);
@@ -39,7 +36,7 @@ pub fn topological<'c>(
 ) -> Result<Vec<&'c str>, Vec<String>> {
     let pred = predecessors(config, selected);
     let mut nodes: Vec<&str> = Vec::new();
-    let mut seen: HashSet<&str> = HashSet::new();
+    let mut seen: FastSet<&str> = FastSet::default();
     for slug in selected {
         if seen.insert(slug) {
             nodes.push(slug);
@@ -51,7 +48,7 @@ pub fn topological<'c>(
         }
     }
     // Dependents of each sync, in file order.
-    let mut successors: HashMap<&str, Vec<&'c str>> = HashMap::new();
+    let mut successors: FastMap<&str, Vec<&'c str>> = FastMap::default();
     for s in selected {
         if let Some(p) = pred[s] {
             successors.entry(p).or_default().push(s);
@@ -77,7 +74,7 @@ pub fn topological<'c>(
 }
 
 fn find_cycle(
-    pred: &IndexMap<&str, Option<&str>>,
+    pred: &FastIndexMap<&str, Option<&str>>,
     done: &[&str],
     selected: &[&str],
 ) -> Vec<String> {

@@ -26,7 +26,7 @@ pub fn decode_daemon_volume(
     home: &Home,
     d: &mut Diagnostics,
 ) -> Option<Volume> {
-    let loc = Loc(vec!["volumes".into(), slug.into(), "rsync-daemon".into()]);
+    let loc = Loc::of(&["volumes", slug, "rsync-daemon"]);
     let before = d.items.len();
     for key in ["path", "mount"] {
         if let Some(n) = f.get(key) {

@@ -4,9 +4,9 @@
 //! file only knows about one entry at a time (and `extends`, which is resolved
 //! on the raw entries before anything else, as the Python nbkp does it).
 
-use std::collections::{HashMap, HashSet};
-
 use indexmap::IndexMap;
+
+use crate::fast_hash::{FastIndexMap, FastMap, FastSet};
 
 use super::diagnostic::Diagnostics;
 use super::fields::{self, describe, key_text, Fields, Loc};
@@ -19,10 +19,10 @@ use crate::retention::{Count, Policy};
 /// not reported again as "unknown".
 #[derive(Debug, Default)]
 pub struct Declared {
-    pub ssh_endpoints: HashSet<String>,
-    pub volumes: HashSet<String>,
-    pub sync_endpoints: HashSet<String>,
-    pub syncs: HashSet<String>,
+    pub ssh_endpoints: FastSet<String>,
+    pub volumes: FastSet<String>,
+    pub sync_endpoints: FastSet<String>,
+    pub syncs: FastSet<String>,
 }
 
 pub struct Decoded {
@@ -75,7 +75,7 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
 
     let ssh_nodes = section(&mut top, "ssh-endpoints", d);
     let resolved = resolve_extends(&ssh_nodes, d);
-    let mut ssh_endpoints = IndexMap::new();
+    let mut ssh_endpoints = FastIndexMap::default();
     for (slug, key_pos, entries) in &resolved {
         declared.ssh_endpoints.insert(slug.clone());
         if let Some(ep) = decode_ssh_endpoint(slug, *key_pos, entries, home, d) {
@@ -83,7 +83,7 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
         }
     }
 
-    let mut volumes = IndexMap::new();
+    let mut volumes = FastIndexMap::default();
     for (slug, pos, node) in section(&mut top, "volumes", d) {
         declared.volumes.insert(slug.clone());
         if let Some(v) = decode_volume(&slug, pos, node, home, d) {
@@ -91,7 +91,7 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
         }
     }
 
-    let mut sync_endpoints = IndexMap::new();
+    let mut sync_endpoints = FastIndexMap::default();
     for (slug, pos, node) in section(&mut top, "sync-endpoints", d) {
         declared.sync_endpoints.insert(slug.clone());
         if let Some(e) = decode_sync_endpoint(&slug, pos, node, d) {
@@ -99,7 +99,7 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
         }
     }
 
-    let mut syncs = IndexMap::new();
+    let mut syncs = FastIndexMap::default();
     for (slug, pos, node) in section(&mut top, "syncs", d) {
         declared.syncs.insert(slug.clone());
         if let Some(s) = decode_sync(&slug, pos, node, home, d) {
@@ -153,7 +153,7 @@ fn section<'a>(
         return Vec::new();
     };
     let mut out: Vec<(String, Pos, &'a Node)> = Vec::new();
-    let mut seen: HashMap<String, Pos> = HashMap::new();
+    let mut seen: FastMap<String, Pos> = FastMap::default();
     for (key, value) in fields::merged_entries(raw) {
         let Some(slug) = key_text(key, &loc, d) else {
             continue;
@@ -296,7 +296,7 @@ fn resolve_one<'a>(
         };
     };
     let this = chain.last().cloned().unwrap_or_default();
-    let loc = Loc(vec!["ssh-endpoints".into(), this.clone(), "extends".into()]);
+    let loc = Loc::of(&["ssh-endpoints", &this, "extends"]);
     let mut scratch = Diagnostics::default();
     let Some(parent_slug) = fields::string(parent_node, &loc, &mut scratch) else {
         d.items.extend(scratch.items);
@@ -452,7 +452,7 @@ fn decode_ssh_endpoint(
     home: &Home,
     d: &mut Diagnostics,
 ) -> Option<SshEndpoint> {
-    let loc = Loc(vec!["ssh-endpoints".into(), slug.into()]);
+    let loc = Loc::of(&["ssh-endpoints", slug]);
     let own = Fields::of(entry.node, loc.clone(), d)?;
     if !entry.ok {
         own.finish(SSH_KEYS, &mut Diagnostics::default());
@@ -647,7 +647,7 @@ fn decode_volume(
     home: &Home,
     d: &mut Diagnostics,
 ) -> Option<Volume> {
-    let loc = Loc(vec!["volumes".into(), slug.into()]);
+    let loc = Loc::of(&["volumes", slug]);
     let mut f = Fields::of(node, loc.clone(), d)?;
     let before = d.items.len();
     f.consume("slug");
@@ -938,7 +938,7 @@ fn decode_sync_endpoint(
     node: &Node,
     d: &mut Diagnostics,
 ) -> Option<SyncEndpoint> {
-    let loc = Loc(vec!["sync-endpoints".into(), slug.into()]);
+    let loc = Loc::of(&["sync-endpoints", slug]);
     let mut f = Fields::of(node, loc.clone(), d)?;
     let before = d.items.len();
     f.consume("slug");
@@ -1017,7 +1017,7 @@ fn decode_sync(
     home: &Home,
     d: &mut Diagnostics,
 ) -> Option<Sync> {
-    let loc = Loc(vec!["syncs".into(), slug.into()]);
+    let loc = Loc::of(&["syncs", slug]);
     let mut f = Fields::of(node, loc.clone(), d)?;
     let before = d.items.len();
     f.consume("slug");

@@ -11,21 +11,34 @@ use super::yaml::{parse_int, Node, Pos, Scalar, ScalarKind, Value};
 
 /// A field path under construction, e.g. `syncs → photos → filters`.
 #[derive(Debug, Clone, Default)]
-pub struct Loc(pub Vec<String>);
+pub struct Loc(Option<std::rc::Rc<(Loc, String)>>);
 
 impl Loc {
     pub fn root() -> Self {
-        Loc(Vec::new())
+        Loc(None)
     }
 
+    /// A location from its parts, outermost first.
+    pub fn of(parts: &[&str]) -> Loc {
+        parts.iter().fold(Loc::root(), |loc, part| loc.at(part))
+    }
+
+    /// One level deeper. The parent is shared, not copied: every field of
+    /// every entry of a large config gets a location, and most are never
+    /// shown.
     pub fn at(&self, part: &str) -> Loc {
-        let mut v = self.0.clone();
-        v.push(part.to_string());
-        Loc(v)
+        Loc(Some(std::rc::Rc::new((self.clone(), part.to_string()))))
     }
 
     pub fn parts(&self) -> Vec<&str> {
-        self.0.iter().map(String::as_str).collect()
+        let mut parts = Vec::new();
+        let mut at = self;
+        while let Some(node) = &at.0 {
+            parts.push(node.1.as_str());
+            at = &node.0;
+        }
+        parts.reverse();
+        parts
     }
 }
 

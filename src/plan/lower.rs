@@ -1,7 +1,7 @@
 //! Config + endpoint choices → [`Plan`]. A pure function: no clock, no
 //! environment, no file system; the same inputs give the same plan.
 
-use super::fast_hash::FastMap;
+use crate::fast_hash::FastMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::args::{Arg, Piece, Var};

@@ -13,7 +13,6 @@
 pub mod args;
 pub mod channel;
 pub mod daemon;
-mod fast_hash;
 pub mod hooks;
 pub mod lower;
 pub mod mount;

@@ -1,17 +1,21 @@
-//! A fast, non-keyed hasher for the lowering's lookup tables.
+//! A fast, non-keyed hasher for the config's and the lowering's tables.
 //!
-//! The lowering hashes every probe and every sync's check layers (whole
-//! vectors of failure messages) to share them between syncs; with std's
-//! SipHash that was a noticeable part of compiling a large config. The keys
-//! come from the user's own config, so resistance to crafted collisions buys
-//! nothing here. This is the multiply-rotate hash of rustc's FxHasher,
+//! Loading a config looks up every reference by name, and the lowering
+//! hashes every probe and every sync's check layers to share them between
+//! syncs; with std's SipHash both were a noticeable part of compiling a
+//! large config. The keys come from the user's own config, so resistance to
+//! crafted collisions buys nothing here. This is the multiply-rotate hash of rustc's FxHasher,
 //! written out rather than pulled in as a crate.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// A `HashMap` using [`FastHasher`].
 pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+/// A `HashSet` using [`FastHasher`].
+pub type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;
+/// An `IndexMap` (insertion order kept) using [`FastHasher`].
+pub type FastIndexMap<K, V> = indexmap::IndexMap<K, V, BuildHasherDefault<FastHasher>>;
 
 #[derive(Default, Clone, Copy)]
 pub struct FastHasher {
