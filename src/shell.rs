@@ -7,9 +7,17 @@
 /// command lines remain readable. Everything else is single-quoted by
 /// shell-escape.
 pub fn quote(word: &str) -> String {
+    quoted(word).into_owned()
+}
+
+/// [`quote`], borrowing the word when it stays as it is.
+pub fn quoted(word: &str) -> std::borrow::Cow<'_, str> {
+    if is_plain(word) {
+        return word.into();
+    }
     let mut out = String::with_capacity(word.len() + 2);
     quote_into(&mut out, word);
-    out
+    out.into()
 }
 
 /// [`quote`], appended to `out`: the script is built from tens of thousands

@@ -13,7 +13,7 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 use serde::Serialize;
 
 use crate::plan::{Arg, Plan};
-use crate::shell::quote;
+use crate::shell::quoted;
 
 const SCRIPT: &str = include_str!("../../templates/script.sh.j2");
 const MOUNT: &str = include_str!("../../templates/mount.sh.j2");
@@ -69,7 +69,7 @@ fn environment() -> Environment<'static> {
             return Ok(());
         }
         if let Some(s) = value.as_str() {
-            out.write_str(&quote(s))?;
+            out.write_str(&quoted(s))?;
             return Ok(());
         }
         if value.is_number() {
@@ -153,25 +153,26 @@ fn layer_lines(plan: &Plan, layer: &crate::plan::CheckLayer) -> Value {
 }
 
 #[derive(Serialize)]
-struct OpView {
-    host: String,
+struct OpView<'p> {
+    host: &'p str,
     text: String,
 }
 
+/// Borrows what it can from the plan: minijinja copies every string it is
+/// given, and a large config has thousands of these.
 #[derive(Serialize)]
-struct SyncView {
-    slug: String,
+struct SyncView<'p> {
+    slug: &'p str,
     ident: Value,
-    summary: String,
+    summary: &'p str,
     upstream: Option<Value>,
-    upstream_slug: Option<String>,
+    upstream_slug: Option<&'p str>,
     /// Each step: a group id to call, or a layer's check lines.
     steps: Vec<StepView>,
     snapshot_style: Value,
-    prepare: Option<OpView>,
-    rsync: Value,
-    commit: Option<OpView>,
-    abort: Option<OpView>,
+    prepare: Option<OpView<'p>>,
+    commit: Option<OpView<'p>>,
+    abort: Option<OpView<'p>>,
     hooks: Option<HooksView>,
     /// An rsync daemon's password command, run before rsync.
     password_command: Option<Value>,
@@ -312,7 +313,7 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
         .collect();
     let op = |call: &Option<crate::plan::OpCall>| {
         call.as_ref().map(|c| OpView {
-            host: plan.hosts[c.host].id.clone(),
+            host: &plan.hosts[c.host].id,
             text: words::op_text(c),
         })
     };
@@ -320,11 +321,11 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
         .syncs
         .iter()
         .map(|s| SyncView {
-            slug: s.slug.clone(),
+            slug: &s.slug,
             ident: ident(&s.ident),
-            summary: s.summary.clone(),
+            summary: &s.summary,
             upstream: s.upstream.as_ref().map(|u| ident(&u.replace('-', "_"))),
-            upstream_slug: s.upstream.clone(),
+            upstream_slug: s.upstream.as_deref(),
             steps: s
                 .checks
                 .iter()
@@ -341,8 +342,6 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
                 .collect(),
             snapshot_style: Value::from_safe_string(s.snapshot_format.to_string()),
             prepare: op(&s.prepare),
-            // Safe: `words::words` quotes every literal.
-            rsync: Value::from_safe_string(words::words(&s.rsync)),
             transfer: transfer(s),
             ahead: s.opens_channel_of.and_then(|i| {
                 let next = &plan.syncs[i];

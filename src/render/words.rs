@@ -186,7 +186,8 @@ pub const OP_VARS: &[Var] = &[
 
 /// The text of an operation call, as sent to `sh -s` on its host.
 pub fn op_text(call: &OpCall) -> String {
-    let mut out = call.op.to_string();
+    let mut out = String::with_capacity(call.op.len() + 24 * call.args.len());
+    out.push_str(call.op);
     for a in &call.args {
         out.push(' ');
         word_into(&mut out, a);
