@@ -17,6 +17,7 @@ use crate::shell::quoted;
 
 const SCRIPT: &str = include_str!("../../templates/script.sh.j2");
 const MOUNT: &str = include_str!("../../templates/mount.sh.j2");
+const SYNC: &str = include_str!("../../templates/sync.sh.j2");
 /// The runtime library shared by scripts and `nbkp run` (the mount
 /// operations live in their own file; scripts without mount-managed
 /// volumes leave them out).
@@ -86,6 +87,8 @@ fn environment() -> Environment<'static> {
         .expect("templates/script.sh.j2 parses");
     env.add_template("mount.sh.j2", MOUNT)
         .expect("templates/mount.sh.j2 parses");
+    env.add_template("sync.sh", SYNC)
+        .expect("templates/sync.sh.j2 parses");
     env
 }
 
@@ -158,6 +161,20 @@ struct OpView<'p> {
     text: String,
 }
 
+/// What the script's own loops over syncs print: the list in its header,
+/// the preflight calls and the run lines.
+#[derive(Serialize)]
+struct RunView<'p> {
+    slug: &'p str,
+    ident: Value,
+    summary: &'p str,
+    upstream: Option<Value>,
+    upstream_slug: Option<&'p str>,
+    /// The later sync whose session opens when this one starts, and its host.
+    ahead: Option<(Value, String)>,
+}
+
+/// One sync's functions (`templates/sync.sh.j2`).
 /// Borrows what it can from the plan: minijinja copies every string it is
 /// given, and a large config has thousands of these.
 #[derive(Serialize)]
@@ -165,8 +182,6 @@ struct SyncView<'p> {
     slug: &'p str,
     ident: Value,
     summary: &'p str,
-    upstream: Option<Value>,
-    upstream_slug: Option<&'p str>,
     /// Each step: a group id to call, or a layer's check lines.
     steps: Vec<StepView>,
     snapshot_style: Value,
@@ -179,8 +194,6 @@ struct SyncView<'p> {
     /// The rsync command: through the session opened ahead when it can
     /// use one and that session is there, else with its own ssh.
     transfer: Value,
-    /// The later sync whose session opens when this one starts, and its host.
-    ahead: Option<(Value, String)>,
 }
 
 /// One hook: `nbkp_hook IDENT SHOWN PROGRAM ARG...`, every word quoted.
@@ -290,6 +303,105 @@ fn transfer(s: &crate::plan::SyncPlan) -> Value {
     Value::from_safe_string(text)
 }
 
+/// Everything `templates/sync.sh.j2` prints for one sync.
+fn sync_view<'p>(plan: &'p Plan, s: &'p crate::plan::SyncPlan) -> SyncView<'p> {
+    let op = |call: &Option<crate::plan::OpCall>| {
+        call.as_ref().map(|c| OpView {
+            host: &plan.hosts[c.host].id,
+            text: words::op_text(c),
+        })
+    };
+    SyncView {
+        slug: &s.slug,
+        ident: ident(&s.ident),
+        summary: &s.summary,
+        steps: s
+            .checks
+            .iter()
+            .map(|step| match step {
+                crate::plan::CheckStep::Group(id) => StepView {
+                    group: Some(*id),
+                    checks: Value::from_safe_string(String::new()),
+                },
+                crate::plan::CheckStep::Layer(layer) => StepView {
+                    group: None,
+                    checks: layer_lines(plan, layer),
+                },
+            })
+            .collect(),
+        snapshot_style: Value::from_safe_string(s.snapshot_format.to_string()),
+        prepare: op(&s.prepare),
+        transfer: transfer(s),
+        commit: op(&s.commit),
+        abort: op(&s.abort),
+        hooks: hooks_view(s),
+        password_command: match &s.rsync_password {
+            Some(crate::plan::daemon::Password::Command(argv)) => Some(shell_words(
+                argv.iter().map(|w| Arg::lit(w.clone())).collect(),
+            )),
+            _ => None,
+        },
+    }
+}
+
+/// The sync (if any) whose session opens when this one starts, and its host.
+fn ahead(plan: &Plan, s: &crate::plan::SyncPlan) -> Option<(Value, String)> {
+    let next = &plan.syncs[s.opens_channel_of?];
+    let host = next.channel.as_ref()?.host;
+    Some((ident(&next.ident), plan.hosts[host].id.clone()))
+}
+
+/// The functions of these syncs, in order.
+fn sync_functions(
+    env: &Environment<'_>,
+    plan: &Plan,
+    syncs: &[crate::plan::SyncPlan],
+) -> Result<String, Error> {
+    let tmpl = env.get_template("sync.sh")?;
+    let mut out = String::new();
+    for s in syncs {
+        out.push_str(&tmpl.render(minijinja::context! { s => sync_view(plan, s) })?);
+    }
+    Ok(out)
+}
+
+/// The functions of every sync, without the last newline (the script
+/// template adds it). A large config's are rendered in a few threads, each
+/// a run of consecutive syncs, and joined in order: the text is the same,
+/// and each sync's block depends on nothing but the plan.
+fn sync_functions_of_all(env: &Environment<'_>, plan: &Plan) -> Result<String, Error> {
+    const SYNCS_PER_THREAD: usize = 250;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(plan.syncs.len().div_ceil(SYNCS_PER_THREAD))
+        .max(1);
+    let mut text = if threads == 1 {
+        sync_functions(env, plan, &plan.syncs)?
+    } else {
+        let chunk = plan.syncs.len().div_ceil(threads);
+        let parts: Vec<Result<String, Error>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = plan
+                .syncs
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || sync_functions(env, plan, part)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut text = String::new();
+        for part in parts {
+            text.push_str(&part?);
+        }
+        text
+    };
+    if text.ends_with('\n') {
+        text.pop();
+    }
+    Ok(text)
+}
+
 /// The whole script for a plan.
 pub fn script(plan: &Plan) -> Result<String, Error> {
     let hosts: Vec<HostView> = plan
@@ -311,54 +423,20 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
             }
         })
         .collect();
-    let op = |call: &Option<crate::plan::OpCall>| {
-        call.as_ref().map(|c| OpView {
-            host: &plan.hosts[c.host].id,
-            text: words::op_text(c),
-        })
-    };
-    let syncs: Vec<SyncView> = plan
+    let syncs: Vec<RunView> = plan
         .syncs
         .iter()
-        .map(|s| SyncView {
+        .map(|s| RunView {
             slug: &s.slug,
             ident: ident(&s.ident),
             summary: &s.summary,
             upstream: s.upstream.as_ref().map(|u| ident(&u.replace('-', "_"))),
             upstream_slug: s.upstream.as_deref(),
-            steps: s
-                .checks
-                .iter()
-                .map(|step| match step {
-                    crate::plan::CheckStep::Group(id) => StepView {
-                        group: Some(*id),
-                        checks: Value::from_safe_string(String::new()),
-                    },
-                    crate::plan::CheckStep::Layer(layer) => StepView {
-                        group: None,
-                        checks: layer_lines(plan, layer),
-                    },
-                })
-                .collect(),
-            snapshot_style: Value::from_safe_string(s.snapshot_format.to_string()),
-            prepare: op(&s.prepare),
-            transfer: transfer(s),
-            ahead: s.opens_channel_of.and_then(|i| {
-                let next = &plan.syncs[i];
-                let host = next.channel.as_ref()?.host;
-                Some((ident(&next.ident), plan.hosts[host].id.clone()))
-            }),
-            commit: op(&s.commit),
-            abort: op(&s.abort),
-            hooks: hooks_view(s),
-            password_command: match &s.rsync_password {
-                Some(crate::plan::daemon::Password::Command(argv)) => Some(shell_words(
-                    argv.iter().map(|w| Arg::lit(w.clone())).collect(),
-                )),
-                _ => None,
-            },
+            ahead: ahead(plan, s),
         })
         .collect();
+    let env = environment();
+    let sync_functions = sync_functions_of_all(&env, plan)?;
     let progress: Vec<ProgressView> = crate::plan::rsync::PROGRESS_MODES
         .iter()
         .map(|(name, flags)| ProgressView {
@@ -369,7 +447,6 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
     let lib_eof = terminator("NBKP_LIB", LIB);
     debug_assert_eq!(lib_eof, "NBKP_LIB");
     let (mounts, credentials) = mount::views(plan);
-    let env = environment();
     // Safe: rendered by the same environment, every value through its formatter.
     let mount_block = Value::from_safe_string(
         env.get_template("mount.sh.j2")?
@@ -407,6 +484,8 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
                 .join(" ")
         ),
         syncs => syncs,
+        // Safe: rendered by the same environment, every value through its formatter.
+        sync_functions => Value::from_safe_string(sync_functions),
         groups => plan
             .check_groups
             .iter()
