@@ -455,9 +455,13 @@ impl Config {
 
 /// `base` + `/` + `sub`, without doubling the slash at the root.
 pub fn join(base: &str, sub: Option<&str>) -> String {
-    match sub {
-        None => base.to_string(),
-        Some(sub) if base.ends_with('/') => format!("{base}{sub}"),
-        Some(sub) => format!("{base}/{sub}"),
+    let mut path = String::with_capacity(base.len() + 1 + sub.map_or(0, str::len));
+    path.push_str(base);
+    if let Some(sub) = sub {
+        if !base.ends_with('/') {
+            path.push('/');
+        }
+        path.push_str(sub);
     }
+    path
 }
