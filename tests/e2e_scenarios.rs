@@ -468,6 +468,54 @@ fn sessions_opened_ahead_run_nothing_unless_used(be: &dyn Backend) {
     }
 }
 
+/// Syncs that overlap (the next one's prepare during this rsync, this
+/// commit during the next rsync) keep their own outcomes, reported in
+/// order: here the middle destination is locked by another machine's run,
+/// so no rsync follows the first sync's; its commit still runs, and the
+/// third sync completes.
+fn overlapping_syncs_keep_their_own_outcomes(be: &dyn Backend) {
+    let Some(mut w) = World::new(true, false) else {
+        return;
+    };
+    let (src, vol, config) = three_pushes(&mut w, |_| true);
+    let lock = vol.join("e1/.nbkp-lock");
+    w.sh(
+        Side::Remote,
+        &format!("ln -s another-machine_some-boot_1 '{}'", lock.display()),
+    );
+    let out = be.run(&w, &config, &[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("another run is writing the destination"),
+        "{}",
+        out.stderr
+    );
+    for i in [0, 2] {
+        let e = vol.join(format!("e{i}"));
+        assert_eq!(w.snapshots(Side::Remote, &e).len(), 1, "e{i}");
+        assert_eq!(
+            w.manifest(Side::Local, &src),
+            w.manifest(Side::Remote, &content(&e, Mode::HardLink))
+        );
+        assert!(
+            !w.exists(Side::Remote, &e.join(".nbkp-lock")),
+            "e{i} lock left"
+        );
+    }
+    assert!(w.snapshots(Side::Remote, &vol.join("e1")).is_empty());
+    assert!(
+        w.exists(Side::Remote, &lock),
+        "another run's lock was removed"
+    );
+    let done = |slug: &str| {
+        out.stderr
+            .find(&format!("Completed sync: {slug}"))
+            .unwrap_or_else(|| panic!("{slug} not completed:\n{}", out.stderr))
+    };
+    assert!(done("s0") < done("s2"), "{}", out.stderr);
+}
+
 /// An unreachable host is an expected state: skipped, exit 0.
 fn unreachable_host_is_skipped(be: &dyn Backend) {
     let Some(mut w) = World::new(true, false) else {
@@ -1261,6 +1309,7 @@ both_backends!(
     hostile_paths_execute_nothing,
     one_ssh_login_per_host_per_run,
     sessions_opened_ahead_run_nothing_unless_used,
+    overlapping_syncs_keep_their_own_outcomes,
     unreachable_host_is_skipped,
     proxy_jump_chain_reaches_the_host,
     remote_tilde_paths_are_the_login_home,

@@ -221,14 +221,28 @@ pub struct Executor<'p> {
     /// Sessions opened ahead for rsync.
     channels: channels::Channels,
     /// The next sync to prepare as soon as the current rsync has started
-    /// (the plan's `prepares_ahead`, when that sync will run), with the
+    /// (the plan's `overlaps_next`, when that sync will run), with the
     /// run's values.
     prepare_next: Option<(usize, Values)>,
     /// A sync prepared ahead, until its turn.
     prepared: Option<Prepared>,
+    /// Whether the current sync's commit waits for the next sync's rsync
+    /// to start (the plan's `overlaps_next`, when that sync will run).
+    commit_later: bool,
+    /// A sync whose rsync succeeded and whose commit has not run yet.
+    deferred: Option<Deferred>,
+    /// That sync once its commit ran, until its result is reported.
+    committed: Option<(usize, Status, SyncResult)>,
     /// Whether the checks open the first sync's channel (a run, not a
     /// preflight).
     opens_first_channel: bool,
+}
+
+/// A sync whose commit runs during the next sync's rsync.
+struct Deferred {
+    index: usize,
+    values: Values,
+    result: SyncResult,
 }
 
 /// A sync whose prepare ran during the previous sync's rsync.
@@ -254,6 +268,9 @@ impl<'p> Executor<'p> {
             channels: channels::Channels::default(),
             prepare_next: None,
             prepared: None,
+            commit_later: false,
+            deferred: None,
+            committed: None,
             opens_first_channel: false,
         })
     }
@@ -438,6 +455,7 @@ impl<'p> Executor<'p> {
                 self.open_channel(next, codes, &status, base);
             }
             if self.interrupted.load(Ordering::SeqCst) {
+                self.conclude_deferred(report, &mut status);
                 report.interrupted = true;
                 self.log(&format!("SKIPPED {}: the run was interrupted", sync.slug));
                 report.results.push(skipped(
@@ -460,17 +478,25 @@ impl<'p> Executor<'p> {
                         .join(", ")
                 })
                 .unwrap_or_default();
-            self.prepare_next = sync
-                .prepares_ahead
-                .filter(|&next| self.will_run(next, codes, &status))
-                .map(|next| (next, base.clone()));
-            let (st, result) = self.run_sync(sync, codes[&sync.slug], &status, &errors, base);
+            let overlapped = sync
+                .overlaps_next
+                .filter(|&next| self.will_run(next, codes, &status));
+            self.prepare_next = overlapped.map(|next| (next, base.clone()));
+            self.commit_later = overlapped.is_some();
+            let ran = self.run_sync(sync, codes[&sync.slug], &status, &errors, base);
             self.prepare_next = None;
-            status.insert(sync.slug.clone(), st);
+            self.commit_later = false;
+            // The previous sync's commit ran during this rsync (or runs now):
+            // its result comes first.
+            self.conclude_deferred(report, &mut status);
+            if let Some((st, result)) = ran {
+                status.insert(sync.slug.clone(), st);
+                self.ui.sync_result(&result);
+                report.results.push(result);
+            }
             self.abort_unused_prepared(|i| i <= index);
-            self.ui.sync_result(&result);
-            report.results.push(result);
         }
+        self.conclude_deferred(report, &mut status);
         self.abort_unused_prepared(|_| true);
         self.channels.close_all();
         for ex in &self.plan.excluded_syncs {
@@ -519,6 +545,35 @@ impl<'p> Executor<'p> {
             )
         });
         checks && upstream && !self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// Runs the commit of the sync whose rsync finished before this one's
+    /// started (during the current rsync).
+    fn commit_deferred(&mut self) {
+        let Some(Deferred {
+            index,
+            mut values,
+            result,
+        }) = self.deferred.take()
+        else {
+            return;
+        };
+        let sync = &self.plan.syncs[index];
+        let result = self.commit(sync, &mut values, result);
+        let (status, result) = self.conclude(&sync.slug, result);
+        self.committed = Some((index, status, result));
+    }
+
+    /// Reports the sync whose commit was deferred, running that commit
+    /// first if no rsync came to run it.
+    fn conclude_deferred(&mut self, report: &mut Report, status: &mut HashMap<String, Status>) {
+        self.commit_deferred();
+        let Some((index, st, result)) = self.committed.take() else {
+            return;
+        };
+        status.insert(self.plan.syncs[index].slug.clone(), st);
+        self.ui.sync_result(&result);
+        report.results.push(result);
     }
 
     /// Runs the prepare of the sync `prepare_next` names (during the
@@ -626,7 +681,7 @@ impl<'p> Executor<'p> {
         status: &HashMap<String, Status>,
         errors: &str,
         base: &Values,
-    ) -> (Status, SyncResult) {
+    ) -> Option<(Status, SyncResult)> {
         let dry = self.options.dry_run;
         let slug = sync.slug.as_str();
         if let Some(up) = &sync.upstream {
@@ -642,7 +697,7 @@ impl<'p> Executor<'p> {
                     );
                     r.outcome = "cancelled";
                     r.cancelled_by = Some(up.clone());
-                    return (Status::CancelledByFailure, r);
+                    return Some((Status::CancelledByFailure, r));
                 }
                 Status::Skipped | Status::Cancelled => {
                     self.log(&format!("CANCELLED {slug}: upstream sync {up} was skipped"));
@@ -654,7 +709,7 @@ impl<'p> Executor<'p> {
                     );
                     r.outcome = "cancelled";
                     r.cancelled_by = Some(up.clone());
-                    return (Status::Cancelled, r);
+                    return Some((Status::Cancelled, r));
                 }
                 Status::Ok | Status::Pending => {}
             }
@@ -663,16 +718,16 @@ impl<'p> Executor<'p> {
             0 => {}
             2 => {
                 self.log(&format!("SKIPPED {slug}: inactive"));
-                return (
+                return Some((
                     Status::Skipped,
                     skipped(slug, dry, "inactive", format!("Sync not active: {errors}")),
-                );
+                ));
             }
             3 => {
                 self.log(&format!(
                     "SKIPPED {slug}: source snapshot pending (dry-run)"
                 ));
-                return (
+                return Some((
                     Status::Pending,
                     skipped(
                         slug,
@@ -680,7 +735,7 @@ impl<'p> Executor<'p> {
                         "dry-run-pending",
                         format!("Sync not active: {errors}"),
                     ),
-                );
+                ));
             }
             _ if self.options.strictness == Strictness::IgnoreAll => {
                 self.log(&format!(
@@ -689,10 +744,10 @@ impl<'p> Executor<'p> {
             }
             _ => {
                 self.log(&format!("SKIPPED {slug}: preflight errors"));
-                return (
+                return Some((
                     Status::Skipped,
                     skipped(slug, dry, "preflight", format!("Sync not active: {errors}")),
-                );
+                ));
             }
         }
         self.log(&format!("Starting sync: {slug}"));
@@ -706,6 +761,15 @@ impl<'p> Executor<'p> {
         self.ui.sync_started(slug, index, self.plan.syncs.len());
         let result = self.attempt(sync, base);
         self.ui.sync_finished();
+        if self.deferred.as_ref().is_some_and(|d| d.index + 1 == index) {
+            // Concluded once its commit has run, during the next rsync.
+            return None;
+        }
+        Some(self.conclude(slug, result))
+    }
+
+    /// A finished sync's status, logged.
+    fn conclude(&mut self, slug: &str, result: SyncResult) -> (Status, SyncResult) {
         if result.success {
             self.log(&format!("Completed sync: {slug}"));
             (Status::Ok, result)
@@ -790,6 +854,23 @@ impl<'p> Executor<'p> {
             result.detail = Some(format!("rsync exited with code {code}"));
             return result;
         }
+        if sync.commit.is_some() && self.commit_later {
+            if let Some(index) = index {
+                // Run during the next sync's rsync (see `commit_deferred`).
+                self.deferred = Some(Deferred {
+                    index,
+                    values: v.clone(),
+                    result: result.clone(),
+                });
+                return result;
+            }
+        }
+        self.commit(sync, v, result)
+    }
+
+    /// After a successful rsync: the commit (snapshot, `latest`, pruning),
+    /// or the abort when it fails.
+    fn commit(&mut self, sync: &SyncPlan, v: &mut Values, mut result: SyncResult) -> SyncResult {
         if let Some(commit) = &sync.commit {
             if let Err(e) = self.op(sync, commit, v, &mut result) {
                 if let Some(abort) = &sync.abort {
@@ -937,7 +1018,9 @@ impl<'p> Executor<'p> {
             Ok(c) => c,
             Err(e) => return (-1, format!("cannot run {program}: {e}")),
         };
-        // The next sync's prepare is one round trip that rsync's run hides.
+        // The previous sync's commit and the next sync's prepare are round
+        // trips that rsync's run hides.
+        self.commit_deferred();
         self.prepare_ahead();
         // rsync redraws its progress line with \r: split on both.
         let (tx, rx) = std::sync::mpsc::channel::<String>();

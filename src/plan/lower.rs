@@ -192,8 +192,8 @@ pub fn lower(
         if syncs[i].channel.is_some() {
             syncs[i - 1].opens_channel_of = Some(i);
         }
-        if may_prepare_during(&syncs[i - 1], &syncs[i]) {
-            syncs[i - 1].prepares_ahead = Some(i);
+        if may_overlap(&syncs[i - 1], &syncs[i]) {
+            syncs[i - 1].overlaps_next = Some(i);
         }
     }
     let uses_script_dir = options.relative_src || options.relative_dst;
@@ -217,10 +217,11 @@ pub fn lower(
 }
 
 /// Whether `next`'s prepare (lock, orphan cleanup, new snapshot directory)
-/// may run during `current`'s rsync: the order of their effects cannot
-/// matter. A remote prepare is a network round trip that then costs
+/// may run during `current`'s rsync, and `current`'s commit (snapshot,
+/// `latest`, pruning) during `next`'s rsync: the order of their effects
+/// cannot matter. A remote prepare is a network round trip that then costs
 /// nothing; a local one is not worth the care.
-fn may_prepare_during(current: &SyncPlan, next: &SyncPlan) -> bool {
+fn may_overlap(current: &SyncPlan, next: &SyncPlan) -> bool {
     let Some(prepare) = &next.prepare else {
         return false;
     };
@@ -1484,7 +1485,7 @@ impl<'c> Lowering<'c> {
             rsync,
             channel,
             opens_channel_of: None,
-            prepares_ahead: None,
+            overlaps_next: None,
             commit,
             abort,
             summary: format!("{} → {}{mode}", src.shown, dst.shown),

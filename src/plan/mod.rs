@@ -342,12 +342,13 @@ pub struct SyncPlan {
     /// is ready when that sync's rsync starts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub opens_channel_of: Option<usize>,
-    /// The next sync, when its `prepare` may run while this sync's rsync
-    /// runs (instead of after this sync's commit): it does not read what
-    /// this sync writes, writes neither of this sync's endpoints, and
+    /// The next sync, when the two may overlap: its `prepare` may run
+    /// while this sync's rsync runs, and this sync's `commit` while its
+    /// rsync runs (instead of each waiting for the other). It does not read
+    /// what this sync writes, writes neither of this sync's endpoints, and
     /// neither sync has hooks that would have to run in between.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub prepares_ahead: Option<usize>,
+    pub overlaps_next: Option<usize>,
     /// After a successful rsync: snapshot, move `latest`, prune.
     pub commit: Option<OpCall>,
     /// After a failed rsync: remove what `prepare` created.
