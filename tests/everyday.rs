@@ -1072,3 +1072,61 @@ fn cron_and_launchd_install_write_files_and_enable_merges_the_crontab_mock_cront
         format!("load -w {}\n", plist.display())
     );
 }
+
+/// `nbkp sh` writes the script as it renders it: a full disk is an error
+/// that says so (exit 1), and `-o` then leaves the existing file as it was.
+#[test]
+fn sh_reports_a_failed_write_and_keeps_an_existing_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = local_pair(dir.path());
+    let config = dir.path().join("nbkp.yaml");
+    write(
+        &config,
+        &format!(
+            "volumes:\n  s: {{type: local, path: {}}}\n  d: {{type: local, path: {}}}\nsync-endpoints:\n  es: {{volume: s}}\n  ed: {{volume: d}}\nsyncs:\n  copy: {{source: es, destination: ed}}\n",
+            src.display(),
+            dst.display()
+        ),
+    );
+    let full = std::fs::File::create("/dev/full").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nbkp"))
+        .args(["sh", "-c"])
+        .arg(&config)
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("No space left on device"), "{err}");
+
+    // A script already there, on a filesystem too small for the new one:
+    // the old script stays whole.
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16k", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(
+        mounted.success(),
+        "mount a small tmpfs (the tests run as root)"
+    );
+    let script = small.join("backup.sh");
+    write(&script, "#!/bin/sh\necho old\n");
+    let out = nbkp(&[
+        "sh",
+        "-c",
+        config.to_str().unwrap(),
+        "-o",
+        script.to_str().unwrap(),
+    ]);
+    let kept = std::fs::read_to_string(&script);
+    let left = std::fs::read_dir(&small).unwrap().count();
+    let _ = Command::new("umount").arg(&small).status();
+    assert_eq!(left, 1, "the temporary file was left behind");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_eq!(kept.unwrap(), "#!/bin/sh\necho old\n");
+}

@@ -1,6 +1,5 @@
 //! `nbkp sh`: the plan rendered as a standalone POSIX script.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 
 use crate::cli::{OutputFormat, Platform, ShArgs};
@@ -44,43 +43,58 @@ pub fn run(args: &ShArgs) -> i32 {
         crate::output::print_json(&plan);
         return 0;
     }
-    let script = match crate::render::script(&plan) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("Error: could not render the script: {e}");
-            return 1;
-        }
+    // Written as it is rendered: a large script is never held whole. A
+    // render error is a bug of ours; the file is then left as it was (a
+    // temporary file is renamed only after a complete script).
+    let written = match &args.output_file {
+        None => crate::render::script_to(&plan, std::io::stdout().lock()).map_err(Into::into),
+        Some(path) => write_executable(path, |file| crate::render::script_to(&plan, file)),
     };
     // The process ends once the script is written: freeing a large plan
     // node by node would only add to the compile time (a tenth of it at
     // 1000 syncs), and the system takes the memory back anyway.
     std::mem::forget(plan);
-    match &args.output_file {
-        None => {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(script.as_bytes());
-            0
-        }
-        Some(path) => {
-            if let Err(e) = write_executable(path, &script) {
-                eprintln!("Error: cannot write {}: {e}", path.display());
-                return 1;
-            }
+    match (written, &args.output_file) {
+        (Ok(()), None) => 0,
+        (Ok(()), Some(path)) => {
             eprintln!("Written to {}", path.display());
             0
+        }
+        (Err(e), None) => {
+            eprintln!("Error: could not write the script: {}", causes(&*e));
+            1
+        }
+        (Err(e), Some(path)) => {
+            eprintln!("Error: cannot write {}: {}", path.display(), causes(&*e));
+            1
         }
     }
 }
 
+/// An error with what caused it (a failed write names the system's reason).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
 /// Writes through a temporary file and a rename, so an existing script is
 /// never left half-written; the result is executable by its owner and group.
-fn write_executable(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+fn write_executable(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut std::fs::File) -> Result<(), minijinja::Error>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(text.as_bytes())?;
+    write(tmp.as_file_mut())?;
     let mode = std::fs::metadata(path)
         .map(|m| m.permissions().mode())
         .unwrap_or(0o644);

@@ -32,6 +32,9 @@ const LIB_CORE: &str = include_str!("../../templates/lib.sh");
 enum Shell {
     /// Space-separated words.
     Words(Vec<Arg>),
+    /// Texts rendered by this environment (every value through its
+    /// formatter), printed one after the other.
+    Rendered(Vec<String>),
 }
 
 impl Object for Shell {}
@@ -63,10 +66,14 @@ fn environment() -> Environment<'static> {
             return Ok(());
         }
         if let Some(obj) = value.downcast_object_ref::<Shell>() {
-            let text = match obj {
-                Shell::Words(args) => words::words(args),
-            };
-            out.write_str(&text)?;
+            match obj {
+                Shell::Words(args) => out.write_str(&words::words(args))?,
+                Shell::Rendered(texts) => {
+                    for text in texts {
+                        out.write_str(text)?;
+                    }
+                }
+            }
             return Ok(());
         }
         if let Some(s) = value.as_str() {
@@ -351,35 +358,36 @@ fn ahead(plan: &Plan, s: &crate::plan::SyncPlan) -> Option<(Value, String)> {
     Some((ident(&next.ident), plan.hosts[host].id.clone()))
 }
 
-/// The functions of these syncs, in order.
+/// The functions of these syncs, one text per sync, in order.
 fn sync_functions(
     env: &Environment<'_>,
     plan: &Plan,
     syncs: &[crate::plan::SyncPlan],
-) -> Result<String, Error> {
+) -> Result<Vec<String>, Error> {
     let tmpl = env.get_template("sync.sh")?;
-    let mut out = String::new();
-    for s in syncs {
-        out.push_str(&tmpl.render(minijinja::context! { s => sync_view(plan, s) })?);
-    }
-    Ok(out)
+    syncs
+        .iter()
+        .map(|s| tmpl.render(minijinja::context! { s => sync_view(plan, s) }))
+        .collect()
 }
 
 /// The functions of every sync, without the last newline (the script
 /// template adds it). A large config's are rendered in a few threads, each
-/// a run of consecutive syncs, and joined in order: the text is the same,
-/// and each sync's block depends on nothing but the plan.
-fn sync_functions_of_all(env: &Environment<'_>, plan: &Plan) -> Result<String, Error> {
+/// a run of consecutive syncs, and kept in order: the text is the same,
+/// and each sync's block depends on nothing but the plan. The texts are
+/// printed one after the other, never joined (they are most of a large
+/// script).
+fn sync_functions_of_all(env: &Environment<'_>, plan: &Plan) -> Result<Value, Error> {
     const SYNCS_PER_THREAD: usize = 250;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(plan.syncs.len().div_ceil(SYNCS_PER_THREAD))
         .max(1);
-    let mut text = if threads == 1 {
+    let mut texts = if threads == 1 {
         sync_functions(env, plan, &plan.syncs)?
     } else {
         let chunk = plan.syncs.len().div_ceil(threads);
-        let parts: Vec<Result<String, Error>> = std::thread::scope(|scope| {
+        let parts: Vec<Result<Vec<String>, Error>> = std::thread::scope(|scope| {
             let workers: Vec<_> = plan
                 .syncs
                 .chunks(chunk)
@@ -390,20 +398,30 @@ fn sync_functions_of_all(env: &Environment<'_>, plan: &Plan) -> Result<String, E
                 .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
                 .collect()
         });
-        let mut text = String::new();
+        let mut texts = Vec::with_capacity(plan.syncs.len());
         for part in parts {
-            text.push_str(&part?);
+            texts.extend(part?);
         }
-        text
+        texts
     };
-    if text.ends_with('\n') {
-        text.pop();
+    if let Some(last) = texts.last_mut() {
+        if last.ends_with('\n') {
+            last.pop();
+        }
     }
-    Ok(text)
+    Ok(Value::from_object(Shell::Rendered(texts)))
 }
 
 /// The whole script for a plan.
 pub fn script(plan: &Plan) -> Result<String, Error> {
+    let mut out = Vec::new();
+    script_to(plan, &mut out)?;
+    String::from_utf8(out).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
+}
+
+/// [`script`], written to `out` as it is rendered (a large script is
+/// never held whole in memory).
+pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
     let hosts: Vec<HostView> = plan
         .hosts
         .iter()
@@ -484,8 +502,7 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
                 .join(" ")
         ),
         syncs => syncs,
-        // Safe: rendered by the same environment, every value through its formatter.
-        sync_functions => Value::from_safe_string(sync_functions),
+        sync_functions => sync_functions,
         groups => plan
             .check_groups
             .iter()
@@ -514,5 +531,7 @@ pub fn script(plan: &Plan) -> Result<String, Error> {
                 .to_string()
         ),
     };
-    tmpl.render(context)
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    tmpl.render_captured_to(context, &mut out)?;
+    std::io::Write::flush(&mut out).map_err(|e| Error::new(ErrorKind::WriteFailure, e.to_string()))
 }
