@@ -1130,3 +1130,43 @@ fn sh_reports_a_failed_write_and_keeps_an_existing_script() {
     assert!(err.contains("No space left on device"), "{err}");
     assert_eq!(kept.unwrap(), "#!/bin/sh\necho old\n");
 }
+
+/// `nbkp sh | head`: a reader that stops early ends the run quietly, as
+/// SIGPIPE would (exit 141), and nothing is reported as an error.
+#[test]
+fn sh_into_a_closed_pipe_exits_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = local_pair(dir.path());
+    let mut yaml = format!(
+        "volumes:\n  s: {{type: local, path: {}}}\n  d: {{type: local, path: {}}}\nsync-endpoints:\n",
+        src.display(),
+        dst.display()
+    );
+    // Enough syncs for a script larger than a pipe's buffer.
+    for i in 0..200 {
+        yaml.push_str(&format!(
+            "  s{i}: {{volume: s, subdir: s{i}}}\n  d{i}: {{volume: d, subdir: d{i}}}\n"
+        ));
+    }
+    yaml.push_str("syncs:\n");
+    for i in 0..200 {
+        yaml.push_str(&format!("  c{i}: {{source: s{i}, destination: d{i}}}\n"));
+    }
+    let config = dir.path().join("nbkp.yaml");
+    write(&config, &yaml);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nbkp"))
+        .args(["sh", "-c"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

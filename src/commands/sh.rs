@@ -60,6 +60,9 @@ pub fn run(args: &ShArgs) -> i32 {
             eprintln!("Written to {}", path.display());
             0
         }
+        // The reader stopped early (`nbkp sh | head`): it has what it wanted;
+        // exit as a program killed by SIGPIPE would, without a message.
+        (Err(e), None) if is_broken_pipe(&*e) => 141,
         (Err(e), None) => {
             eprintln!("Error: could not write the script: {}", causes(&*e));
             1
@@ -69,6 +72,17 @@ pub fn run(args: &ShArgs) -> i32 {
             1
         }
     }
+}
+
+fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(cause) = next {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::BrokenPipe;
+        }
+        next = cause.source();
+    }
+    false
 }
 
 /// An error with what caused it (a failed write names the system's reason).

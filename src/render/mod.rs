@@ -533,5 +533,6 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
     };
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
     tmpl.render_captured_to(context, &mut out)?;
-    std::io::Write::flush(&mut out).map_err(|e| Error::new(ErrorKind::WriteFailure, e.to_string()))
+    std::io::Write::flush(&mut out)
+        .map_err(|e| Error::new(ErrorKind::WriteFailure, "flushing the script").with_source(e))
 }
