@@ -74,27 +74,25 @@ pub fn run(args: &ShArgs) -> i32 {
     }
 }
 
+/// An error and what caused it, outermost first.
+fn chain<'e>(
+    e: &'e (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'e (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |e| e.source())
+}
+
 fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(e);
-    while let Some(cause) = next {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return io.kind() == std::io::ErrorKind::BrokenPipe;
-        }
-        next = cause.source();
-    }
-    false
+    chain(e)
+        .find_map(|c| c.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 /// An error with what caused it (a failed write names the system's reason).
-fn causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    text
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    chain(e)
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// Writes through a temporary file and a rename, so an existing script is

@@ -383,27 +383,22 @@ fn sync_functions_of_all(env: &Environment<'_>, plan: &Plan) -> Result<Value, Er
         .map_or(1, |n| n.get())
         .min(plan.syncs.len().div_ceil(SYNCS_PER_THREAD))
         .max(1);
-    let mut texts = if threads == 1 {
-        sync_functions(env, plan, &plan.syncs)?
-    } else {
-        let chunk = plan.syncs.len().div_ceil(threads);
-        let parts: Vec<Result<Vec<String>, Error>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = plan
-                .syncs
-                .chunks(chunk)
-                .map(|part| scope.spawn(move || sync_functions(env, plan, part)))
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        let mut texts = Vec::with_capacity(plan.syncs.len());
-        for part in parts {
-            texts.extend(part?);
-        }
-        texts
-    };
+    let chunk = plan.syncs.len().div_ceil(threads).max(1);
+    let parts: Vec<Result<Vec<String>, Error>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = plan
+            .syncs
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || sync_functions(env, plan, part)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut texts = Vec::with_capacity(plan.syncs.len());
+    for part in parts {
+        texts.extend(part?);
+    }
     if let Some(last) = texts.last_mut() {
         if last.ends_with('\n') {
             last.pop();
