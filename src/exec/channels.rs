@@ -87,8 +87,11 @@ impl Session {
     pub fn finish(mut self) -> String {
         self.started();
         let deadline = Instant::now() + Duration::from_secs(2);
-        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
+        let exit = super::child_exit::ChildExit::new(&self.child);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            if !matches!(exit.wait(&mut self.child, left), Ok(None)) {
+                break;
+            }
         }
         let _ = self.errors.rewind();
         let mut bytes = Vec::new();

@@ -4,6 +4,7 @@
 //! script embeds), in the plan's order, with the same rules as the script.
 
 mod channels;
+mod child_exit;
 pub mod clock;
 mod daemon;
 mod hooks;
@@ -1062,26 +1063,19 @@ impl<'p> Executor<'p> {
                 }
             }
         };
-        // 1 ms between checks for the first quarter second (most transfers
-        // of an unchanged tree take tens of milliseconds, and every check
-        // missed is time added to the sync), then 5 ms.
-        let started = std::time::Instant::now();
+        // Woken by rsync's exit (see child_exit), or at the latest after
+        // the time the progress display or a stop request can wait.
+        let exit = child_exit::ChildExit::new(&child);
+        let wake = std::time::Duration::from_millis(if to_ui { 50 } else { 100 });
         let status = loop {
             forward(&mut self.ui);
-            match child.try_wait() {
+            match exit.wait(&mut child, wake) {
                 Ok(Some(status)) => break Some(status),
                 Ok(None) if self.interrupted.load(Ordering::SeqCst) => {
                     let _ = child.kill();
                     break child.wait().ok();
                 }
-                Ok(None) => {
-                    let pause = if started.elapsed().as_millis() < 250 {
-                        1
-                    } else {
-                        5
-                    };
-                    std::thread::sleep(std::time::Duration::from_millis(pause));
-                }
+                Ok(None) => {}
                 Err(_) => break None,
             }
         };
