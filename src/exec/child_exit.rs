@@ -88,6 +88,8 @@ mod tests {
             status = exit.wait(&mut child, Duration::from_secs(5)).unwrap();
         }
         assert!(status.unwrap().success());
+        // Reaped already; this only returns the status again.
+        child.wait().unwrap();
         // Woken by the exit, not by the 5 s limit.
         assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     }
