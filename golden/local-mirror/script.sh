@@ -674,6 +674,11 @@ nbkp_fail_dry() {
 
 # Reads an operation's report.
 nbkp_report() {
+  nbkp_report_lines <<NBKP_EOF
+$1
+NBKP_EOF
+}
+nbkp_report_lines() {
   while read -r nbkp_w nbkp_x; do
     case $nbkp_w in
       snapshot) if nbkp_is_name "$nbkp_x"; then NBKP_SNAPSHOT=$nbkp_x; fi ;;
@@ -683,9 +688,7 @@ nbkp_report() {
       pruned) nbkp_log "$NBKP_CUR: pruned snapshot $nbkp_x" ;;
       warning) nbkp_log "WARN: $NBKP_CUR: $nbkp_x" ;;
     esac
-  done <<NBKP_EOF
-$1
-NBKP_EOF
+  done
 }
 
 # Runs an operation of the library on a host, with the run's values in

@@ -678,6 +678,28 @@ nbkp_chan_open() {
   echo "$!" >"$nbkp_cn.pid"
 }
 
+# Opens sync NAME's session on host ID (NAME ID SOCKET) as soon as the
+# host's shared connection is up, i.e. its control socket exists: the
+# session then starts while the host's shell starts and answers its probes.
+# Run in the background; gives up after 15 s (connections time out after
+# 10 s), or at once where `sleep` takes whole seconds only.
+nbkp_chan_early() {
+  nbkp_i=0
+  while [ ! -S "$3" ]; do
+    nbkp_i=$((nbkp_i + 1))
+    [ "$nbkp_i" -le 1500 ] || return 0
+    sleep 0.01 2>/dev/null || return 0
+  done
+  "nbkp_chan_open_$2" "$1"
+}
+
+# Once the host has answered or not (PID SOCKET): the waiter has nothing
+# left to wait for if the socket exists, else it is stopped.
+nbkp_chan_early_end() {
+  if [ ! -S "$2" ]; then kill "$1" 2>/dev/null; fi
+  wait "$1"
+}
+
 # Whether sync NAME's session is there to use.
 nbkp_chan_ready() {
   [ -p "$NBKP_CTL/ch-$1.out" ] && [ -s "$NBKP_CTL/ch-$1.pid" ] || return 1
@@ -751,6 +773,11 @@ nbkp_fail_dry() {
 
 # Reads an operation's report.
 nbkp_report() {
+  nbkp_report_lines <<NBKP_EOF
+$1
+NBKP_EOF
+}
+nbkp_report_lines() {
   while read -r nbkp_w nbkp_x; do
     case $nbkp_w in
       snapshot) if nbkp_is_name "$nbkp_x"; then NBKP_SNAPSHOT=$nbkp_x; fi ;;
@@ -760,9 +787,7 @@ nbkp_report() {
       pruned) nbkp_log "$NBKP_CUR: pruned snapshot $nbkp_x" ;;
       warning) nbkp_log "WARN: $NBKP_CUR: $nbkp_x" ;;
     esac
-  done <<NBKP_EOF
-$1
-NBKP_EOF
+  done
 }
 
 # Runs an operation of the library on a host, with the run's values in
@@ -929,11 +954,15 @@ nbkp_sync_home_to_nas() {
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
 nbkp_session_open h1 3 4
+# The first sync's session opens as soon as its host's connection is up
+# (it runs nothing unless that sync runs).
+nbkp_chan_early home_to_nas h1 "${NBKP_CTL}"/h1 3>&- 4<&- &
+NBKP_EARLY=$!
 
 nbkp_ask h0
 nbkp_ask h1
-# The first sync's session, opened while the checks run if the host
-# answered (it runs nothing unless that sync runs).
+nbkp_chan_early_end "$NBKP_EARLY" "${NBKP_CTL}"/h1
+# If the host answered and its session is not open yet, it opens now.
 if [ "${NBKP_h1_0-}" = 1 ]; then nbkp_chan_open_h1 home_to_nas; fi
 nbkp_pf_home_to_nas; NBKP_PF_home_to_nas=$?; nbkp_tally "$NBKP_PF_home_to_nas"
 case $NBKP_STRICTNESS in

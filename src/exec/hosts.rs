@@ -124,14 +124,32 @@ impl<'p> Hosts<'p> {
     /// host's shell cannot be reached. A shell that died since its last
     /// answer (a dropped connection) is replaced once.
     pub fn run(&self, index: usize, commands: &str, values: &Values) -> Option<Answer> {
+        self.run_waiting(index, commands, values, &mut || true)
+    }
+
+    /// [`Hosts::run`], calling `waiting` every few milliseconds until the
+    /// answer begins to arrive or `waiting` returns true (done waiting).
+    fn run_waiting(
+        &self,
+        index: usize,
+        commands: &str,
+        values: &Values,
+        waiting: &mut dyn FnMut() -> bool,
+    ) -> Option<Answer> {
         let had_session = matches!(self.sessions.borrow().get(&index), Some(Some(_)));
-        match self.run_once(index, commands, values) {
-            None if had_session => self.run_once(index, commands, values),
+        match self.run_once(index, commands, values, waiting) {
+            None if had_session => self.run_once(index, commands, values, waiting),
             answer => answer,
         }
     }
 
-    fn run_once(&self, index: usize, commands: &str, values: &Values) -> Option<Answer> {
+    fn run_once(
+        &self,
+        index: usize,
+        commands: &str,
+        values: &Values,
+        waiting: &mut dyn FnMut() -> bool,
+    ) -> Option<Answer> {
         let mut sessions = self.sessions.borrow_mut();
         let slot = sessions
             .entry(index)
@@ -143,6 +161,10 @@ impl<'p> Hosts<'p> {
             let stdin = session.stdin.as_mut()?;
             stdin.write_all(message.as_bytes()).ok()?;
             stdin.flush().ok()?;
+            while session.stdout.buffer().is_empty()
+                && !readable(session.stdout.get_ref(), 10)
+                && !waiting()
+            {}
             let mut output = String::new();
             loop {
                 let mut line = String::new();
@@ -170,6 +192,17 @@ impl Hosts<'_> {
     /// Asks host `index` all its probes; answers by probe index (`None`
     /// when the host did not answer at all or gave no valid answer).
     pub fn ask(&self, index: usize, values: &Values) -> Vec<Option<String>> {
+        self.ask_waiting(index, values, &mut || true)
+    }
+
+    /// [`Hosts::ask`], calling `waiting` every few milliseconds while the
+    /// host has not begun to answer, until it returns true.
+    pub fn ask_waiting(
+        &self,
+        index: usize,
+        values: &Values,
+        waiting: &mut dyn FnMut() -> bool,
+    ) -> Vec<Option<String>> {
         let host = &self.plan.hosts[index];
         if host.ssh.is_none() {
             if let Some(answers) = super::local_probes::answer_all(&host.probes, values) {
@@ -182,7 +215,7 @@ impl Hosts<'_> {
             values.mount_assignments(),
             words::probe_script(&host.probes)
         );
-        let Some(out) = self.run(index, &script, values) else {
+        let Some(out) = self.run_waiting(index, &script, values, waiting) else {
             return answers;
         };
         if out.code != Some(0) {
@@ -248,4 +281,16 @@ impl Drop for Session {
         }
         let _ = self.child.wait();
     }
+}
+
+/// Whether `from` has something to read (or its end) within `ms`
+/// milliseconds; a signal ends the wait early.
+fn readable(from: &impl std::os::fd::AsRawFd, ms: i32) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: from.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, for the length given.
+    unsafe { libc::poll(&mut pfd, 1, ms) > 0 }
 }

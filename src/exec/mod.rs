@@ -381,16 +381,33 @@ impl<'p> Executor<'p> {
             .and_then(|i| Some((i, self.plan.syncs[i].channel.as_ref()?.host)));
         let mut answers: Vec<Vec<Option<String>>> = Vec::new();
         for i in 0..self.plan.hosts.len() {
-            answers.push(self.hosts.ask(i, base));
+            let host = &self.plan.hosts[i];
+            let early = first.filter(|&(_, h)| h == i).zip(host.ssh.as_ref());
+            // The first sync's session opens as soon as its host's shared
+            // connection is up (its control socket exists), while the
+            // host's shell starts and answers the probes; it runs nothing
+            // unless that sync runs. (Before the socket exists, ssh would
+            // make a second connection of its own.)
+            let channels = &mut self.channels;
+            answers.push(match early {
+                Some(((sync, _), ssh)) => {
+                    let socket = values::expand(&ssh.control_socket, base).concat();
+                    self.hosts.ask_waiting(i, base, &mut || {
+                        let up = std::path::Path::new(&socket).exists();
+                        if up {
+                            channels.open_ahead(sync, host, base);
+                        }
+                        up
+                    })
+                }
+                None => self.hosts.ask(i, base),
+            });
             let reachable = answers[i]
                 .first()
                 .is_some_and(|a| a.as_deref() == Some("1"));
-            // The first sync's session opens as soon as its host has
-            // answered (its shared connection is then fully up), while the
-            // other hosts answer and the checks are evaluated. It runs
-            // nothing unless that sync runs.
-            if let Some((sync, _)) = first.filter(|&(_, host)| host == i && reachable) {
-                self.channels.open_ahead(sync, &self.plan.hosts[i], base);
+            // Not opened yet (the answer came first): now, if the host answered.
+            if let Some((sync, _)) = first.filter(|&(_, h)| h == i && reachable) {
+                self.channels.open_ahead(sync, host, base);
             }
         }
         let mut preflight = Vec::new();

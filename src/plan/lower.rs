@@ -185,7 +185,7 @@ pub fn lower(
         lw.all_mounts(names)?;
     }
     // Each channel opens one sync ahead: while the previous sync runs (the
-    // first while the first sync prepares). One at a time stays well under
+    // first once its host's connection is up, during the probes). One at a time stays well under
     // sshd's default of 10 sessions per connection.
     let first_channel = syncs.first().and_then(|s| s.channel.as_ref()).map(|_| 0);
     for i in 1..syncs.len() {
@@ -194,6 +194,10 @@ pub fn lower(
         }
         if may_overlap(&syncs[i - 1], &syncs[i]) {
             syncs[i - 1].overlaps_next = Some(i);
+            if may_carry_prepare(&lw.hosts, &syncs[i - 1], &syncs[i]) {
+                syncs[i - 1].commit_carries_prepare_of = Some(i);
+                syncs[i].prepare_carried = true;
+            }
         }
     }
     let uses_script_dir = options.relative_src || options.relative_dst;
@@ -214,6 +218,20 @@ pub fn lower(
         mounts: lw.mounts,
         credentials: any_encrypted.then_some(lw.credentials),
     })
+}
+
+/// Whether `next`'s prepare may go to its host with `current`'s commit
+/// (the two already may overlap): both on one remote host that keeps a
+/// long-lived shell, and `next` has no upstream whose outcome could still
+/// cancel it once `current` commits.
+fn may_carry_prepare(hosts: &[Host], current: &SyncPlan, next: &SyncPlan) -> bool {
+    let (Some(commit), Some(prepare)) = (&current.commit, &next.prepare) else {
+        return false;
+    };
+    commit.host == prepare.host
+        && hosts[prepare.host].ssh.is_some()
+        && hosts[prepare.host].session_fds.is_some()
+        && next.upstream.is_none()
 }
 
 /// Whether `next`'s prepare (lock, orphan cleanup, new snapshot directory)
@@ -1486,6 +1504,8 @@ impl<'c> Lowering<'c> {
             channel,
             opens_channel_of: None,
             overlaps_next: None,
+            commit_carries_prepare_of: None,
+            prepare_carried: false,
             commit,
             abort,
             summary: format!("{} → {}{mode}", src.shown, dst.shown),

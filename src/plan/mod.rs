@@ -349,6 +349,18 @@ pub struct SyncPlan {
     /// neither sync has hooks that would have to run in between.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overlaps_next: Option<usize>,
+    /// The next sync, when its `prepare` may travel with this sync's
+    /// `commit`: one message pair and one round trip on their host's
+    /// long-lived shell instead of two. For the script, whose syncs run one
+    /// after the other (`nbkp run` overlaps both with rsync instead, see
+    /// `overlaps_next`). The two may overlap, share that remote host, and
+    /// the next sync has no upstream, so whether it runs is known before
+    /// this sync commits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit_carries_prepare_of: Option<usize>,
+    /// The previous sync's commit carries this sync's prepare.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub prepare_carried: bool,
     /// After a successful rsync: snapshot, move `latest`, prune.
     pub commit: Option<OpCall>,
     /// After a failed rsync: remove what `prepare` created.

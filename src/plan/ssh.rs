@@ -132,18 +132,21 @@ pub struct SshCommand {
     pub args: Vec<Arg>,
     /// `[user@]host`.
     pub destination: String,
+    /// The shared connection's control socket: it exists once the
+    /// connection is up, so a session opened after that shares it.
+    pub control_socket: Arg,
 }
 
 impl SshCommand {
     /// For host `id` (used for the control socket's name).
     pub fn new(ep: &Endpoint, id: &str) -> SshCommand {
+        let control_socket = Arg::template(vec![
+            Piece::Var(Var::ControlDir),
+            Piece::Lit(format!("/{id}")),
+        ]);
         let mut args = vec![
             Arg::lit("-o"),
-            Arg::template(vec![
-                Piece::Lit("ControlPath=".into()),
-                Piece::Var(Var::ControlDir),
-                Piece::Lit(format!("/{id}")),
-            ]),
+            control_socket.with_prefix("ControlPath="),
             Arg::lit("-o"),
             Arg::lit("ControlMaster=auto"),
             Arg::lit("-o"),
@@ -153,6 +156,7 @@ impl SshCommand {
         SshCommand {
             args,
             destination: ep.destination(),
+            control_socket,
         }
     }
 

@@ -168,6 +168,15 @@ struct OpView<'p> {
     text: String,
 }
 
+/// The next sync's prepare, sent with this sync's commit.
+#[derive(Serialize)]
+struct CarryView {
+    ident: Value,
+    snapshot_style: Value,
+    /// The prepare's operation text, quoted as one word.
+    text: String,
+}
+
 /// What the script's own loops over syncs print: the list in its header,
 /// the preflight calls and the run lines.
 #[derive(Serialize)]
@@ -193,7 +202,12 @@ struct SyncView<'p> {
     steps: Vec<StepView>,
     snapshot_style: Value,
     prepare: Option<OpView<'p>>,
+    /// The previous sync's commit carries this sync's prepare (its answer
+    /// waits in a file, see `nbkp_prepared`).
+    prepared_ahead: bool,
     commit: Option<OpView<'p>>,
+    /// The next sync whose prepare this sync's commit carries.
+    carries: Option<CarryView>,
     abort: Option<OpView<'p>>,
     hooks: Option<HooksView>,
     /// An rsync daemon's password command, run before rsync.
@@ -338,8 +352,17 @@ fn sync_view<'p>(plan: &'p Plan, s: &'p crate::plan::SyncPlan) -> SyncView<'p> {
             .collect(),
         snapshot_style: Value::from_safe_string(s.snapshot_format.to_string()),
         prepare: op(&s.prepare),
+        prepared_ahead: s.prepare_carried,
         transfer: transfer(s),
         commit: op(&s.commit),
+        carries: s.commit_carries_prepare_of.and_then(|i| {
+            let next = &plan.syncs[i];
+            Some(CarryView {
+                ident: ident(&next.ident),
+                snapshot_style: Value::from_safe_string(next.snapshot_format.to_string()),
+                text: words::op_text(next.prepare.as_ref()?),
+            })
+        }),
         abort: op(&s.abort),
         hooks: hooks_view(s),
         password_command: match &s.rsync_password {
@@ -479,10 +502,13 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
         hosts => hosts,
         remote_hosts => plan.hosts.iter().any(|h| h.ssh.is_some()),
         channels => plan.syncs.iter().any(|s| s.channel.is_some()),
+        carries => plan.syncs.iter().any(|s| s.commit_carries_prepare_of.is_some()),
+        // (sync, host, the host's control socket)
         first_channel => plan.first_channel.and_then(|i| {
             let sync = &plan.syncs[i];
             let host = &plan.hosts[sync.channel.as_ref()?.host];
-            Some((ident(&sync.ident), host.id.clone()))
+            let socket = host.ssh.as_ref()?.control_socket.clone();
+            Some((ident(&sync.ident), host.id.clone(), shell_words(vec![socket])))
         }),
         session_input_fd => crate::plan::channel::SESSION_INPUT_FD,
         session_output_fd => crate::plan::channel::SESSION_OUTPUT_FD,

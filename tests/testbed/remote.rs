@@ -273,13 +273,17 @@ impl RemoteHost {
 
         // The remote side: own hostname; drop copies of the host's loop mounts
         // and netns handles (so they do not pin other tests' resources); a
-        // private tmpfs over `root`; then exec sshd (same pid all the way).
+        // private tmpfs over `root`; an empty root `.bashrc` (a server's root
+        // has a plain shell: this machine's runs pyenv's rehash, whose lock
+        // file, left by a login cut short, makes every later login wait);
+        // then exec sshd (same pid all the way).
         let script = format!(
             "set -e\n\
              hostname {host}\n\
              awk '$3 == \"nsfs\" || $1 ~ /^\\/dev\\/loop/ {{ print $2 }}' /proc/self/mounts | sort -r |\n\
                while read -r m; do umount -l \"$m\" 2>/dev/null || true; done\n\
              mount -t tmpfs -o mode=0755,size=1g nbkp-remote {root}\n\
+             if [ -f /root/.bashrc ]; then : >{d}/bashrc; mount --bind {d}/bashrc /root/.bashrc; fi\n\
              install -d -m 0755 -o {user} -g {user} {root}/{user}\n\
              exec /usr/sbin/sshd -D -f {cfg} -E {log}\n",
             host = shq(&inner.hostname),
@@ -287,6 +291,7 @@ impl RemoteHost {
             user = TEST_USER,
             cfg = shq(dir.join("sshd_config")),
             log = shq(dir.join("sshd.log")),
+            d = shq(&dir),
         );
         let launcher_log = std::fs::File::create(dir.join("launcher.log")).unwrap();
         let child = Command::new("ip")
