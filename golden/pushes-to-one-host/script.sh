@@ -1074,8 +1074,7 @@ nbkp_pf_photos_to_nas() {
   [ "$NBKP_V" = 0 ] || return "$NBKP_V"
 }
 nbkp_sync_photos_to_nas() {
-  nbkp_candidate colons
-  nbkp_prepared photos_to_nas || nbkp_op h1 'nbkp_begin btrfs "${NBKP_DRY_RUN}" /srv/backups/photos "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
+  nbkp_prepared photos_to_nas || { nbkp_candidate colons && nbkp_op h1 'nbkp_begin btrfs "${NBKP_DRY_RUN}" /srv/backups/photos "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"'; } || return $?
   if nbkp_chan_ready photos_to_nas; then rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} --protect-args -e "sh -c '[ \"\$1\" = -l ] && shift 2; shift; exec 5<&0; { printf \"%s\\n@@nbkp-go\\n\" \"\$*\"; exec cat <&5; } >&9 & exec cat <&8' nbkp-relay" /home/me/Pictures/ backup@nas.lan:/srv/backups/photos/staging/ 9>"$NBKP_CTL/ch-photos_to_nas.in" 8<"$NBKP_CTL/ch-photos_to_nas.out"; else rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} --protect-args -e "ssh -o ControlPath=${NBKP_CTL}/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes" /home/me/Pictures/ backup@nas.lan:/srv/backups/photos/staging/; fi </dev/null || { nbkp_rsync_failed $?; nbkp_op h1 'nbkp_abort btrfs "${NBKP_DRY_RUN}" /srv/backups/photos "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
   nbkp_carry music_to_nas colons 'nbkp_begin hard-link "${NBKP_DRY_RUN}" /srv/backups/music "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"'
   nbkp_op h1 'nbkp_commit btrfs "${NBKP_DRY_RUN}" /srv/backups/photos "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=5' || { nbkp_op h1 'nbkp_abort btrfs "${NBKP_DRY_RUN}" /srv/backups/photos "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
@@ -1095,8 +1094,7 @@ nbkp_pf_music_to_nas() {
   [ "$NBKP_V" = 0 ] || return "$NBKP_V"
 }
 nbkp_sync_music_to_nas() {
-  nbkp_candidate colons
-  nbkp_prepared music_to_nas || nbkp_op h1 'nbkp_begin hard-link "${NBKP_DRY_RUN}" /srv/backups/music "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
+  nbkp_prepared music_to_nas || { nbkp_candidate colons && nbkp_op h1 'nbkp_begin hard-link "${NBKP_DRY_RUN}" /srv/backups/music "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"'; } || return $?
   if nbkp_chan_ready music_to_nas; then rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} --protect-args -e "sh -c '[ \"\$1\" = -l ] && shift 2; shift; exec 5<&0; { printf \"%s\\n@@nbkp-go\\n\" \"\$*\"; exec cat <&5; } >&9 & exec cat <&8' nbkp-relay" /home/me/Music/ backup@nas.lan:/srv/backups/music/snapshots/"${NBKP_SNAPSHOT}"/ 9>"$NBKP_CTL/ch-music_to_nas.in" 8<"$NBKP_CTL/ch-music_to_nas.out"; else rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} --protect-args -e "ssh -o ControlPath=${NBKP_CTL}/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes" /home/me/Music/ backup@nas.lan:/srv/backups/music/snapshots/"${NBKP_SNAPSHOT}"/; fi </dev/null || { nbkp_rsync_failed $?; nbkp_op h1 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /srv/backups/music "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
   nbkp_op h1 'nbkp_commit hard-link "${NBKP_DRY_RUN}" /srv/backups/music "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"' || { nbkp_op h1 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /srv/backups/music "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
