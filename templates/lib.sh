@@ -392,6 +392,18 @@ nbkp_commit() {
   nbkp_unlock "$nbkp_ce" "$nbkp_co"
 }
 
+# Runs OP only where every FILE is (a destination's sentinels: its drive is
+# there), else exits 76: nbkp_if_there FILE... -- OP ARG...
+nbkp_if_there() {
+  while [ "$#" -gt 0 ] && [ "$1" != -- ]; do
+    [ -f "$1" ] || return 76
+    shift
+  done
+  [ "$#" -gt 1 ] || return 76
+  shift
+  "$@"
+}
+
 # After a failed rsync: the unfinished hard-link snapshot goes; the lock is
 # released. nbkp_abort MODE DRY ENDPOINT SNAPSHOT OWNER
 nbkp_abort() {

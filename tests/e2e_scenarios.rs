@@ -468,6 +468,79 @@ fn sessions_opened_ahead_run_nothing_unless_used(be: &dyn Backend) {
     }
 }
 
+/// The first sync's prepare goes with its host's probes, acting only where
+/// the destination's sentinels are; when the checks then keep that sync
+/// from running (its source is not there), what it made is undone: no
+/// lock, no snapshot directory, `latest` as it was. Under ignore-none the
+/// run stops before any sync, with the same result.
+fn an_early_prepare_is_undone_when_the_first_sync_does_not_run(be: &dyn Backend) {
+    let Some(mut w) = World::new(true, false) else {
+        return;
+    };
+    // Two sources: the first without its `.nbkp-src` (inactive).
+    let gone = w.volume(Side::Local, "gone", false);
+    w.endpoint(Side::Local, &gone, Mode::None, false, false);
+    w.sample_tree(Side::Local, &gone);
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sample_tree(Side::Local, &src);
+    let vol = w.volume(Side::Remote, "vol", false);
+    let mut config = w.ssh_yaml();
+    config.push_str("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "g", &gone));
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&World::volume_yaml(Side::Remote, "r", &vol));
+    config.push_str("sync-endpoints:\n  eg: {volume: g}\n  es: {volume: s}\n");
+    for i in 0..2 {
+        w.endpoint(
+            Side::Remote,
+            &vol.join(format!("e{i}")),
+            Mode::HardLink,
+            false,
+            true,
+        );
+        config.push_str(&format!(
+            "  e{i}: {{volume: r, subdir: e{i}, hard-link-snapshots: {{enabled: true}}}}\n"
+        ));
+    }
+    config.push_str(
+        "syncs:\n  s0: {source: eg, destination: e0}\n  s1: {source: es, destination: e1}\n",
+    );
+    let e0 = vol.join("e0");
+    let latest_before = w.sh(
+        Side::Remote,
+        &format!("readlink {}/latest", testbed::shq(&e0)),
+    );
+    for (args, code, s1_runs) in [(&[][..], 0, true), (&["-S", "ignore-none"][..], 1, false)] {
+        let e1_before = w.snapshots(Side::Remote, &vol.join("e1")).len();
+        let out = be.run(&w, &config, args);
+        assert_eq!(out.code, code, "{args:?}:\n{}", out.stderr);
+        assert!(
+            !w.exists(Side::Remote, &e0.join(".nbkp-lock")),
+            "{args:?}: lock left:\n{}",
+            out.stderr
+        );
+        assert!(
+            w.snapshots(Side::Remote, &e0).is_empty(),
+            "{args:?}: {:?}",
+            w.snapshots(Side::Remote, &e0)
+        );
+        assert_eq!(
+            w.sh(
+                Side::Remote,
+                &format!("readlink {}/latest", testbed::shq(&e0))
+            ),
+            latest_before
+        );
+        assert_eq!(
+            w.snapshots(Side::Remote, &vol.join("e1")).len() - e1_before,
+            usize::from(s1_runs),
+            "{args:?}:\n{}",
+            out.stderr
+        );
+    }
+}
+
 /// Syncs that overlap (the next one's prepare during this rsync, this
 /// commit during the next rsync) keep their own outcomes, reported in
 /// order: here the middle destination is locked by another machine's run,
@@ -1310,6 +1383,7 @@ both_backends!(
     one_ssh_login_per_host_per_run,
     sessions_opened_ahead_run_nothing_unless_used,
     overlapping_syncs_keep_their_own_outcomes,
+    an_early_prepare_is_undone_when_the_first_sync_does_not_run,
     unreachable_host_is_skipped,
     proxy_jump_chain_reaches_the_host,
     remote_tilde_paths_are_the_login_home,

@@ -478,6 +478,18 @@ nbkp_commit() {
   nbkp_unlock "$nbkp_ce" "$nbkp_co"
 }
 
+# Runs OP only where every FILE is (a destination's sentinels: its drive is
+# there), else exits 76: nbkp_if_there FILE... -- OP ARG...
+nbkp_if_there() {
+  while [ "$#" -gt 0 ] && [ "$1" != -- ]; do
+    [ -f "$1" ] || return 76
+    shift
+  done
+  [ "$#" -gt 1 ] || return 76
+  shift
+  "$@"
+}
+
 # After a failed rsync: the unfinished hard-link snapshot goes; the lock is
 # released. nbkp_abort MODE DRY ENDPOINT SNAPSHOT OWNER
 nbkp_abort() {
@@ -626,20 +638,26 @@ trap nbkp_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Runs the library plus the commands on stdin with sh on a host.
+# Runs the library plus the commands in $nbkp_msg with sh on a host.
 # This machine's operations run in a subshell of the script, which has the
 # library already: no new shell to start and no library to read again.
 # (The subshell keeps their variables and any `exit` away from the script;
 # `set +u` gives them the plain shell `sh -s` would.)
 nbkp_here() {
-  nbkp_msg=$(cat)
   (
     set +u
     eval "$nbkp_msg"
   )
 }
 
+# Runs the commands on stdin on host $1 (see nbkp_sh_msg).
 nbkp_sh() {
+  nbkp_msg=$(cat)
+  nbkp_sh_msg "$1"
+}
+
+# Runs the commands in $nbkp_msg on host $1.
+nbkp_sh_msg() {
   case $1 in
     h0) nbkp_here ;;
   esac
@@ -698,7 +716,14 @@ nbkp_op() {
   nbkp_tries=0
   NBKP_STALE_LOCK=-
   while :; do
-    nbkp_out=$({ printf 'NBKP_DRY_RUN=%s\nNBKP_CANDIDATE=%s\nNBKP_SNAPSHOT=%s\nNBKP_LOCK_OWNER=%s\nNBKP_STALE_LOCK=%s\n' "${NBKP_DRY_RUN}" "${NBKP_CANDIDATE}" "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"; printf '%s\n' "$2"; } | nbkp_sh "$1")
+    # The run's values (plain tokens) in front of the call, without a subshell.
+    nbkp_msg="NBKP_DRY_RUN=${NBKP_DRY_RUN}
+NBKP_CANDIDATE=${NBKP_CANDIDATE}
+NBKP_SNAPSHOT=${NBKP_SNAPSHOT}
+NBKP_LOCK_OWNER=${NBKP_LOCK_OWNER}
+NBKP_STALE_LOCK=${NBKP_STALE_LOCK}
+$2"
+    nbkp_out=$(nbkp_sh_msg "$1")
     nbkp_rc=$?
     nbkp_report "$nbkp_out"
     if [ "$nbkp_rc" = 73 ]; then

@@ -29,6 +29,7 @@ NBKP_SNAPSHOT=
 NBKP_LINK_DEST=
 NBKP_CTL=
 NBKP_STALE_LOCK=-
+NBKP_CARRY=
 NBKP_LOCKED=0
 NBKP_FAILURES=0
 NBKP_SKIPPED=0
@@ -478,6 +479,18 @@ nbkp_commit() {
   nbkp_unlock "$nbkp_ce" "$nbkp_co"
 }
 
+# Runs OP only where every FILE is (a destination's sentinels: its drive is
+# there), else exits 76: nbkp_if_there FILE... -- OP ARG...
+nbkp_if_there() {
+  while [ "$#" -gt 0 ] && [ "$1" != -- ]; do
+    [ -f "$1" ] || return 76
+    shift
+  done
+  [ "$#" -gt 1 ] || return 76
+  shift
+  "$@"
+}
+
 # After a failed rsync: the unfinished hard-link snapshot goes; the lock is
 # released. nbkp_abort MODE DRY ENDPOINT SNAPSHOT OWNER
 nbkp_abort() {
@@ -644,16 +657,28 @@ nbkp_session_open() {
   eval "exec $2>\"\$NBKP_CTL/$1.in\" $3<\"\$NBKP_CTL/$1.out\""
 }
 
-# Runs stdin's commands through host ID's long-lived shell (IN_FD OUT_FD).
-# If that shell is gone before answering, falls back to one ssh.
+# Runs $nbkp_msg's commands through host ID's long-lived shell (IN_FD
+# OUT_FD). If that shell is gone before answering, falls back to one ssh.
 nbkp_session() {
-  nbkp_msg=$(cat)
   if [ ! -e "$NBKP_CTL/$1.dead" ]; then
+    nbkp_carried=
+    if [ -n "${NBKP_CARRY-}" ]; then
+      nbkp_candidate "$NBKP_CARRY_STYLE"
+      nbkp_carried=$(NBKP_SNAPSHOT='' NBKP_STALE_LOCK=-; printf 'NBKP_DRY_RUN=%s\nNBKP_CANDIDATE=%s\nNBKP_SNAPSHOT=%s\nNBKP_LOCK_OWNER=%s\nNBKP_STALE_LOCK=%s\n' "${NBKP_DRY_RUN}" "${NBKP_CANDIDATE}" "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"; printf '%s\n' "$NBKP_CARRY_OP")
+    fi
     # shellcheck disable=SC2261 # $2 is the session's descriptor, not stderr
     if printf '(\n%s\n) 2>&1\necho "%s $?"\n' "$nbkp_msg" "$NBKP_MARK" >&"$2" 2>/dev/null; then
+      if [ -n "$nbkp_carried" ]; then
+        # shellcheck disable=SC2261
+        printf '(\n%s\n) 2>&1\necho "%s $?"\n' "$nbkp_carried" "$NBKP_MARK" >&"$2" 2>/dev/null || nbkp_carried=
+      fi
       nbkp_said=
       while IFS= read -r nbkp_line <&"$3"; do
-        case $nbkp_line in "$NBKP_MARK "*) return "${nbkp_line#"$NBKP_MARK "}" ;; esac
+        case $nbkp_line in "$NBKP_MARK "*)
+          nbkp_src=${nbkp_line#"$NBKP_MARK "}
+          if [ -n "$nbkp_carried" ]; then nbkp_carried_answer "$3" >"$NBKP_CTL/prep-$NBKP_CARRY"; fi
+          return "$nbkp_src" ;;
+        esac
         printf '%s\n' "$nbkp_line"
         nbkp_said=1
       done
@@ -663,6 +688,16 @@ nbkp_session() {
     : >"$NBKP_CTL/$1.dead"
   fi
   printf '%s\n' "$nbkp_msg" | { nbkp_lib; cat; } | "nbkp_ssh_$1" sh -s
+}
+
+# The answer to a carried prepare (from descriptor $1): its candidate
+# name, its lines, and `rc CODE` once complete.
+nbkp_carried_answer() {
+  echo "candidate $NBKP_CANDIDATE"
+  while IFS= read -r nbkp_cline <&"$1"; do
+    case $nbkp_cline in "$NBKP_MARK "*) echo "rc ${nbkp_cline#"$NBKP_MARK "}"; return 0 ;; esac
+    printf '%s\n' "$nbkp_cline"
+  done
 }
 
 # Sessions opened ahead for rsync (NAME, then ssh's argv): each waits,
@@ -724,20 +759,26 @@ trap nbkp_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Runs the library plus the commands on stdin with sh on a host.
+# Runs the library plus the commands in $nbkp_msg with sh on a host.
 # This machine's operations run in a subshell of the script, which has the
 # library already: no new shell to start and no library to read again.
 # (The subshell keeps their variables and any `exit` away from the script;
 # `set +u` gives them the plain shell `sh -s` would.)
 nbkp_here() {
-  nbkp_msg=$(cat)
   (
     set +u
     eval "$nbkp_msg"
   )
 }
 
+# Runs the commands on stdin on host $1 (see nbkp_sh_msg).
 nbkp_sh() {
+  nbkp_msg=$(cat)
+  nbkp_sh_msg "$1"
+}
+
+# Runs the commands in $nbkp_msg on host $1.
+nbkp_sh_msg() {
   case $1 in
     h0) nbkp_here ;;
     h1) nbkp_session h1 3 4 ;;
@@ -797,8 +838,16 @@ nbkp_op() {
   nbkp_tries=0
   NBKP_STALE_LOCK=-
   while :; do
-    nbkp_out=$({ printf 'NBKP_DRY_RUN=%s\nNBKP_CANDIDATE=%s\nNBKP_SNAPSHOT=%s\nNBKP_LOCK_OWNER=%s\nNBKP_STALE_LOCK=%s\n' "${NBKP_DRY_RUN}" "${NBKP_CANDIDATE}" "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"; printf '%s\n' "$2"; } | nbkp_sh "$1")
+    # The run's values (plain tokens) in front of the call, without a subshell.
+    nbkp_msg="NBKP_DRY_RUN=${NBKP_DRY_RUN}
+NBKP_CANDIDATE=${NBKP_CANDIDATE}
+NBKP_SNAPSHOT=${NBKP_SNAPSHOT}
+NBKP_LOCK_OWNER=${NBKP_LOCK_OWNER}
+NBKP_STALE_LOCK=${NBKP_STALE_LOCK}
+$2"
+    nbkp_out=$(nbkp_sh_msg "$1")
     nbkp_rc=$?
+    NBKP_CARRY=
     nbkp_report "$nbkp_out"
     if [ "$nbkp_rc" = 73 ]; then
       nbkp_holder=$(printf '%s\n' "$nbkp_out" | sed -n 's/^locked //p')
@@ -820,6 +869,42 @@ nbkp_op() {
     sleep 1
     nbkp_candidate "$NBKP_STYLE"
   done
+}
+
+# The next sync's prepare (NEXT STYLE PREPARE) goes with the operation
+# nbkp_op sends next (this sync's commit), in the same round trip, if
+# that sync is going to run; its answer waits for it in a file.
+nbkp_carry() {
+  nbkp_np=
+  eval "nbkp_np=\${NBKP_PF_$1-}"
+  case $nbkp_np:$NBKP_STRICTNESS in
+    0:* | 1:ignore-all) NBKP_CARRY=$1 NBKP_CARRY_STYLE=$2 NBKP_CARRY_OP=$3 ;;
+  esac
+}
+
+# Sync NAME's prepare, if it went with the previous sync's commit and
+# succeeded: its snapshot name and report. Otherwise (not sent, failed,
+# no answer) the sync sends its prepare itself.
+nbkp_prepared() {
+  [ -f "$NBKP_CTL/prep-$1" ] || return 1
+  nbkp_pc='' nbkp_prc=''
+  while read -r nbkp_w nbkp_x; do
+    case $nbkp_w in
+      candidate) nbkp_pc=$nbkp_x ;;
+      rc) nbkp_prc=$nbkp_x ;;
+    esac
+  done <"$NBKP_CTL/prep-$1"
+  [ "$nbkp_prc" = 0 ] && nbkp_is_name "$nbkp_pc" || return 1
+  NBKP_CANDIDATE=$nbkp_pc
+  nbkp_report_lines <"$NBKP_CTL/prep-$1"
+}
+
+# Undoes sync NAME's prepare that went with the probes (NAME IDENT HOST
+# ABORT), if it succeeded: the sync will not run. (In a subshell: it sets
+# the sync's values.)
+nbkp_unprepare() {
+  NBKP_CUR=$1
+  nbkp_prepared "$2" && nbkp_op "$3" "$4" >/dev/null
 }
 
 nbkp_rsync_failed() {
@@ -946,8 +1031,7 @@ nbkp_pf_home_to_nas() {
   [ "$NBKP_V" = 0 ] || return "$NBKP_V"
 }
 nbkp_sync_home_to_nas() {
-  nbkp_candidate colons
-  nbkp_op h1 'nbkp_begin hard-link "${NBKP_DRY_RUN}" /volume1/backups/laptop "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
+  nbkp_prepared home_to_nas || { nbkp_candidate colons && nbkp_op h1 'nbkp_begin hard-link "${NBKP_DRY_RUN}" /volume1/backups/laptop "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"'; } || return $?
   if nbkp_chan_ready home_to_nas; then rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' --compress ${1+"$@"} ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} --protect-args -e "sh -c '[ \"\$1\" = -l ] && shift 2; shift; exec 5<&0; { printf \"%s\\n@@nbkp-go\\n\" \"\$*\"; exec cat <&5; } >&9 & exec cat <&8' nbkp-relay" /home/me/ backup@nas.internal:/volume1/backups/laptop/snapshots/"${NBKP_SNAPSHOT}"/ 9>"$NBKP_CTL/ch-home_to_nas.in" 8<"$NBKP_CTL/ch-home_to_nas.out"; else rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' --compress ${1+"$@"} ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} --protect-args -e "ssh -o ControlPath=${NBKP_CTL}/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes -o Compression=yes -o ServerAliveInterval=30 -o ForwardAgent=yes -i /home/me/.ssh/nas -o 'ProxyCommand=ssh -o ConnectTimeout=5 -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o '\"'\"'ProxyCommand=ssh -o ConnectTimeout=10 -o BatchMode=yes -p 2200 -i /keys/hop1 -W %%h:%%p jump@hop1.example.org'\"'\"' -W %h:%p 10.1.0.1'" /home/me/ backup@nas.internal:/volume1/backups/laptop/snapshots/"${NBKP_SNAPSHOT}"/; fi </dev/null || { nbkp_rsync_failed $?; nbkp_op h1 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /volume1/backups/laptop "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
   nbkp_op h1 'nbkp_commit hard-link "${NBKP_DRY_RUN}" /volume1/backups/laptop "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}" max=30' || { nbkp_op h1 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /volume1/backups/laptop "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
@@ -960,7 +1044,11 @@ nbkp_chan_early home_to_nas h1 "${NBKP_CTL}"/h1 3>&- 4<&- &
 NBKP_EARLY=$!
 
 nbkp_ask h0
+# The first sync's prepare goes with the probes (it acts only where the
+# destination's sentinels are; undone below if the sync does not run).
+NBKP_CARRY=home_to_nas NBKP_CARRY_STYLE=colons NBKP_CARRY_OP='nbkp_if_there /volume1/backups/.nbkp-vol /volume1/backups/laptop/.nbkp-dst -- nbkp_begin hard-link "${NBKP_DRY_RUN}" /volume1/backups/laptop "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"'
 nbkp_ask h1
+NBKP_CARRY=
 nbkp_chan_early_end "$NBKP_EARLY" "${NBKP_CTL}"/h1
 # If the host answered and its session is not open yet, it opens now.
 if [ "${NBKP_h1_0-}" = 1 ]; then nbkp_chan_open_h1 home_to_nas; fi
@@ -969,6 +1057,10 @@ case $NBKP_STRICTNESS in
   ignore-none) nbkp_fatal=$((NBKP_BROKEN + NBKP_INACTIVE)) ;;
   ignore-inactive) nbkp_fatal=$NBKP_BROKEN ;;
   *) nbkp_fatal=0 ;;
+esac
+case ${NBKP_PF_home_to_nas}:$NBKP_STRICTNESS:$nbkp_fatal in
+  0:*:0 | 1:ignore-all:0) ;;
+  *) (nbkp_unprepare home-to-nas home_to_nas h1 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /volume1/backups/laptop "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"') ;;
 esac
 if [ "$nbkp_fatal" -gt 0 ]; then
   nbkp_log "Aborting: preflight checks found errors in $nbkp_fatal sync(s)"

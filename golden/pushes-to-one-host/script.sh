@@ -482,6 +482,18 @@ nbkp_commit() {
   nbkp_unlock "$nbkp_ce" "$nbkp_co"
 }
 
+# Runs OP only where every FILE is (a destination's sentinels: its drive is
+# there), else exits 76: nbkp_if_there FILE... -- OP ARG...
+nbkp_if_there() {
+  while [ "$#" -gt 0 ] && [ "$1" != -- ]; do
+    [ -f "$1" ] || return 76
+    shift
+  done
+  [ "$#" -gt 1 ] || return 76
+  shift
+  "$@"
+}
+
 # After a failed rsync: the unfinished hard-link snapshot goes; the lock is
 # released. nbkp_abort MODE DRY ENDPOINT SNAPSHOT OWNER
 nbkp_abort() {
@@ -648,10 +660,9 @@ nbkp_session_open() {
   eval "exec $2>\"\$NBKP_CTL/$1.in\" $3<\"\$NBKP_CTL/$1.out\""
 }
 
-# Runs stdin's commands through host ID's long-lived shell (IN_FD OUT_FD).
-# If that shell is gone before answering, falls back to one ssh.
+# Runs $nbkp_msg's commands through host ID's long-lived shell (IN_FD
+# OUT_FD). If that shell is gone before answering, falls back to one ssh.
 nbkp_session() {
-  nbkp_msg=$(cat)
   if [ ! -e "$NBKP_CTL/$1.dead" ]; then
     nbkp_carried=
     if [ -n "${NBKP_CARRY-}" ]; then
@@ -751,20 +762,26 @@ trap nbkp_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Runs the library plus the commands on stdin with sh on a host.
+# Runs the library plus the commands in $nbkp_msg with sh on a host.
 # This machine's operations run in a subshell of the script, which has the
 # library already: no new shell to start and no library to read again.
 # (The subshell keeps their variables and any `exit` away from the script;
 # `set +u` gives them the plain shell `sh -s` would.)
 nbkp_here() {
-  nbkp_msg=$(cat)
   (
     set +u
     eval "$nbkp_msg"
   )
 }
 
+# Runs the commands on stdin on host $1 (see nbkp_sh_msg).
 nbkp_sh() {
+  nbkp_msg=$(cat)
+  nbkp_sh_msg "$1"
+}
+
+# Runs the commands in $nbkp_msg on host $1.
+nbkp_sh_msg() {
   case $1 in
     h0) nbkp_here ;;
     h1) nbkp_session h1 3 4 ;;
@@ -824,7 +841,14 @@ nbkp_op() {
   nbkp_tries=0
   NBKP_STALE_LOCK=-
   while :; do
-    nbkp_out=$({ printf 'NBKP_DRY_RUN=%s\nNBKP_CANDIDATE=%s\nNBKP_SNAPSHOT=%s\nNBKP_LOCK_OWNER=%s\nNBKP_STALE_LOCK=%s\n' "${NBKP_DRY_RUN}" "${NBKP_CANDIDATE}" "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"; printf '%s\n' "$2"; } | nbkp_sh "$1")
+    # The run's values (plain tokens) in front of the call, without a subshell.
+    nbkp_msg="NBKP_DRY_RUN=${NBKP_DRY_RUN}
+NBKP_CANDIDATE=${NBKP_CANDIDATE}
+NBKP_SNAPSHOT=${NBKP_SNAPSHOT}
+NBKP_LOCK_OWNER=${NBKP_LOCK_OWNER}
+NBKP_STALE_LOCK=${NBKP_STALE_LOCK}
+$2"
+    nbkp_out=$(nbkp_sh_msg "$1")
     nbkp_rc=$?
     NBKP_CARRY=
     nbkp_report "$nbkp_out"
@@ -854,6 +878,7 @@ nbkp_op() {
 # nbkp_op sends next (this sync's commit), in the same round trip, if
 # that sync is going to run; its answer waits for it in a file.
 nbkp_carry() {
+  nbkp_np=
   eval "nbkp_np=\${NBKP_PF_$1-}"
   case $nbkp_np:$NBKP_STRICTNESS in
     0:* | 1:ignore-all) NBKP_CARRY=$1 NBKP_CARRY_STYLE=$2 NBKP_CARRY_OP=$3 ;;
@@ -875,6 +900,14 @@ nbkp_prepared() {
   [ "$nbkp_prc" = 0 ] && nbkp_is_name "$nbkp_pc" || return 1
   NBKP_CANDIDATE=$nbkp_pc
   nbkp_report_lines <"$NBKP_CTL/prep-$1"
+}
+
+# Undoes sync NAME's prepare that went with the probes (NAME IDENT HOST
+# ABORT), if it succeeded: the sync will not run. (In a subshell: it sets
+# the sync's values.)
+nbkp_unprepare() {
+  NBKP_CUR=$1
+  nbkp_prepared "$2" && nbkp_op "$3" "$4" >/dev/null
 }
 
 nbkp_rsync_failed() {
@@ -1050,8 +1083,7 @@ nbkp_pf_docs_to_nas() {
   [ "$NBKP_V" = 0 ] || return "$NBKP_V"
 }
 nbkp_sync_docs_to_nas() {
-  nbkp_candidate colons
-  nbkp_op h1 'nbkp_begin hard-link "${NBKP_DRY_RUN}" /srv/backups/docs "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
+  nbkp_prepared docs_to_nas || { nbkp_candidate colons && nbkp_op h1 'nbkp_begin hard-link "${NBKP_DRY_RUN}" /srv/backups/docs "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"'; } || return $?
   if nbkp_chan_ready docs_to_nas; then rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} --protect-args -e "sh -c '[ \"\$1\" = -l ] && shift 2; shift; exec 5<&0; { printf \"%s\\n@@nbkp-go\\n\" \"\$*\"; exec cat <&5; } >&9 & exec cat <&8' nbkp-relay" /home/me/Documents/ backup@nas.lan:/srv/backups/docs/snapshots/"${NBKP_SNAPSHOT}"/ 9>"$NBKP_CTL/ch-docs_to_nas.in" 8<"$NBKP_CTL/ch-docs_to_nas.out"; else rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} --protect-args -e "ssh -o ControlPath=${NBKP_CTL}/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes" /home/me/Documents/ backup@nas.lan:/srv/backups/docs/snapshots/"${NBKP_SNAPSHOT}"/; fi </dev/null || { nbkp_rsync_failed $?; nbkp_op h1 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /srv/backups/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
   nbkp_carry photos_to_nas colons 'nbkp_begin btrfs "${NBKP_DRY_RUN}" /srv/backups/photos "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"'
   nbkp_op h1 'nbkp_commit hard-link "${NBKP_DRY_RUN}" /srv/backups/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}" max=10' || { nbkp_op h1 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /srv/backups/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
@@ -1129,7 +1161,11 @@ nbkp_chan_early docs_to_nas h1 "${NBKP_CTL}"/h1 3>&- 4<&- &
 NBKP_EARLY=$!
 
 nbkp_ask h0
+# The first sync's prepare goes with the probes (it acts only where the
+# destination's sentinels are; undone below if the sync does not run).
+NBKP_CARRY=docs_to_nas NBKP_CARRY_STYLE=colons NBKP_CARRY_OP='nbkp_if_there /srv/backups/.nbkp-vol /srv/backups/docs/.nbkp-dst -- nbkp_begin hard-link "${NBKP_DRY_RUN}" /srv/backups/docs "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"'
 nbkp_ask h1
+NBKP_CARRY=
 nbkp_chan_early_end "$NBKP_EARLY" "${NBKP_CTL}"/h1
 # If the host answered and its session is not open yet, it opens now.
 if [ "${NBKP_h1_0-}" = 1 ]; then nbkp_chan_open_h1 docs_to_nas; fi
@@ -1141,6 +1177,10 @@ case $NBKP_STRICTNESS in
   ignore-none) nbkp_fatal=$((NBKP_BROKEN + NBKP_INACTIVE)) ;;
   ignore-inactive) nbkp_fatal=$NBKP_BROKEN ;;
   *) nbkp_fatal=0 ;;
+esac
+case ${NBKP_PF_docs_to_nas}:$NBKP_STRICTNESS:$nbkp_fatal in
+  0:*:0 | 1:ignore-all:0) ;;
+  *) (nbkp_unprepare docs-to-nas docs_to_nas h1 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /srv/backups/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"') ;;
 esac
 if [ "$nbkp_fatal" -gt 0 ]; then
   nbkp_log "Aborting: preflight checks found errors in $nbkp_fatal sync(s)"

@@ -124,21 +124,25 @@ impl<'p> Hosts<'p> {
     /// host's shell cannot be reached. A shell that died since its last
     /// answer (a dropped connection) is replaced once.
     pub fn run(&self, index: usize, commands: &str, values: &Values) -> Option<Answer> {
-        self.run_waiting(index, commands, values, &mut || true)
+        self.run_waiting(index, commands, values, &mut || true, None)
     }
 
     /// [`Hosts::run`], calling `waiting` every few milliseconds until the
-    /// answer begins to arrive or `waiting` returns true (done waiting).
+    /// answer begins to arrive or `waiting` returns true (done waiting);
+    /// `then`'s commands, if any, are sent right behind, their answer read
+    /// into its slot (one round trip for both).
     fn run_waiting(
         &self,
         index: usize,
         commands: &str,
         values: &Values,
         waiting: &mut dyn FnMut() -> bool,
+        mut then: Option<(&str, &mut Option<Answer>)>,
     ) -> Option<Answer> {
         let had_session = matches!(self.sessions.borrow().get(&index), Some(Some(_)));
-        match self.run_once(index, commands, values, waiting) {
-            None if had_session => self.run_once(index, commands, values, waiting),
+        match self.run_once(index, commands, values, waiting, then.as_mut()) {
+            // A replaced shell gets the first commands only.
+            None if had_session => self.run_once(index, commands, values, waiting, None),
             answer => answer,
         }
     }
@@ -149,6 +153,7 @@ impl<'p> Hosts<'p> {
         commands: &str,
         values: &Values,
         waiting: &mut dyn FnMut() -> bool,
+        then: Option<&mut (&str, &mut Option<Answer>)>,
     ) -> Option<Answer> {
         let mut sessions = self.sessions.borrow_mut();
         let slot = sessions
@@ -156,7 +161,12 @@ impl<'p> Hosts<'p> {
             .or_insert_with(|| self.open(index, values));
         let session = slot.as_mut()?;
         // A subshell: an operation's `exit` or variables never reach the session.
-        let message = format!("( {commands}\n) 2>&1\necho \"{} $?\"\n", session.marker);
+        let wrap =
+            |commands: &str| format!("( {commands}\n) 2>&1\necho \"{} $?\"\n", session.marker);
+        let mut message = wrap(commands);
+        if let Some((next, _)) = &then {
+            message.push_str(&wrap(next));
+        }
         let answer = (|| {
             let stdin = session.stdin.as_mut()?;
             stdin.write_all(message.as_bytes()).ok()?;
@@ -165,26 +175,37 @@ impl<'p> Hosts<'p> {
                 && !readable(session.stdout.get_ref(), 10)
                 && !waiting()
             {}
-            let mut output = String::new();
-            loop {
-                let mut line = String::new();
-                if session.stdout.read_line(&mut line).ok()? == 0 {
-                    return None;
-                }
-                if let Some(code) = line.trim_end().strip_prefix(&session.marker) {
-                    return Some(Answer {
-                        code: code.trim().parse().ok(),
-                        output,
-                    });
-                }
-                output.push_str(&line);
+            let first = session.read_answer()?;
+            if let Some((_, slot)) = then {
+                **slot = Some(session.read_answer()?);
             }
+            Some(first)
         })();
         if answer.is_none() {
             // The shell is gone (host unreachable, connection dropped).
             sessions.remove(&index);
         }
         answer
+    }
+}
+
+impl Session {
+    /// The lines up to the end marker, and the exit code it carries.
+    fn read_answer(&mut self) -> Option<Answer> {
+        let mut output = String::new();
+        loop {
+            let mut line = String::new();
+            if self.stdout.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            if let Some(code) = line.trim_end().strip_prefix(&self.marker) {
+                return Some(Answer {
+                    code: code.trim().parse().ok(),
+                    output,
+                });
+            }
+            output.push_str(&line);
+        }
     }
 }
 
@@ -203,6 +224,18 @@ impl Hosts<'_> {
         values: &Values,
         waiting: &mut dyn FnMut() -> bool,
     ) -> Vec<Option<String>> {
+        self.ask_then(index, values, waiting, None)
+    }
+
+    /// [`Hosts::ask_waiting`], with `then`'s commands sent right behind
+    /// the probes and their answer read into its slot.
+    pub fn ask_then(
+        &self,
+        index: usize,
+        values: &Values,
+        waiting: &mut dyn FnMut() -> bool,
+        then: Option<(&str, &mut Option<Answer>)>,
+    ) -> Vec<Option<String>> {
         let host = &self.plan.hosts[index];
         if host.ssh.is_none() {
             if let Some(answers) = super::local_probes::answer_all(&host.probes, values) {
@@ -215,7 +248,7 @@ impl Hosts<'_> {
             values.mount_assignments(),
             words::probe_script(&host.probes)
         );
-        let Some(out) = self.run_waiting(index, &script, values, waiting) else {
+        let Some(out) = self.run_waiting(index, &script, values, waiting, then) else {
             return answers;
         };
         if out.code != Some(0) {

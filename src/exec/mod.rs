@@ -362,6 +362,8 @@ impl<'p> Executor<'p> {
         self.opens_first_channel = true;
         let (mut report, codes) = self.check_all(base);
         if report.aborted {
+            // The first sync's prepare, if it went with the probes, is undone.
+            self.abort_unused_prepared(|_| true);
             self.log(&format!(
                 "Aborting: preflight checks found errors in {} sync(s)",
                 report.fatal
@@ -383,25 +385,58 @@ impl<'p> Executor<'p> {
         for i in 0..self.plan.hosts.len() {
             let host = &self.plan.hosts[i];
             let early = first.filter(|&(_, h)| h == i).zip(host.ssh.as_ref());
+            // The first sync's prepare goes with its host's probes, where the
+            // plan says so: it acts only where the destination's sentinels
+            // are, and is undone if the checks keep the sync from running.
+            let early_prepare = self
+                .plan
+                .syncs
+                .first()
+                .and_then(|s| Some(s).zip(s.prepare_with_probes.as_ref()))
+                .filter(|(_, call)| self.opens_first_channel && call.host == i);
+            let mut early_values = base.clone();
+            let early_message = early_prepare.map(|(sync, call)| {
+                early_values.candidate =
+                    clock::snapshot_name(SystemTime::now(), sync.snapshot_format);
+                hosts::op_message(call, &early_values)
+            });
+            let mut early_answer = None;
+            let then = early_message.as_deref().map(|m| (m, &mut early_answer));
             // The first sync's session opens as soon as its host's shared
             // connection is up (its control socket exists), while the
             // host's shell starts and answers the probes; it runs nothing
             // unless that sync runs. (Before the socket exists, ssh would
             // make a second connection of its own.)
             let channels = &mut self.channels;
-            answers.push(match early {
-                Some(((sync, _), ssh)) => {
-                    let socket = values::expand(&ssh.control_socket, base).concat();
-                    self.hosts.ask_waiting(i, base, &mut || {
-                        let up = std::path::Path::new(&socket).exists();
+            let socket = early.map(|(_, ssh)| values::expand(&ssh.control_socket, base).concat());
+            answers.push(self.hosts.ask_then(
+                i,
+                base,
+                &mut || match (early, &socket) {
+                    (Some(((sync, _), _)), Some(socket)) => {
+                        let up = std::path::Path::new(socket).exists();
                         if up {
                             channels.open_ahead(sync, host, base);
                         }
                         up
-                    })
+                    }
+                    _ => true,
+                },
+                then,
+            ));
+            if let (Some((sync, _)), Some(answer)) = (early_prepare, early_answer) {
+                if answer.code == Some(0) {
+                    let mut result =
+                        skipped(&sync.slug, self.options.dry_run, "rsync", String::new());
+                    self.report(sync, &answer.output, &mut early_values, &mut result);
+                    self.prepared = Some(Prepared {
+                        index: 0,
+                        values: early_values,
+                        result,
+                        outcome: Ok(()),
+                    });
                 }
-                None => self.hosts.ask(i, base),
-            });
+            }
             let reachable = answers[i]
                 .first()
                 .is_some_and(|a| a.as_deref() == Some("1"));

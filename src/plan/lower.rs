@@ -102,6 +102,9 @@ struct Lowering<'c> {
     site_index: FastMap<String, usize>,
     mounts: Vec<mount::MountPlan>,
     credentials: mount::CredentialPlan,
+    /// No sync lowered yet: the next one is the first (see
+    /// `SyncPlan::prepare_with_probes`).
+    first_pending: bool,
 }
 
 pub fn lower(
@@ -156,6 +159,7 @@ pub fn lower(
         site_index: FastMap::default(),
         mounts: Vec::new(),
         credentials: mount::CredentialPlan::from_config(config),
+        first_pending: true,
     };
     let mut syncs = Vec::new();
     let mut excluded_volumes = Vec::new();
@@ -199,6 +203,15 @@ pub fn lower(
                 syncs[i].prepare_carried = true;
             }
         }
+    }
+    // The early prepare needs the host's long-lived shell, and no drive to
+    // mount first.
+    if let Some(first) = syncs.first_mut() {
+        let keeps_shell = |call: &OpCall| lw.hosts[call.host].session_fds.is_some();
+        if !lw.mounts.is_empty() || !first.prepare_with_probes.as_ref().is_some_and(keeps_shell) {
+            first.prepare_with_probes = None;
+        }
+        first.prepare_carried |= first.prepare_with_probes.is_some();
     }
     let uses_script_dir = options.relative_src || options.relative_dst;
     let init = init_ops(&lw.sites, options.allow_unmounted);
@@ -1446,6 +1459,37 @@ impl<'c> Lowering<'c> {
             ],
         ));
         let daemon = src.daemon.as_ref().or(dst.daemon.as_ref());
+        // The first sync's prepare may go with its host's probes, where it
+        // runs only if the destination's sentinels are there: it writes
+        // (a lock, an empty snapshot directory) only where the drive is,
+        // and is undone if the checks then keep the sync from running.
+        let first = std::mem::take(&mut self.first_pending);
+        let prepare_with_probes = prepare
+            .as_ref()
+            .filter(|_| {
+                first
+                    && dst.remote
+                    && dst.mount.is_none()
+                    && daemon.is_none()
+                    && upstream.is_none()
+                    && sync.hooks.is_empty()
+                    && config.hooks.is_empty()
+            })
+            .map(|p| {
+                let mut args = vec![
+                    dst.volume_path.with_suffix("/.nbkp-vol"),
+                    dst.endpoint_path.with_suffix("/.nbkp-dst"),
+                    Arg::lit("--"),
+                    Arg::lit(p.op),
+                ];
+                args.extend(p.args.iter().cloned());
+                OpCall {
+                    host: p.host,
+                    op: "nbkp_if_there",
+                    args,
+                    failure: p.failure,
+                }
+            });
         let (prepare, commit, abort) = if daemon.is_some() {
             // Snapshots are refused on daemons (validation); a lock needs a shell.
             (None, None, None)
@@ -1506,6 +1550,7 @@ impl<'c> Lowering<'c> {
             overlaps_next: None,
             commit_carries_prepare_of: None,
             prepare_carried: false,
+            prepare_with_probes,
             commit,
             abort,
             summary: format!("{} → {}{mode}", src.shown, dst.shown),

@@ -361,6 +361,14 @@ pub struct SyncPlan {
     /// The previous sync's commit carries this sync's prepare.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub prepare_carried: bool,
+    /// For the first sync only: its prepare, run by the library's
+    /// `nbkp_if_there` only where the destination's sentinels are, sent
+    /// with its host's probes (one round trip fewer before the first
+    /// rsync). If the checks then keep the sync from running, `abort`
+    /// undoes it. Only for a remote destination on a host with a
+    /// long-lived shell, with no hooks, upstream or drive to mount.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prepare_with_probes: Option<OpCall>,
     /// After a successful rsync: snapshot, move `latest`, prune.
     pub commit: Option<OpCall>,
     /// After a failed rsync: remove what `prepare` created.

@@ -168,6 +168,18 @@ struct OpView<'p> {
     text: String,
 }
 
+/// The first sync's prepare, sent with its host's probes.
+#[derive(Serialize)]
+struct EarlyView<'p> {
+    slug: &'p str,
+    ident: Value,
+    snapshot_style: Value,
+    /// The guarded prepare.
+    prepare: OpView<'p>,
+    /// What undoes it if the sync does not run.
+    abort: OpView<'p>,
+}
+
 /// The next sync's prepare, sent with this sync's commit.
 #[derive(Serialize)]
 struct CarryView {
@@ -502,7 +514,20 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
         hosts => hosts,
         remote_hosts => plan.hosts.iter().any(|h| h.ssh.is_some()),
         channels => plan.syncs.iter().any(|s| s.channel.is_some()),
-        carries => plan.syncs.iter().any(|s| s.commit_carries_prepare_of.is_some()),
+        carries => plan.syncs.iter().any(|s| s.commit_carries_prepare_of.is_some() || s.prepare_with_probes.is_some()),
+        early => plan.syncs.first().and_then(|s| {
+            let op = |c: &crate::plan::OpCall| OpView {
+                host: &plan.hosts[c.host].id,
+                text: words::op_text(c),
+            };
+            Some(EarlyView {
+                slug: &s.slug,
+                ident: ident(&s.ident),
+                snapshot_style: Value::from_safe_string(s.snapshot_format.to_string()),
+                prepare: op(s.prepare_with_probes.as_ref()?),
+                abort: op(s.abort.as_ref()?),
+            })
+        }),
         // (sync, host, the host's control socket)
         first_channel => plan.first_channel.and_then(|i| {
             let sync = &plan.syncs[i];
@@ -538,6 +563,15 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
         link_dest_prefix => crate::plan::rsync::LINK_DEST_PREFIX,
         name_tries => crate::plan::rsync::SNAPSHOT_NAME_TRIES,
         op_preamble => op_preamble(),
+        // Safe: constant names. `NAME=${NAME}` lines, for a double-quoted
+        // assignment: the same text as `op_preamble` prints.
+        op_values => Value::from_safe_string(
+            words::OP_VARS
+                .iter()
+                .map(|v| format!("{n}=${{{n}}}", n = v.shell_name()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
         progress_modes => progress,
         uses_script_dir => plan.uses_script_dir,
         has_hooks => plan.syncs.iter().any(|s| !s.hooks.is_empty()),
