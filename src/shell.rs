@@ -12,11 +12,12 @@ pub fn quote(word: &str) -> String {
 
 /// [`quote`], borrowing the word when it stays as it is.
 pub fn quoted(word: &str) -> std::borrow::Cow<'_, str> {
-    if is_plain(word) {
+    let class = class(word);
+    if let Class::Plain = class {
         return word.into();
     }
     let mut out = String::with_capacity(word.len() + 2);
-    quote_into(&mut out, word);
+    write(&mut out, word, class);
     out.into()
 }
 
@@ -26,23 +27,69 @@ pub fn quoted(word: &str) -> std::borrow::Cow<'_, str> {
 /// A word that is not plain is single-quoted by shell-escape (whose own
 /// plain set is a subset of ours, so it always quotes what reaches it).
 pub fn quote_into(out: &mut String, word: &str) {
-    if is_plain(word) {
-        out.push_str(word);
-        return;
-    }
-    // shell-escape changes only `'` and `!` inside its quotes; without them
-    // its result is the word between two quotes, written here without the
-    // copy it would make character by character (a large script quotes
-    // tens of thousands of messages and paths). A test holds the two equal.
-    if !word.contains(['\'', '!']) {
-        out.reserve(word.len() + 2);
-        out.push('\'');
-        out.push_str(word);
-        out.push('\'');
-        return;
-    }
-    out.push_str(&shell_escape::unix::escape(word.into()));
+    write(out, word, class(word));
 }
+
+/// Appends `word` as its class says.
+fn write(out: &mut String, word: &str, class: Class) {
+    match class {
+        Class::Plain => out.push_str(word),
+        // shell-escape changes only `'` and `!` inside its quotes; without
+        // them its result is the word between two quotes, written here
+        // without the copy it would make character by character (a large
+        // script quotes tens of thousands of messages and paths). A test
+        // holds the two equal.
+        Class::Quoted => {
+            out.reserve(word.len() + 2);
+            out.push('\'');
+            out.push_str(word);
+            out.push('\'');
+        }
+        Class::Escaped => out.push_str(&shell_escape::unix::escape(word.into())),
+    }
+}
+
+/// How [`quote_into`] writes a word.
+enum Class {
+    Plain,
+    Quoted,
+    Escaped,
+}
+
+/// One branchless pass over the bytes, through a table of their classes:
+/// a large script's words are scanned once each.
+fn class(word: &str) -> Class {
+    let seen = word
+        .bytes()
+        .fold(0u8, |seen, b| seen | BYTE_CLASS[b as usize]);
+    if seen & SPECIAL != 0 {
+        Class::Escaped
+    } else if seen & NOT_PLAIN != 0 || word.is_empty() {
+        Class::Quoted
+    } else {
+        Class::Plain
+    }
+}
+
+/// Bits of [`BYTE_CLASS`]: a byte outside the plain set (see [`is_plain`]),
+/// and `'` or `!`, which shell-escape writes differently.
+const NOT_PLAIN: u8 = 1;
+const SPECIAL: u8 = 2;
+
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        if !PLAIN[b] {
+            table[b] = NOT_PLAIN;
+        }
+        if b == b'\'' as usize || b == b'!' as usize {
+            table[b] |= SPECIAL;
+        }
+        b += 1;
+    }
+    table
+};
 
 /// Made only of characters no shell (nor rsync's `-e` splitting) treats specially.
 fn is_plain(word: &str) -> bool {
