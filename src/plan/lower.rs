@@ -328,9 +328,9 @@ fn ident(slug: &str) -> String {
     slug.replace('-', "_")
 }
 
-fn fail(answers: &[&str], verdict: Verdict, message: String) -> Failure {
+fn fail(answers: &'static [&'static str], verdict: Verdict, message: String) -> Failure {
     Failure {
-        answers: answers.iter().map(|s| s.to_string()).collect(),
+        answers,
         verdict,
         message,
         dry_run_only: false,
@@ -346,10 +346,15 @@ impl Failure {
     }
 }
 
-fn check(probe: ProbeRef, pass: &[&str], fails: Vec<Failure>, otherwise: Option<Failure>) -> Check {
+fn check(
+    probe: ProbeRef,
+    pass: &'static [&'static str],
+    fails: Vec<Failure>,
+    otherwise: Option<Failure>,
+) -> Check {
     Check {
         probe,
-        pass: pass.iter().map(|s| s.to_string()).collect(),
+        pass,
         fail: fails,
         otherwise,
     }
@@ -1127,7 +1132,7 @@ impl<'c> Lowering<'c> {
             );
             let devnull = match &upstream {
                 Some(up) => Failure {
-                    answers: vec!["devnull".into()],
+                    answers: &["devnull"],
                     verdict: Verdict::Pending,
                     message: format!("source snapshot not yet available (dry-run; upstream sync '{up}' has not run)"),
                     dry_run_only: true,
