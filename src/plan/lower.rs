@@ -12,7 +12,7 @@ use super::*;
 use crate::config::{join, Config, SnapshotMode, SyncEndpoint, Volume};
 use crate::ordering;
 use crate::retention::Policy;
-use crate::shell::quote;
+use crate::shell::{quote, quote_into, quote_pair_into};
 
 /// Choices that shape the plan beyond the config itself.
 #[derive(Debug, Clone, Default)]
@@ -322,6 +322,27 @@ fn relative_to(target: &str, base: &Path) -> String {
 /// A path argument as a person would type it (run-time parts by name).
 fn quote_arg(arg: &Arg) -> String {
     quote(&arg.display())
+}
+
+/// `program`, then [`quote_arg`] of `path` with `suffix`, appended to
+/// `out` without the copies of the path that would take: a large config
+/// has a fix like this for most checks of every sync.
+fn path_command_into(out: &mut String, program: &str, path: &Arg, suffix: &str) {
+    out.push_str(program);
+    match path {
+        Arg::Lit(s) => quote_pair_into(out, s, suffix),
+        Arg::Template(_) => quote_pair_into(out, &path.display(), suffix),
+        // `with_suffix` leaves these as they are.
+        other => quote_into(out, &other.display()),
+    }
+}
+
+/// `ssh DESTINATION COMMAND`, appended to `out`.
+fn ssh_into(out: &mut String, ssh: &SshCommand, command: &str) {
+    out.push_str("ssh ");
+    quote_into(out, &ssh.destination);
+    out.push(' ');
+    quote_into(out, command);
 }
 
 fn ident(slug: &str) -> String {
@@ -729,14 +750,14 @@ impl<'c> Lowering<'c> {
         fail(
             &[],
             Verdict::Broken,
-            format!("{role} {}: snapshots/ directory not found", side.shown),
+            [role, " ", &side.shown, ": snapshots/ directory not found"].concat(),
         )
-        .fix(self.on(
+        .fix(self.fix_on(
             side.host,
-            &format!(
-                "mkdir -p {}",
-                quote_arg(&side.endpoint_path.with_suffix("/snapshots"))
-            ),
+            "",
+            "mkdir -p ",
+            &side.endpoint_path,
+            "/snapshots",
         ))
     }
 
@@ -745,14 +766,14 @@ impl<'c> Lowering<'c> {
         fail(
             &["missing"],
             Verdict::Broken,
-            format!("{role} {}: latest symlink not found", side.shown),
+            [role, " ", &side.shown, ": latest symlink not found"].concat(),
         )
-        .fix(self.on(
+        .fix(self.fix_on(
             side.host,
-            &format!(
-                "ln -s /dev/null {}",
-                quote_arg(&side.endpoint_path.with_suffix("/latest"))
-            ),
+            "",
+            "ln -s /dev/null ",
+            &side.endpoint_path,
+            "/latest",
         ))
     }
 
@@ -761,17 +782,14 @@ impl<'c> Lowering<'c> {
         fail(
             &[],
             Verdict::Broken,
-            format!("{role} {}: latest symlink target is invalid", side.shown),
+            [role, " ", &side.shown, ": latest symlink target is invalid"].concat(),
         )
-        .fix(format!(
-            "Point it at a complete snapshot, or reset it: {}",
-            self.on(
-                side.host,
-                &format!(
-                    "ln -sfn /dev/null {}",
-                    quote_arg(&side.endpoint_path.with_suffix("/latest"))
-                )
-            )
+        .fix(self.fix_on(
+            side.host,
+            "Point it at a complete snapshot, or reset it: ",
+            "ln -sfn /dev/null ",
+            &side.endpoint_path,
+            "/latest",
         ))
     }
 
@@ -779,7 +797,40 @@ impl<'c> Lowering<'c> {
     fn on(&self, host: usize, command: &str) -> String {
         match &self.hosts[host].ssh {
             None => command.to_string(),
-            Some(ssh) => format!("ssh {} {}", quote(&ssh.destination), quote(command)),
+            Some(ssh) => {
+                let mut out = String::with_capacity(command.len() + ssh.destination.len() + 9);
+                ssh_into(&mut out, ssh, command);
+                out
+            }
+        }
+    }
+
+    /// `lead`, then [`Lowering::on`] of `program` followed by the quoted
+    /// path with `suffix` (see [`path_command_into`]), built in place.
+    fn fix_on(&self, host: usize, lead: &str, program: &str, path: &Arg, suffix: &str) -> String {
+        // Sized for the usual case (no quote to escape): the plan keeps
+        // thousands of these.
+        let path_len = match path {
+            Arg::Lit(s) => s.len(),
+            _ => 0,
+        };
+        let command_len = program.len() + path_len + suffix.len() + 2;
+        match &self.hosts[host].ssh {
+            None => {
+                let mut out = String::with_capacity(lead.len() + command_len);
+                out.push_str(lead);
+                path_command_into(&mut out, program, path, suffix);
+                out
+            }
+            Some(ssh) => {
+                let mut command = String::with_capacity(command_len);
+                path_command_into(&mut command, program, path, suffix);
+                let mut out =
+                    String::with_capacity(lead.len() + ssh.destination.len() + command.len() + 9);
+                out.push_str(lead);
+                ssh_into(&mut out, ssh, &command);
+                out
+            }
         }
     }
 
@@ -1065,17 +1116,14 @@ impl<'c> Lowering<'c> {
                 fail(
                     &[],
                     Verdict::Inactive,
-                    format!("source sentinel {}/.nbkp-src not found", src.shown),
+                    ["source sentinel ", &src.shown, "/.nbkp-src not found"].concat(),
                 )
-                .fix(format!(
-                    "If this is the right folder to back up: {}",
-                    self.on(
-                        src.host,
-                        &format!(
-                            "touch {}",
-                            quote_arg(&src.endpoint_path.with_suffix("/.nbkp-src"))
-                        )
-                    )
+                .fix(self.fix_on(
+                    src.host,
+                    "If this is the right folder to back up: ",
+                    "touch ",
+                    &src.endpoint_path,
+                    "/.nbkp-src",
                 )),
             ),
         );
@@ -1089,17 +1137,14 @@ impl<'c> Lowering<'c> {
                 fail(
                     &[],
                     Verdict::Inactive,
-                    format!("destination sentinel {}/.nbkp-dst not found", dst.shown),
+                    ["destination sentinel ", &dst.shown, "/.nbkp-dst not found"].concat(),
                 )
-                .fix(format!(
-                    "If this is the right place for the backup: {}",
-                    self.on(
-                        dst.host,
-                        &format!(
-                            "touch {}",
-                            quote_arg(&dst.endpoint_path.with_suffix("/.nbkp-dst"))
-                        )
-                    )
+                .fix(self.fix_on(
+                    dst.host,
+                    "If this is the right place for the backup: ",
+                    "touch ",
+                    &dst.endpoint_path,
+                    "/.nbkp-dst",
                 )),
             ),
         );
@@ -1141,7 +1186,7 @@ impl<'c> Lowering<'c> {
                 None => fail(
                     &["devnull"],
                     Verdict::Broken,
-                    format!("source {}: latest → /dev/null with no upstream sync (nothing to read yet)", src.shown),
+                    ["source ", &src.shown, ": latest → /dev/null with no upstream sync (nothing to read yet)"].concat(),
                 )
                 .fix("The source keeps snapshots but nothing writes them in this config: add the sync that fills it, or run that backup first.".into()),
             };
@@ -1168,14 +1213,19 @@ impl<'c> Lowering<'c> {
                     fail(
                         &[],
                         Verdict::Broken,
-                        format!("destination {}: endpoint directory not writable", dst.shown),
+                        [
+                            "destination ",
+                            &dst.shown,
+                            ": endpoint directory not writable",
+                        ]
+                        .concat(),
                     )
-                    .fix(format!(
-                        "Give the backup user write access, e.g. {}",
-                        self.on(
-                            dst.host,
-                            &format!("chown -R \"$USER\" {}", quote_arg(&dst.endpoint_path))
-                        )
+                    .fix(self.fix_on(
+                        dst.host,
+                        "Give the backup user write access, e.g. ",
+                        "chown -R \"$USER\" ",
+                        &dst.endpoint_path,
+                        "",
                     )),
                 ),
             ));
@@ -1195,15 +1245,22 @@ impl<'c> Lowering<'c> {
                     vec![fail(
                         &["unknown"],
                         Verdict::Broken,
-                        format!(
-                            "destination {}: could not determine the volume filesystem type",
-                            dst.shown
-                        ),
+                        [
+                            "destination ",
+                            &dst.shown,
+                            ": could not determine the volume filesystem type",
+                        ]
+                        .concat(),
                     )],
                     Some(fail(
                         &[],
                         Verdict::Broken,
-                        format!("destination {}: volume not on btrfs filesystem", dst.shown),
+                        [
+                            "destination ",
+                            &dst.shown,
+                            ": volume not on btrfs filesystem",
+                        ]
+                        .concat(),
                     )),
                 ));
                 let p = self.probe(
@@ -1220,8 +1277,8 @@ impl<'c> Lowering<'c> {
                     Some(fail(
                         &[],
                         Verdict::Broken,
-                        format!("destination {}: volume not mounted with user_subvol_rm_allowed (old snapshots could not be pruned)", dst.shown),
-                    ).fix(format!("Mount the volume with the option, e.g. in /etc/fstab: `... btrfs defaults,user_subvol_rm_allowed 0 0`, then {}", self.on(dst.host, "mount -o remount,user_subvol_rm_allowed <mount point>")))),
+                        ["destination ", &dst.shown, ": volume not mounted with user_subvol_rm_allowed (old snapshots could not be pruned)"].concat(),
+                    ).fix(["Mount the volume with the option, e.g. in /etc/fstab: `... btrfs defaults,user_subvol_rm_allowed 0 0`, then ", &self.on(dst.host, "mount -o remount,user_subvol_rm_allowed <mount point>")].concat())),
                 ));
                 let staging = dst.endpoint_path.with_suffix("/staging");
                 let p = self.probe(
@@ -1236,22 +1293,24 @@ impl<'c> Lowering<'c> {
                     vec![fail(
                         &["missing"],
                         Verdict::Broken,
-                        format!("destination {}: staging/ directory not found", dst.shown),
+                        ["destination ", &dst.shown, ": staging/ directory not found"].concat(),
                     )
-                    .fix(self.on(
+                    .fix(self.fix_on(
                         dst.host,
-                        &format!(
-                            "btrfs subvolume create {}",
-                            quote_arg(&dst.endpoint_path.with_suffix("/staging"))
-                        ),
+                        "",
+                        "btrfs subvolume create ",
+                        &dst.endpoint_path,
+                        "/staging",
                     ))],
                     Some(fail(
                         &[],
                         Verdict::Broken,
-                        format!(
-                            "destination {}: staging/ is not a btrfs subvolume",
-                            dst.shown
-                        ),
+                        [
+                            "destination ",
+                            &dst.shown,
+                            ": staging/ is not a btrfs subvolume",
+                        ]
+                        .concat(),
                     )),
                 ));
                 let p = self.probe(dst.host, Probe::WritableDir { path: staging });
@@ -1262,7 +1321,12 @@ impl<'c> Lowering<'c> {
                     Some(fail(
                         &[],
                         Verdict::Broken,
-                        format!("destination {}: staging/ subvolume not writable", dst.shown),
+                        [
+                            "destination ",
+                            &dst.shown,
+                            ": staging/ subvolume not writable",
+                        ]
+                        .concat(),
                     )),
                 ));
                 SnapshotPlan::Btrfs {
@@ -1283,10 +1347,12 @@ impl<'c> Lowering<'c> {
                     vec![fail(
                         &["vfat", "msdos", "exfat"],
                         Verdict::Broken,
-                        format!(
-                            "destination {}: volume filesystem does not support hard links",
-                            dst.shown
-                        ),
+                        [
+                            "destination ",
+                            &dst.shown,
+                            ": volume filesystem does not support hard links",
+                        ]
+                        .concat(),
                     )],
                     None,
                 ));
@@ -1309,10 +1375,12 @@ impl<'c> Lowering<'c> {
                 vec![fail(
                     &["ro"],
                     Verdict::Broken,
-                    format!(
-                        "destination {}: snapshots/ directory not writable",
-                        dst.shown
-                    ),
+                    [
+                        "destination ",
+                        &dst.shown,
+                        ": snapshots/ directory not writable",
+                    ]
+                    .concat(),
                 )],
                 Some(self.snapshots_missing("destination", &dst)),
             ));
@@ -1493,7 +1561,7 @@ impl<'c> Lowering<'c> {
             overlaps_next: None,
             commit,
             abort,
-            summary: format!("{} → {}{mode}", src.shown, dst.shown),
+            summary: [&src.shown, " → ", &dst.shown, &mode].concat(),
             snapshot_format: if self.options.darwin && !dst.remote {
                 "hyphens"
             } else {
