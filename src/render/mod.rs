@@ -44,7 +44,14 @@ fn shell_words(args: Vec<Arg>) -> Value {
 }
 
 /// Text for a `#` comment: one line, no control characters.
-fn comment(value: String) -> Value {
+fn comment(value: &str) -> Value {
+    // Control characters are U+0000–U+001F and U+007F–U+009F (lead byte
+    // 0xC2 in UTF-8); text without them, as nearly all is, is copied as it
+    // is (a large script has thousands of comments).
+    if !value.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+        // Safe: no control character, so no newline.
+        return Value::from_safe_string(value.to_string());
+    }
     let clean: String = value
         .chars()
         .map(|c| if c.is_control() { '?' } else { c })
@@ -530,4 +537,19 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
     tmpl.render_captured_to(context, &mut out)?;
     std::io::Write::flush(&mut out)
         .map_err(|e| Error::new(ErrorKind::WriteFailure, "flushing the script").with_source(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::comment;
+
+    #[test]
+    fn comments_replace_every_control_character() {
+        let text = |v: minijinja::Value| v.as_str().unwrap_or_default().to_string();
+        assert_eq!(text(comment("a é ½ 日本 ~")), "a é ½ 日本 ~");
+        assert_eq!(
+            text(comment("a\nb\tc\u{7f}d\u{85}e\u{9f}f\u{a0}g")),
+            "a?b?c?d?e?f\u{a0}g"
+        );
+    }
 }
