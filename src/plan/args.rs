@@ -98,6 +98,16 @@ impl Arg {
     pub fn template(pieces: Vec<Piece>) -> Arg {
         // Adjacent literals merge and empty ones vanish, so equal words
         // always have equal representations.
+        let normal = pieces
+            .windows(2)
+            .all(|w| !matches!(w, [Piece::Lit(_), Piece::Lit(_)]))
+            && !pieces
+                .iter()
+                .any(|p| matches!(p, Piece::Lit(s) if s.is_empty()));
+        if normal && pieces.iter().any(|p| matches!(p, Piece::Var(_))) {
+            // Already in that form (the usual case): kept without a copy.
+            return Arg::Template(pieces);
+        }
         let mut out: Vec<Piece> = Vec::new();
         for p in pieces {
             match (out.last_mut(), p) {
@@ -123,7 +133,7 @@ impl Arg {
                 Arg::Lit(joined)
             }
             Arg::Template(p) => {
-                let mut p = p.clone();
+                let mut p = with_room(p);
                 p.push(Piece::Lit(suffix.into()));
                 Arg::template(p)
             }
@@ -134,8 +144,12 @@ impl Arg {
     /// This argument followed by a run-time value, as one word.
     pub fn then_var(&self, var: Var) -> Arg {
         let mut pieces = match self {
-            Arg::Lit(s) => vec![Piece::Lit(s.clone())],
-            Arg::Template(p) => p.clone(),
+            Arg::Lit(s) => {
+                let mut v = Vec::with_capacity(2);
+                v.push(Piece::Lit(s.clone()));
+                v
+            }
+            Arg::Template(p) => with_room(p),
             other => return other.clone(),
         };
         pieces.push(Piece::Var(var));
@@ -173,6 +187,14 @@ impl Arg {
             }
         }
     }
+}
+
+/// A copy of `pieces` with room for one more (no second allocation when it
+/// is pushed).
+fn with_room(pieces: &[Piece]) -> Vec<Piece> {
+    let mut v = Vec::with_capacity(pieces.len() + 1);
+    v.extend_from_slice(pieces);
+    v
 }
 
 /// Literal arguments from strings.
