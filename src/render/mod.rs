@@ -365,25 +365,30 @@ fn ahead(plan: &Plan, s: &crate::plan::SyncPlan) -> Option<(Value, String)> {
     Some((ident(&next.ident), plan.hosts[host].id.clone()))
 }
 
-/// The functions of these syncs, one text per sync, in order.
+/// The functions of these syncs, in order, as one text: each sync's is
+/// copied onto the end of it (kept, a text per sync would hold a few
+/// kilobytes of capacity each, most of it unused; the copy reuses one).
 fn sync_functions(
     env: &Environment<'_>,
     plan: &Plan,
     syncs: &[crate::plan::SyncPlan],
-) -> Result<Vec<String>, Error> {
+) -> Result<String, Error> {
     let tmpl = env.get_template("sync.sh")?;
-    syncs
-        .iter()
-        .map(|s| tmpl.render(minijinja::context! { s => sync_view(plan, s) }))
-        .collect()
+    // Room for a few kilobytes a sync, so the text is seldom moved: pages
+    // of it that are never written are never touched.
+    let mut text = String::with_capacity(4096 * syncs.len());
+    for s in syncs {
+        text.push_str(&tmpl.render(minijinja::context! { s => sync_view(plan, s) })?);
+    }
+    Ok(text)
 }
 
 /// The functions of every sync, without the last newline (the script
 /// template adds it). A large config's are rendered in a few threads, each
 /// a run of consecutive syncs, and kept in order: the text is the same,
-/// and each sync's block depends on nothing but the plan. The texts are
-/// printed one after the other, never joined (they are most of a large
-/// script).
+/// and each sync's block depends on nothing but the plan. The threads'
+/// texts are printed one after the other, never joined (they are most of
+/// a large script).
 fn sync_functions_of_all(env: &Environment<'_>, plan: &Plan) -> Result<Value, Error> {
     const SYNCS_PER_THREAD: usize = 250;
     let threads = std::thread::available_parallelism()
@@ -391,7 +396,7 @@ fn sync_functions_of_all(env: &Environment<'_>, plan: &Plan) -> Result<Value, Er
         .min(plan.syncs.len().div_ceil(SYNCS_PER_THREAD))
         .max(1);
     let chunk = plan.syncs.len().div_ceil(threads).max(1);
-    let parts: Vec<Result<Vec<String>, Error>> = std::thread::scope(|scope| {
+    let parts: Vec<Result<String, Error>> = std::thread::scope(|scope| {
         let workers: Vec<_> = plan
             .syncs
             .chunks(chunk)
@@ -402,9 +407,9 @@ fn sync_functions_of_all(env: &Environment<'_>, plan: &Plan) -> Result<Value, Er
             .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
-    let mut texts = Vec::with_capacity(plan.syncs.len());
+    let mut texts = Vec::with_capacity(parts.len());
     for part in parts {
-        texts.extend(part?);
+        texts.push(part?);
     }
     if let Some(last) = texts.last_mut() {
         if last.ends_with('\n') {
