@@ -39,7 +39,7 @@ impl DaemonSide {
         let (base, rsh) = match tunnel {
             Some(ep) => {
                 let mut words = vec![Arg::lit("ssh")];
-                words.extend(core_args(ep).into_iter().map(Arg::Lit));
+                words.extend(core_args(ep).into_iter().map(Arg::lit));
                 // The login user, given to ssh itself, so `user@` before the
                 // host is only the module's rsync user.
                 if let Some(login) = &ep.user {

@@ -446,7 +446,7 @@ impl<'c> Lowering<'c> {
                 Piece::Var(Var::ScriptDir),
                 Piece::Lit(format!("/{}", relative_to(path, dir))),
             ]),
-            _ => Arg::lit(path),
+            _ => Arg::lit(path.to_owned()),
         }
     }
 

@@ -276,9 +276,9 @@ impl Site {
             self.path.clone(),
             var(Var::LockOwner),
             var(Var::StaleLock),
-            Arg::lit(latest),
+            Arg::lit(latest.to_owned()),
         ];
-        args.extend(names.iter().map(Arg::lit));
+        args.extend(names.iter().map(|n| Arg::lit(n.clone())));
         OpCall {
             host: self.host,
             op: "nbkp_prune_named",

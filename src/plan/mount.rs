@@ -228,7 +228,7 @@ pub fn ops(
         host,
         op: "nbkp_mount",
         args: vec![
-            Arg::lit(uuid),
+            Arg::lit(uuid.to_owned()),
             Arg::lit(enc),
             Arg::lit("-"),
             Arg::lit(if mounting { "1" } else { "0" }),
@@ -238,7 +238,7 @@ pub fn ops(
     let umount = unmounting.then(|| OpCall {
         host,
         op: "nbkp_umount",
-        args: vec![Arg::lit(uuid), Arg::lit(enc)],
+        args: vec![Arg::lit(uuid.to_owned()), Arg::lit(enc)],
         failure: "umount",
     });
     (mount, umount)
