@@ -157,7 +157,7 @@ pub fn lower(
         mounts: Vec::new(),
         credentials: mount::CredentialPlan::from_config(config),
     };
-    let mut syncs = Vec::new();
+    let mut syncs = Vec::with_capacity(order.len());
     let mut excluded_volumes = Vec::new();
     let mut excluded_syncs = Vec::new();
     let order = if options.mounts_only.is_some() {
@@ -1104,7 +1104,10 @@ impl<'c> Lowering<'c> {
                 id
             }
         };
-        let mut layers = vec![CheckStep::Group(group)];
+        // The plan keeps these lists for every sync: each is made the size
+        // it ends up, not grown by doubling.
+        let mut layers = Vec::with_capacity(3);
+        layers.push(CheckStep::Group(group));
 
         // 4. The endpoints are the intended ones.
         let p = self.file_probe(&src, src.endpoint_path.with_suffix("/.nbkp-src"));
@@ -1127,7 +1130,8 @@ impl<'c> Lowering<'c> {
                 )),
             ),
         );
-        let mut sentinels = vec![self.for_daemon(&src, c)];
+        let mut sentinels = Vec::with_capacity(2);
+        sentinels.push(self.for_daemon(&src, c));
         let p = self.file_probe(&dst, dst.endpoint_path.with_suffix("/.nbkp-dst"));
         let c = check(
             p,
@@ -1397,6 +1401,7 @@ impl<'c> Lowering<'c> {
                 Some(self.latest_invalid("destination", &dst)),
             ));
         }
+        structure.shrink_to_fit();
         layers.push(CheckStep::Layer(CheckLayer {
             layer: "endpoint",
             checks: structure,
