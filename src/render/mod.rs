@@ -160,7 +160,9 @@ fn layer_lines(plan: &Plan, layer: &crate::plan::CheckLayer) -> Value {
         var.clear();
         var.push_str(&plan.hosts[c.probe.host].id);
         var.push('_');
-        var.push_str(&c.probe.index.to_string());
+        // Without a String per number.
+        std::fmt::Write::write_fmt(&mut var, format_args!("{}", c.probe.index))
+            .expect("writing to a String");
         lines.push_str("  ");
         words::check_into(&mut lines, &var, c);
         lines.push('\n');
@@ -300,16 +302,21 @@ fn transfer(s: &crate::plan::SyncPlan) -> Value {
         Some(crate::plan::daemon::Password::Environment) => "RSYNC_PASSWORD=${RSYNC_PASSWORD-} ",
         None => "",
     };
-    let direct = format!("{env}{}", words::words(&s.rsync));
+    let direct = [env, &words::words(&s.rsync)].concat();
     let text = match &s.channel {
         None => direct,
         Some(c) => {
             let fifo = format!("\"$NBKP_CTL/ch-{}", s.ident);
-            format!(
-                "if nbkp_chan_ready {id}; then {} {SESSION_INPUT_FD}>{fifo}.in\" {SESSION_OUTPUT_FD}<{fifo}.out\"; else {direct}; fi",
-                words::words(&c.rsync),
-                id = s.ident
-            )
+            [
+                "if nbkp_chan_ready ",
+                &s.ident,
+                "; then ",
+                &words::words(&c.rsync),
+                &format!(" {SESSION_INPUT_FD}>{fifo}.in\" {SESSION_OUTPUT_FD}<{fifo}.out\"; else "),
+                &direct,
+                "; fi",
+            ]
+            .concat()
         }
     };
     // Safe: `words::words` quotes every literal; the rest is constant text
