@@ -91,8 +91,11 @@ struct Lowering<'c> {
     selection: &'c Selection,
     options: &'c LowerOptions,
     hosts: Vec<Host>,
-    /// Each host's probes → their index, so a shared probe is asked once.
-    probe_index: Vec<FastMap<Probe, usize>>,
+    /// Each host's probes by their hash → the index of the first probe
+    /// with that hash, so a shared probe is asked once. Keyed by the hash,
+    /// not a copy of the probe: most of a large config's probes are asked
+    /// once, and the plan holds them already.
+    probe_index: Vec<FastMap<u64, usize>>,
     groups: Vec<CheckGroup>,
     group_index: FastMap<Vec<CheckLayer>, usize>,
     /// Shared checks already built, by the pair of volumes (see `SharedKey`).
@@ -345,6 +348,11 @@ fn ssh_into(out: &mut String, ssh: &SshCommand, command: &str) {
     quote_into(out, command);
 }
 
+fn probe_hash(probe: &Probe) -> u64 {
+    use std::hash::BuildHasher;
+    std::hash::BuildHasherDefault::<crate::fast_hash::FastHasher>::default().hash_one(probe)
+}
+
 fn ident(slug: &str) -> String {
     slug.replace('-', "_")
 }
@@ -402,7 +410,7 @@ impl<'c> Lowering<'c> {
             session_fds,
         });
         self.probe_index
-            .push(FastMap::from_iter([(Probe::Reachable, 0)]));
+            .push(FastMap::from_iter([(probe_hash(&Probe::Reachable), 0)]));
         self.hosts.len() - 1
     }
 
@@ -430,13 +438,25 @@ impl<'c> Lowering<'c> {
     }
 
     fn probe(&mut self, host: usize, probe: Probe) -> ProbeRef {
+        use std::collections::hash_map::Entry;
         let probes = &mut self.hosts[host].probes;
-        let index = *self.probe_index[host]
-            .entry(probe.clone())
-            .or_insert_with(|| {
+        let index = match self.probe_index[host].entry(probe_hash(&probe)) {
+            Entry::Occupied(first) if probes[*first.get()] == probe => *first.get(),
+            // Another probe has the same hash (rare): any equal one is found
+            // by a search.
+            Entry::Occupied(_) => match probes.iter().position(|p| *p == probe) {
+                Some(i) => i,
+                None => {
+                    probes.push(probe);
+                    probes.len() - 1
+                }
+            },
+            Entry::Vacant(slot) => {
+                slot.insert(probes.len());
                 probes.push(probe);
                 probes.len() - 1
-            });
+            }
+        };
         ProbeRef { host, index }
     }
 
