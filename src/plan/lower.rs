@@ -78,11 +78,12 @@ struct Side {
 }
 
 /// What a sync's shared checks depend on: each volume with the host it is
-/// reached on, and whether the destination takes btrfs snapshots.
+/// reached on, and whether the destination takes btrfs snapshots. It
+/// borrows the config's names (it is made for every sync).
 #[derive(PartialEq, Eq, Hash)]
-struct SharedKey {
-    source: (String, usize),
-    destination: (String, usize),
+struct SharedKey<'c> {
+    source: (&'c str, usize),
+    destination: (&'c str, usize),
     btrfs: bool,
 }
 
@@ -99,10 +100,10 @@ struct Lowering<'c> {
     groups: Vec<CheckGroup>,
     group_index: FastMap<Vec<CheckLayer>, usize>,
     /// Shared checks already built, by the pair of volumes (see `SharedKey`).
-    shared_index: FastMap<SharedKey, usize>,
+    shared_index: FastMap<SharedKey<'c>, usize>,
     sites: Vec<Site>,
     /// Endpoint slug → its index in `sites`.
-    site_index: FastMap<String, usize>,
+    site_index: FastMap<&'c str, usize>,
     mounts: Vec<mount::MountPlan>,
     credentials: mount::CredentialPlan,
 }
@@ -671,14 +672,14 @@ impl<'c> Lowering<'c> {
     }
 
     /// Records where an endpoint is, once, with the roles syncs give it.
-    fn site(&mut self, ep: &SyncEndpoint, side: &Side, source: bool) {
-        if let Some(&i) = self.site_index.get(&ep.slug) {
+    fn site(&mut self, ep: &'c SyncEndpoint, side: &Side, source: bool) {
+        if let Some(&i) = self.site_index.get(ep.slug.as_str()) {
             let s = &mut self.sites[i];
             s.source |= source;
             s.destination |= !source;
             return;
         }
-        self.site_index.insert(ep.slug.clone(), self.sites.len());
+        self.site_index.insert(&ep.slug, self.sites.len());
         let volume = &self.config.volumes[&ep.volume.slug];
         let root = volume.path.as_deref().unwrap_or("");
         let expect_mount = DRIVE_PARENTS.iter().any(|p| root.starts_with(p));
@@ -1102,8 +1103,8 @@ impl<'c> Lowering<'c> {
         // handful of pairs), and in debug builds checked against a fresh
         // build, so the key cannot silently miss an input.
         let key = SharedKey {
-            source: (src_ep.volume.slug.clone(), src.host),
-            destination: (dst_ep.volume.slug.clone(), dst.host),
+            source: (&src_ep.volume.slug, src.host),
+            destination: (&dst_ep.volume.slug, dst.host),
             btrfs: matches!(dst_ep.snapshots, SnapshotMode::Btrfs { .. }),
         };
         let group = match self.shared_index.get(&key) {
