@@ -505,9 +505,12 @@ impl<'c> Lowering<'c> {
                 mount: self.mount_for(volume, 0),
             }));
         }
-        let route = self.selection.routes.get(&volume.slug).cloned();
-        let endpoint = match route {
-            Some(VolumeRoute::Via(endpoint)) => *endpoint,
+        // The route is borrowed (a copy of its endpoint for every side of
+        // a large config adds up).
+        let selection = self.selection;
+        let primary;
+        let endpoint = match selection.routes.get(&volume.slug) {
+            Some(VolumeRoute::Via(endpoint)) => &**endpoint,
             Some(VolumeRoute::Excluded) => return Ok(Err(Exclusion {
                 volume: volume.slug.clone(),
                 reason: "excluded by location filter".into(),
@@ -518,23 +521,22 @@ impl<'c> Lowering<'c> {
                 // Not selected (no candidates resolved): use the primary as written.
                 let slug = volume.primary_endpoint().unwrap_or_default();
                 let cfg = &self.config.ssh_endpoints[slug];
-                super::ssh::Endpoint::from_config(cfg, Vec::new())
+                primary = super::ssh::Endpoint::from_config(cfg, Vec::new());
+                &primary
             }
         };
-        let host = self.host_for(&endpoint);
+        let host = self.host_for(endpoint);
         let rpath = remote_path(path);
         let ep_full = join(&rpath, ep.subdir.as_deref());
         let mount = self.mount_for(volume, host);
+        let written = join(path, ep.subdir.as_deref());
         Ok(Ok(Side {
             host,
             remote: true,
             volume_path: Arg::lit(rpath),
-            endpoint_path: Arg::lit(ep_full.clone()),
-            shown: format!("{}:{}", endpoint.slug, join(path, ep.subdir.as_deref())),
-            place: (
-                endpoint.slug.clone(),
-                Arg::lit(join(path, ep.subdir.as_deref())),
-            ),
+            endpoint_path: Arg::lit(ep_full),
+            shown: [&endpoint.slug, ":", &written].concat(),
+            place: (endpoint.slug.clone(), Arg::lit(written)),
             daemon: None,
             mount,
         }))
