@@ -12,11 +12,12 @@ pub fn quote(word: &str) -> String {
 
 /// [`quote`], borrowing the word when it stays as it is.
 pub fn quoted(word: &str) -> std::borrow::Cow<'_, str> {
-    if is_plain(word) {
+    let class = class(word);
+    if let Class::Plain = class {
         return word.into();
     }
     let mut out = String::with_capacity(word.len() + 2);
-    quote_into(&mut out, word);
+    write(&mut out, word, class);
     out.into()
 }
 
@@ -26,23 +27,96 @@ pub fn quoted(word: &str) -> std::borrow::Cow<'_, str> {
 /// A word that is not plain is single-quoted by shell-escape (whose own
 /// plain set is a subset of ours, so it always quotes what reaches it).
 pub fn quote_into(out: &mut String, word: &str) {
-    if is_plain(word) {
-        out.push_str(word);
-        return;
-    }
-    // shell-escape changes only `'` and `!` inside its quotes; without them
-    // its result is the word between two quotes, written here without the
-    // copy it would make character by character (a large script quotes
-    // tens of thousands of messages and paths). A test holds the two equal.
-    if !word.contains(['\'', '!']) {
-        out.reserve(word.len() + 2);
-        out.push('\'');
-        out.push_str(word);
-        out.push('\'');
-        return;
-    }
-    out.push_str(&shell_escape::unix::escape(word.into()));
+    write(out, word, class(word));
 }
+
+/// [`quote_into`] of `head` followed by `tail`, without joining them
+/// first (a path and its suffix, in the fixes of thousands of checks).
+pub fn quote_pair_into(out: &mut String, head: &str, tail: &str) {
+    match class_of(seen(head) | seen(tail), head.len() + tail.len()) {
+        Class::Plain => {
+            out.push_str(head);
+            out.push_str(tail);
+        }
+        Class::Quoted => {
+            out.reserve(head.len() + tail.len() + 2);
+            out.push('\'');
+            out.push_str(head);
+            out.push_str(tail);
+            out.push('\'');
+        }
+        Class::Escaped => quote_into(out, &[head, tail].concat()),
+    }
+}
+
+/// Appends `word` as its class says.
+fn write(out: &mut String, word: &str, class: Class) {
+    match class {
+        Class::Plain => out.push_str(word),
+        // shell-escape changes only `'` and `!` inside its quotes; without
+        // them its result is the word between two quotes, written here
+        // without the copy it would make character by character (a large
+        // script quotes tens of thousands of messages and paths). A test
+        // holds the two equal.
+        Class::Quoted => {
+            out.reserve(word.len() + 2);
+            out.push('\'');
+            out.push_str(word);
+            out.push('\'');
+        }
+        Class::Escaped => out.push_str(&shell_escape::unix::escape(word.into())),
+    }
+}
+
+/// How [`quote_into`] writes a word.
+enum Class {
+    Plain,
+    Quoted,
+    Escaped,
+}
+
+/// One branchless pass over the bytes, through a table of their classes:
+/// a large script's words are scanned once each.
+fn class(word: &str) -> Class {
+    class_of(seen(word), word.len())
+}
+
+/// The [`BYTE_CLASS`] bits of the bytes of `text`.
+fn seen(text: &str) -> u8 {
+    text.bytes()
+        .fold(0u8, |seen, b| seen | BYTE_CLASS[b as usize])
+}
+
+/// The class of a word of `len` bytes whose bytes have the bits `seen`.
+fn class_of(seen: u8, len: usize) -> Class {
+    if seen & SPECIAL != 0 {
+        Class::Escaped
+    } else if seen & NOT_PLAIN != 0 || len == 0 {
+        Class::Quoted
+    } else {
+        Class::Plain
+    }
+}
+
+/// Bits of [`BYTE_CLASS`]: a byte outside the plain set (see [`is_plain`]),
+/// and `'` or `!`, which shell-escape writes differently.
+const NOT_PLAIN: u8 = 1;
+const SPECIAL: u8 = 2;
+
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        if !PLAIN[b] {
+            table[b] = NOT_PLAIN;
+        }
+        if b == b'\'' as usize || b == b'!' as usize {
+            table[b] |= SPECIAL;
+        }
+        b += 1;
+    }
+    table
+};
 
 /// Made only of characters no shell (nor rsync's `-e` splitting) treats specially.
 fn is_plain(word: &str) -> bool {
@@ -145,7 +219,7 @@ pub fn cron_command<S: AsRef<str>>(words: &[S]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{cron_command, quote, quote_rsh, systemd_exec_line};
+    use super::{cron_command, quote, quote_pair_into, quote_rsh, systemd_exec_line};
 
     #[test]
     fn quoting_is_shell_escapes_for_every_word_that_is_not_plain() {
@@ -189,6 +263,13 @@ mod tests {
             }
         }
         assert!(checked > 400, "{checked}");
+        for a in pieces {
+            for b in pieces {
+                let mut pair = String::new();
+                quote_pair_into(&mut pair, a, b);
+                assert_eq!(pair, quote(&format!("{a}{b}")), "{a:?} {b:?}");
+            }
+        }
         assert_eq!(quote(""), shell_escape::unix::escape("".into()));
     }
 

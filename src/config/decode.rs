@@ -153,15 +153,15 @@ fn section<'a>(
         return Vec::new();
     };
     let mut out: Vec<(String, Pos, &'a Node)> = Vec::new();
-    let mut seen: FastMap<String, Pos> = FastMap::default();
+    let mut seen: FastMap<&str, Pos> = FastMap::default();
     for (key, value) in fields::merged_entries(raw) {
         let Some(slug) = key_text(key, &loc, d) else {
             continue;
         };
-        if let Some(first) = seen.get(&slug) {
+        if let Some(first) = seen.get(slug) {
             d.error(
                 "duplicate-key",
-                &loc.at(&slug).parts(),
+                &loc.at(slug).parts(),
                 Some(key.at()),
                 format!(
                     "`{slug}` is defined twice in `{name}` (first at line {}); names must be unique",
@@ -171,9 +171,9 @@ fn section<'a>(
             continue;
         }
         // Kept even when invalid: later references to it are not "unknown".
-        check_slug(&slug, &loc.at(&slug), key.pos, d);
-        seen.insert(slug.clone(), key.pos);
-        out.push((slug, key.pos, value));
+        check_slug(slug, &loc.at(slug), key.pos, d);
+        seen.insert(slug, key.pos);
+        out.push((slug.to_owned(), key.pos, value));
     }
     out
 }
@@ -614,7 +614,7 @@ fn decode_connection_options(
             };
             let mut out = IndexMap::new();
             for (k, v) in entries {
-                let name = key_text(k, l, d)?;
+                let name = key_text(k, l, d)?.to_owned();
                 let list = fields::string_list(v, &l.at(&name), d)?;
                 out.insert(name, list);
             }

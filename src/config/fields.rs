@@ -268,9 +268,11 @@ pub struct Fields<'a> {
     pub pos: Pos,
 }
 
+/// A field, its names borrowed from the tree (a large config has tens of
+/// thousands of fields, nearly all spelled in kebab-case already).
 struct Entry<'a> {
-    canonical: String,
-    written: String,
+    canonical: std::borrow::Cow<'a, str>,
+    written: &'a str,
     key_pos: Pos,
     value: &'a Node,
     used: bool,
@@ -293,12 +295,16 @@ impl<'a> Fields<'a> {
             let Some(written) = key_text(key, &loc, d) else {
                 continue;
             };
-            let canonical = written.replace('_', "-");
+            let canonical = if written.contains('_') {
+                written.replace('_', "-").into()
+            } else {
+                written.into()
+            };
             if let Some(first) = entries.iter().find(|e| e.canonical == canonical) {
                 if first.written == written {
                     d.error(
                         "duplicate-key",
-                        &loc.at(&written).parts(),
+                        &loc.at(written).parts(),
                         Some(key.at()),
                         format!(
                             "`{written}` is given twice (first at line {}); remove one",
@@ -308,7 +314,7 @@ impl<'a> Fields<'a> {
                 } else {
                     d.warning(
                         "duplicate-key",
-                        &loc.at(&written).parts(),
+                        &loc.at(written).parts(),
                         Some(key.at()),
                         format!(
                             "`{written}` and `{}` (line {}) are the same field; using `{canonical}`",
@@ -407,7 +413,7 @@ impl<'a> Fields<'a> {
     /// Warns about every key that no decoder asked for.
     pub fn finish(self, known: &[&str], d: &mut Diagnostics) {
         for e in self.entries.iter().filter(|e| !e.used) {
-            let hint = match e.canonical.as_str() {
+            let hint = match e.canonical.as_ref() {
                 "mapper-name" => {
                     " (no longer used: udisks names the unlocked device itself)".to_string()
                 }
@@ -419,7 +425,7 @@ impl<'a> Fields<'a> {
             };
             d.warning(
                 "unknown-key",
-                &self.loc.at(&e.written).parts(),
+                &self.loc.at(e.written).parts(),
                 Some(e.key_pos),
                 format!("unknown key `{}` is ignored{hint}", e.written),
             );
@@ -428,9 +434,9 @@ impl<'a> Fields<'a> {
 }
 
 /// The text of a mapping key, which must be a string.
-pub fn key_text(key: &Node, loc: &Loc, d: &mut Diagnostics) -> Option<String> {
+pub fn key_text<'n>(key: &'n Node, loc: &Loc, d: &mut Diagnostics) -> Option<&'n str> {
     match scalar(key) {
-        Some(s) if s.kind == ScalarKind::Str => Some(s.text.clone()),
+        Some(s) if s.kind == ScalarKind::Str => Some(&s.text),
         Some(s) => {
             d.error(
                 "string_type",

@@ -217,7 +217,7 @@ mod tests {
         std::fs::write(d.join("sentinel"), "").unwrap();
         symlink(d.join("sentinel"), d.join("sentinel-link")).unwrap();
         symlink(d.join("nothing"), d.join("dangling")).unwrap();
-        let lit = |p: &str| Arg::Lit(d.join(p).display().to_string());
+        let lit = |p: &str| Arg::lit(d.join(p).display().to_string());
         let mut probes = vec![Probe::Reachable, Probe::RsyncVersion];
         for p in [
             "sentinel",

@@ -71,7 +71,7 @@ impl Values {
 /// The words one argument becomes (none, one, or the run flags).
 pub fn expand(arg: &Arg, v: &Values) -> Vec<String> {
     match arg {
-        Arg::Lit(s) => vec![s.clone()],
+        Arg::Lit(s) => vec![s.to_string()],
         Arg::Template(pieces) => vec![pieces
             .iter()
             .map(|p| match p {

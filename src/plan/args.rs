@@ -5,6 +5,7 @@
 //! quote through [`crate::shell::quote`], the one place text becomes shell.
 
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// A value known only when the plan runs.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash)]
@@ -72,8 +73,9 @@ pub enum Piece {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum Arg {
-    /// Literal text, passed as it is.
-    Lit(String),
+    /// Literal text, passed as it is. Fixed words (`rsync`, `-e`, the
+    /// default options) are borrowed: every sync's commands repeat them.
+    Lit(Cow<'static, str>),
     /// One word made of literal text and run-time values.
     Template(Vec<Piece>),
     /// The value, as one word, when it is non-empty; nothing otherwise.
@@ -90,7 +92,7 @@ pub enum Arg {
 }
 
 impl Arg {
-    pub fn lit(s: impl Into<String>) -> Arg {
+    pub fn lit(s: impl Into<Cow<'static, str>>) -> Arg {
         Arg::Lit(s.into())
     }
 
@@ -98,6 +100,16 @@ impl Arg {
     pub fn template(pieces: Vec<Piece>) -> Arg {
         // Adjacent literals merge and empty ones vanish, so equal words
         // always have equal representations.
+        let normal = pieces
+            .windows(2)
+            .all(|w| !matches!(w, [Piece::Lit(_), Piece::Lit(_)]))
+            && !pieces
+                .iter()
+                .any(|p| matches!(p, Piece::Lit(s) if s.is_empty()));
+        if normal && pieces.iter().any(|p| matches!(p, Piece::Var(_))) {
+            // Already in that form (the usual case): kept without a copy.
+            return Arg::Template(pieces);
+        }
         let mut out: Vec<Piece> = Vec::new();
         for p in pieces {
             match (out.last_mut(), p) {
@@ -107,8 +119,8 @@ impl Arg {
             }
         }
         match out.as_slice() {
-            [] => Arg::Lit(String::new()),
-            [Piece::Lit(s)] => Arg::Lit(s.clone()),
+            [] => Arg::Lit(Cow::Borrowed("")),
+            [Piece::Lit(s)] => Arg::Lit(Cow::Owned(s.clone())),
             _ => Arg::Template(out),
         }
     }
@@ -120,10 +132,10 @@ impl Arg {
                 let mut joined = String::with_capacity(s.len() + suffix.len());
                 joined.push_str(s);
                 joined.push_str(suffix);
-                Arg::Lit(joined)
+                Arg::Lit(Cow::Owned(joined))
             }
             Arg::Template(p) => {
-                let mut p = p.clone();
+                let mut p = with_room(p);
                 p.push(Piece::Lit(suffix.into()));
                 Arg::template(p)
             }
@@ -134,8 +146,12 @@ impl Arg {
     /// This argument followed by a run-time value, as one word.
     pub fn then_var(&self, var: Var) -> Arg {
         let mut pieces = match self {
-            Arg::Lit(s) => vec![Piece::Lit(s.clone())],
-            Arg::Template(p) => p.clone(),
+            Arg::Lit(s) => {
+                let mut v = Vec::with_capacity(2);
+                v.push(Piece::Lit(s.to_string()));
+                v
+            }
+            Arg::Template(p) => with_room(p),
             other => return other.clone(),
         };
         pieces.push(Piece::Var(var));
@@ -145,7 +161,7 @@ impl Arg {
     /// This argument with `prefix` put in front of its text.
     pub fn with_prefix(&self, prefix: &str) -> Arg {
         match self {
-            Arg::Lit(s) => Arg::Lit(format!("{prefix}{s}")),
+            Arg::Lit(s) => Arg::Lit(Cow::Owned([prefix, s].concat())),
             Arg::Template(p) => {
                 let mut v = vec![Piece::Lit(prefix.into())];
                 v.extend(p.iter().cloned());
@@ -158,7 +174,7 @@ impl Arg {
     /// Renders the argument for a human: run-time values as `${NAME}`.
     pub fn display(&self) -> String {
         match self {
-            Arg::Lit(s) => s.clone(),
+            Arg::Lit(s) => s.to_string(),
             Arg::Template(pieces) => pieces
                 .iter()
                 .map(|p| match p {
@@ -175,11 +191,19 @@ impl Arg {
     }
 }
 
+/// A copy of `pieces` with room for one more (no second allocation when it
+/// is pushed).
+fn with_room(pieces: &[Piece]) -> Vec<Piece> {
+    let mut v = Vec::with_capacity(pieces.len() + 1);
+    v.extend_from_slice(pieces);
+    v
+}
+
 /// Literal arguments from strings.
 pub fn lits<I, S>(items: I) -> Vec<Arg>
 where
     I: IntoIterator<Item = S>,
-    S: Into<String>,
+    S: Into<Cow<'static, str>>,
 {
     items.into_iter().map(|s| Arg::Lit(s.into())).collect()
 }

@@ -54,13 +54,15 @@ pub fn waiting_command() -> String {
 /// the relay drops the host part (the session is already there) and sends
 /// the command joined by spaces, as ssh would.
 pub fn relay_shell() -> Arg {
-    let code = format!(
+    // Written once and borrowed: every push and pull has it.
+    static CODE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let code = CODE.get_or_init(|| format!(
         "[ \"$1\" = -l ] && shift 2; shift; exec 5<&0; {{ printf \"%s\\n{GO_LINE}\\n\" \"$*\"; exec cat <&5; }} >&{SESSION_INPUT_FD} & exec cat <&{SESSION_OUTPUT_FD}"
-    );
+    ));
     Arg::RshJoined(vec![
         Arg::lit("sh"),
         Arg::lit("-c"),
-        Arg::lit(code),
+        Arg::lit(code.as_str()),
         Arg::lit("nbkp-relay"),
     ])
 }

@@ -39,7 +39,7 @@ impl DaemonSide {
         let (base, rsh) = match tunnel {
             Some(ep) => {
                 let mut words = vec![Arg::lit("ssh")];
-                words.extend(core_args(ep).into_iter().map(Arg::Lit));
+                words.extend(core_args(ep).into_iter().map(Arg::lit));
                 // The login user, given to ssh itself, so `user@` before the
                 // host is only the module's rsync user.
                 if let Some(login) = &ep.user {
@@ -84,9 +84,14 @@ impl DaemonSide {
     }
 }
 
-fn failure(answers: &[&str], verdict: Verdict, message: String, fix: String) -> Failure {
+fn failure(
+    answers: &'static [&'static str],
+    verdict: Verdict,
+    message: String,
+    fix: String,
+) -> Failure {
     Failure {
-        answers: answers.iter().map(|s| s.to_string()).collect(),
+        answers,
         verdict,
         message,
         dry_run_only: false,
@@ -101,7 +106,7 @@ fn failure(answers: &[&str], verdict: Verdict, message: String, fix: String) -> 
 pub fn sentinel_check(probe: ProbeRef, shown: &str, absent: String, absent_fix: String) -> Check {
     Check {
         probe,
-        pass: vec!["1".into()],
+        pass: &["1"],
         fail: vec![
             failure(&["0"], Verdict::Inactive, absent, absent_fix),
             failure(

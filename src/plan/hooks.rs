@@ -87,7 +87,7 @@ pub fn sync_hooks(
         },
         HookEnv {
             name: "NBKP_SYNC",
-            value: Arg::lit(slug),
+            value: Arg::lit(slug.to_owned()),
         },
         HookEnv {
             name: "NBKP_STATUS",

@@ -12,7 +12,7 @@ use super::*;
 use crate::config::{join, Config, SnapshotMode, SyncEndpoint, Volume};
 use crate::ordering;
 use crate::retention::Policy;
-use crate::shell::quote;
+use crate::shell::{quote, quote_into, quote_pair_into};
 
 /// Choices that shape the plan beyond the config itself.
 #[derive(Debug, Clone, Default)]
@@ -78,11 +78,12 @@ struct Side {
 }
 
 /// What a sync's shared checks depend on: each volume with the host it is
-/// reached on, and whether the destination takes btrfs snapshots.
+/// reached on, and whether the destination takes btrfs snapshots. It
+/// borrows the config's names (it is made for every sync).
 #[derive(PartialEq, Eq, Hash)]
-struct SharedKey {
-    source: (String, usize),
-    destination: (String, usize),
+struct SharedKey<'c> {
+    source: (&'c str, usize),
+    destination: (&'c str, usize),
     btrfs: bool,
 }
 
@@ -91,15 +92,18 @@ struct Lowering<'c> {
     selection: &'c Selection,
     options: &'c LowerOptions,
     hosts: Vec<Host>,
-    /// Each host's probes → their index, so a shared probe is asked once.
-    probe_index: Vec<FastMap<Probe, usize>>,
+    /// Each host's probes by their hash → the index of the first probe
+    /// with that hash, so a shared probe is asked once. Keyed by the hash,
+    /// not a copy of the probe: most of a large config's probes are asked
+    /// once, and the plan holds them already.
+    probe_index: Vec<FastMap<u64, usize>>,
     groups: Vec<CheckGroup>,
     group_index: FastMap<Vec<CheckLayer>, usize>,
     /// Shared checks already built, by the pair of volumes (see `SharedKey`).
-    shared_index: FastMap<SharedKey, usize>,
+    shared_index: FastMap<SharedKey<'c>, usize>,
     sites: Vec<Site>,
     /// Endpoint slug → its index in `sites`.
-    site_index: FastMap<String, usize>,
+    site_index: FastMap<&'c str, usize>,
     mounts: Vec<mount::MountPlan>,
     credentials: mount::CredentialPlan,
     /// No sync lowered yet: the next one is the first (see
@@ -161,7 +165,7 @@ pub fn lower(
         credentials: mount::CredentialPlan::from_config(config),
         first_pending: true,
     };
-    let mut syncs = Vec::new();
+    let mut syncs = Vec::with_capacity(order.len());
     let mut excluded_volumes = Vec::new();
     let mut excluded_syncs = Vec::new();
     let order = if options.mounts_only.is_some() {
@@ -355,13 +359,39 @@ fn quote_arg(arg: &Arg) -> String {
     quote(&arg.display())
 }
 
+/// `program`, then [`quote_arg`] of `path` with `suffix`, appended to
+/// `out` without the copies of the path that would take: a large config
+/// has a fix like this for most checks of every sync.
+fn path_command_into(out: &mut String, program: &str, path: &Arg, suffix: &str) {
+    out.push_str(program);
+    match path {
+        Arg::Lit(s) => quote_pair_into(out, s, suffix),
+        Arg::Template(_) => quote_pair_into(out, &path.display(), suffix),
+        // `with_suffix` leaves these as they are.
+        other => quote_into(out, &other.display()),
+    }
+}
+
+/// `ssh DESTINATION COMMAND`, appended to `out`.
+fn ssh_into(out: &mut String, ssh: &SshCommand, command: &str) {
+    out.push_str("ssh ");
+    quote_into(out, &ssh.destination);
+    out.push(' ');
+    quote_into(out, command);
+}
+
+fn probe_hash(probe: &Probe) -> u64 {
+    use std::hash::BuildHasher;
+    std::hash::BuildHasherDefault::<crate::fast_hash::FastHasher>::default().hash_one(probe)
+}
+
 fn ident(slug: &str) -> String {
     slug.replace('-', "_")
 }
 
-fn fail(answers: &[&str], verdict: Verdict, message: String) -> Failure {
+fn fail(answers: &'static [&'static str], verdict: Verdict, message: String) -> Failure {
     Failure {
-        answers: answers.iter().map(|s| s.to_string()).collect(),
+        answers,
         verdict,
         message,
         dry_run_only: false,
@@ -377,10 +407,15 @@ impl Failure {
     }
 }
 
-fn check(probe: ProbeRef, pass: &[&str], fails: Vec<Failure>, otherwise: Option<Failure>) -> Check {
+fn check(
+    probe: ProbeRef,
+    pass: &'static [&'static str],
+    fails: Vec<Failure>,
+    otherwise: Option<Failure>,
+) -> Check {
     Check {
         probe,
-        pass: pass.iter().map(|s| s.to_string()).collect(),
+        pass,
         fail: fails,
         otherwise,
     }
@@ -407,7 +442,7 @@ impl<'c> Lowering<'c> {
             session_fds,
         });
         self.probe_index
-            .push(FastMap::from_iter([(Probe::Reachable, 0)]));
+            .push(FastMap::from_iter([(probe_hash(&Probe::Reachable), 0)]));
         self.hosts.len() - 1
     }
 
@@ -435,13 +470,25 @@ impl<'c> Lowering<'c> {
     }
 
     fn probe(&mut self, host: usize, probe: Probe) -> ProbeRef {
+        use std::collections::hash_map::Entry;
         let probes = &mut self.hosts[host].probes;
-        let index = *self.probe_index[host]
-            .entry(probe.clone())
-            .or_insert_with(|| {
+        let index = match self.probe_index[host].entry(probe_hash(&probe)) {
+            Entry::Occupied(first) if probes[*first.get()] == probe => *first.get(),
+            // Another probe has the same hash (rare): any equal one is found
+            // by a search.
+            Entry::Occupied(_) => match probes.iter().position(|p| *p == probe) {
+                Some(i) => i,
+                None => {
+                    probes.push(probe);
+                    probes.len() - 1
+                }
+            },
+            Entry::Vacant(slot) => {
+                slot.insert(probes.len());
                 probes.push(probe);
                 probes.len() - 1
-            });
+            }
+        };
         ProbeRef { host, index }
     }
 
@@ -451,7 +498,7 @@ impl<'c> Lowering<'c> {
                 Piece::Var(Var::ScriptDir),
                 Piece::Lit(format!("/{}", relative_to(path, dir))),
             ]),
-            _ => Arg::lit(path),
+            _ => Arg::lit(path.to_owned()),
         }
     }
 
@@ -489,9 +536,12 @@ impl<'c> Lowering<'c> {
                 mount: self.mount_for(volume, 0),
             }));
         }
-        let route = self.selection.routes.get(&volume.slug).cloned();
-        let endpoint = match route {
-            Some(VolumeRoute::Via(endpoint)) => *endpoint,
+        // The route is borrowed (a copy of its endpoint for every side of
+        // a large config adds up).
+        let selection = self.selection;
+        let primary;
+        let endpoint = match selection.routes.get(&volume.slug) {
+            Some(VolumeRoute::Via(endpoint)) => &**endpoint,
             Some(VolumeRoute::Excluded) => return Ok(Err(Exclusion {
                 volume: volume.slug.clone(),
                 reason: "excluded by location filter".into(),
@@ -502,23 +552,22 @@ impl<'c> Lowering<'c> {
                 // Not selected (no candidates resolved): use the primary as written.
                 let slug = volume.primary_endpoint().unwrap_or_default();
                 let cfg = &self.config.ssh_endpoints[slug];
-                super::ssh::Endpoint::from_config(cfg, Vec::new())
+                primary = super::ssh::Endpoint::from_config(cfg, Vec::new());
+                &primary
             }
         };
-        let host = self.host_for(&endpoint);
+        let host = self.host_for(endpoint);
         let rpath = remote_path(path);
         let ep_full = join(&rpath, ep.subdir.as_deref());
         let mount = self.mount_for(volume, host);
+        let written = join(path, ep.subdir.as_deref());
         Ok(Ok(Side {
             host,
             remote: true,
             volume_path: Arg::lit(rpath),
-            endpoint_path: Arg::lit(ep_full.clone()),
-            shown: format!("{}:{}", endpoint.slug, join(path, ep.subdir.as_deref())),
-            place: (
-                endpoint.slug.clone(),
-                Arg::lit(join(path, ep.subdir.as_deref())),
-            ),
+            endpoint_path: Arg::lit(ep_full),
+            shown: [&endpoint.slug, ":", &written].concat(),
+            place: (endpoint.slug.clone(), Arg::lit(written)),
             daemon: None,
             mount,
         }))
@@ -656,14 +705,14 @@ impl<'c> Lowering<'c> {
     }
 
     /// Records where an endpoint is, once, with the roles syncs give it.
-    fn site(&mut self, ep: &SyncEndpoint, side: &Side, source: bool) {
-        if let Some(&i) = self.site_index.get(&ep.slug) {
+    fn site(&mut self, ep: &'c SyncEndpoint, side: &Side, source: bool) {
+        if let Some(&i) = self.site_index.get(ep.slug.as_str()) {
             let s = &mut self.sites[i];
             s.source |= source;
             s.destination |= !source;
             return;
         }
-        self.site_index.insert(ep.slug.clone(), self.sites.len());
+        self.site_index.insert(&ep.slug, self.sites.len());
         let volume = &self.config.volumes[&ep.volume.slug];
         let root = volume.path.as_deref().unwrap_or("");
         let expect_mount = DRIVE_PARENTS.iter().any(|p| root.starts_with(p));
@@ -755,14 +804,14 @@ impl<'c> Lowering<'c> {
         fail(
             &[],
             Verdict::Broken,
-            format!("{role} {}: snapshots/ directory not found", side.shown),
+            [role, " ", &side.shown, ": snapshots/ directory not found"].concat(),
         )
-        .fix(self.on(
+        .fix(self.fix_on(
             side.host,
-            &format!(
-                "mkdir -p {}",
-                quote_arg(&side.endpoint_path.with_suffix("/snapshots"))
-            ),
+            "",
+            "mkdir -p ",
+            &side.endpoint_path,
+            "/snapshots",
         ))
     }
 
@@ -771,14 +820,14 @@ impl<'c> Lowering<'c> {
         fail(
             &["missing"],
             Verdict::Broken,
-            format!("{role} {}: latest symlink not found", side.shown),
+            [role, " ", &side.shown, ": latest symlink not found"].concat(),
         )
-        .fix(self.on(
+        .fix(self.fix_on(
             side.host,
-            &format!(
-                "ln -s /dev/null {}",
-                quote_arg(&side.endpoint_path.with_suffix("/latest"))
-            ),
+            "",
+            "ln -s /dev/null ",
+            &side.endpoint_path,
+            "/latest",
         ))
     }
 
@@ -787,17 +836,14 @@ impl<'c> Lowering<'c> {
         fail(
             &[],
             Verdict::Broken,
-            format!("{role} {}: latest symlink target is invalid", side.shown),
+            [role, " ", &side.shown, ": latest symlink target is invalid"].concat(),
         )
-        .fix(format!(
-            "Point it at a complete snapshot, or reset it: {}",
-            self.on(
-                side.host,
-                &format!(
-                    "ln -sfn /dev/null {}",
-                    quote_arg(&side.endpoint_path.with_suffix("/latest"))
-                )
-            )
+        .fix(self.fix_on(
+            side.host,
+            "Point it at a complete snapshot, or reset it: ",
+            "ln -sfn /dev/null ",
+            &side.endpoint_path,
+            "/latest",
         ))
     }
 
@@ -805,7 +851,40 @@ impl<'c> Lowering<'c> {
     fn on(&self, host: usize, command: &str) -> String {
         match &self.hosts[host].ssh {
             None => command.to_string(),
-            Some(ssh) => format!("ssh {} {}", quote(&ssh.destination), quote(command)),
+            Some(ssh) => {
+                let mut out = String::with_capacity(command.len() + ssh.destination.len() + 9);
+                ssh_into(&mut out, ssh, command);
+                out
+            }
+        }
+    }
+
+    /// `lead`, then [`Lowering::on`] of `program` followed by the quoted
+    /// path with `suffix` (see [`path_command_into`]), built in place.
+    fn fix_on(&self, host: usize, lead: &str, program: &str, path: &Arg, suffix: &str) -> String {
+        // Sized for the usual case (no quote to escape): the plan keeps
+        // thousands of these.
+        let path_len = match path {
+            Arg::Lit(s) => s.len(),
+            _ => 0,
+        };
+        let command_len = program.len() + path_len + suffix.len() + 2;
+        match &self.hosts[host].ssh {
+            None => {
+                let mut out = String::with_capacity(lead.len() + command_len);
+                out.push_str(lead);
+                path_command_into(&mut out, program, path, suffix);
+                out
+            }
+            Some(ssh) => {
+                let mut command = String::with_capacity(command_len);
+                path_command_into(&mut command, program, path, suffix);
+                let mut out =
+                    String::with_capacity(lead.len() + ssh.destination.len() + command.len() + 9);
+                out.push_str(lead);
+                ssh_into(&mut out, ssh, &command);
+                out
+            }
         }
     }
 
@@ -1057,8 +1136,8 @@ impl<'c> Lowering<'c> {
         // handful of pairs), and in debug builds checked against a fresh
         // build, so the key cannot silently miss an input.
         let key = SharedKey {
-            source: (src_ep.volume.slug.clone(), src.host),
-            destination: (dst_ep.volume.slug.clone(), dst.host),
+            source: (&src_ep.volume.slug, src.host),
+            destination: (&dst_ep.volume.slug, dst.host),
             btrfs: matches!(dst_ep.snapshots, SnapshotMode::Btrfs { .. }),
         };
         let group = match self.shared_index.get(&key) {
@@ -1079,7 +1158,10 @@ impl<'c> Lowering<'c> {
                 id
             }
         };
-        let mut layers = vec![CheckStep::Group(group)];
+        // The plan keeps these lists for every sync: each is made the size
+        // it ends up, not grown by doubling.
+        let mut layers = Vec::with_capacity(3);
+        layers.push(CheckStep::Group(group));
 
         // 4. The endpoints are the intended ones.
         let p = self.file_probe(&src, src.endpoint_path.with_suffix("/.nbkp-src"));
@@ -1091,21 +1173,19 @@ impl<'c> Lowering<'c> {
                 fail(
                     &[],
                     Verdict::Inactive,
-                    format!("source sentinel {}/.nbkp-src not found", src.shown),
+                    ["source sentinel ", &src.shown, "/.nbkp-src not found"].concat(),
                 )
-                .fix(format!(
-                    "If this is the right folder to back up: {}",
-                    self.on(
-                        src.host,
-                        &format!(
-                            "touch {}",
-                            quote_arg(&src.endpoint_path.with_suffix("/.nbkp-src"))
-                        )
-                    )
+                .fix(self.fix_on(
+                    src.host,
+                    "If this is the right folder to back up: ",
+                    "touch ",
+                    &src.endpoint_path,
+                    "/.nbkp-src",
                 )),
             ),
         );
-        let mut sentinels = vec![self.for_daemon(&src, c)];
+        let mut sentinels = Vec::with_capacity(2);
+        sentinels.push(self.for_daemon(&src, c));
         let p = self.file_probe(&dst, dst.endpoint_path.with_suffix("/.nbkp-dst"));
         let c = check(
             p,
@@ -1115,17 +1195,14 @@ impl<'c> Lowering<'c> {
                 fail(
                     &[],
                     Verdict::Inactive,
-                    format!("destination sentinel {}/.nbkp-dst not found", dst.shown),
+                    ["destination sentinel ", &dst.shown, "/.nbkp-dst not found"].concat(),
                 )
-                .fix(format!(
-                    "If this is the right place for the backup: {}",
-                    self.on(
-                        dst.host,
-                        &format!(
-                            "touch {}",
-                            quote_arg(&dst.endpoint_path.with_suffix("/.nbkp-dst"))
-                        )
-                    )
+                .fix(self.fix_on(
+                    dst.host,
+                    "If this is the right place for the backup: ",
+                    "touch ",
+                    &dst.endpoint_path,
+                    "/.nbkp-dst",
                 )),
             ),
         );
@@ -1158,7 +1235,7 @@ impl<'c> Lowering<'c> {
             );
             let devnull = match &upstream {
                 Some(up) => Failure {
-                    answers: vec!["devnull".into()],
+                    answers: &["devnull"],
                     verdict: Verdict::Pending,
                     message: format!("source snapshot not yet available (dry-run; upstream sync '{up}' has not run)"),
                     dry_run_only: true,
@@ -1167,7 +1244,7 @@ impl<'c> Lowering<'c> {
                 None => fail(
                     &["devnull"],
                     Verdict::Broken,
-                    format!("source {}: latest → /dev/null with no upstream sync (nothing to read yet)", src.shown),
+                    ["source ", &src.shown, ": latest → /dev/null with no upstream sync (nothing to read yet)"].concat(),
                 )
                 .fix("The source keeps snapshots but nothing writes them in this config: add the sync that fills it, or run that backup first.".into()),
             };
@@ -1194,14 +1271,19 @@ impl<'c> Lowering<'c> {
                     fail(
                         &[],
                         Verdict::Broken,
-                        format!("destination {}: endpoint directory not writable", dst.shown),
+                        [
+                            "destination ",
+                            &dst.shown,
+                            ": endpoint directory not writable",
+                        ]
+                        .concat(),
                     )
-                    .fix(format!(
-                        "Give the backup user write access, e.g. {}",
-                        self.on(
-                            dst.host,
-                            &format!("chown -R \"$USER\" {}", quote_arg(&dst.endpoint_path))
-                        )
+                    .fix(self.fix_on(
+                        dst.host,
+                        "Give the backup user write access, e.g. ",
+                        "chown -R \"$USER\" ",
+                        &dst.endpoint_path,
+                        "",
                     )),
                 ),
             ));
@@ -1221,15 +1303,22 @@ impl<'c> Lowering<'c> {
                     vec![fail(
                         &["unknown"],
                         Verdict::Broken,
-                        format!(
-                            "destination {}: could not determine the volume filesystem type",
-                            dst.shown
-                        ),
+                        [
+                            "destination ",
+                            &dst.shown,
+                            ": could not determine the volume filesystem type",
+                        ]
+                        .concat(),
                     )],
                     Some(fail(
                         &[],
                         Verdict::Broken,
-                        format!("destination {}: volume not on btrfs filesystem", dst.shown),
+                        [
+                            "destination ",
+                            &dst.shown,
+                            ": volume not on btrfs filesystem",
+                        ]
+                        .concat(),
                     )),
                 ));
                 let p = self.probe(
@@ -1246,8 +1335,8 @@ impl<'c> Lowering<'c> {
                     Some(fail(
                         &[],
                         Verdict::Broken,
-                        format!("destination {}: volume not mounted with user_subvol_rm_allowed (old snapshots could not be pruned)", dst.shown),
-                    ).fix(format!("Mount the volume with the option, e.g. in /etc/fstab: `... btrfs defaults,user_subvol_rm_allowed 0 0`, then {}", self.on(dst.host, "mount -o remount,user_subvol_rm_allowed <mount point>")))),
+                        ["destination ", &dst.shown, ": volume not mounted with user_subvol_rm_allowed (old snapshots could not be pruned)"].concat(),
+                    ).fix(["Mount the volume with the option, e.g. in /etc/fstab: `... btrfs defaults,user_subvol_rm_allowed 0 0`, then ", &self.on(dst.host, "mount -o remount,user_subvol_rm_allowed <mount point>")].concat())),
                 ));
                 let staging = dst.endpoint_path.with_suffix("/staging");
                 let p = self.probe(
@@ -1262,22 +1351,24 @@ impl<'c> Lowering<'c> {
                     vec![fail(
                         &["missing"],
                         Verdict::Broken,
-                        format!("destination {}: staging/ directory not found", dst.shown),
+                        ["destination ", &dst.shown, ": staging/ directory not found"].concat(),
                     )
-                    .fix(self.on(
+                    .fix(self.fix_on(
                         dst.host,
-                        &format!(
-                            "btrfs subvolume create {}",
-                            quote_arg(&dst.endpoint_path.with_suffix("/staging"))
-                        ),
+                        "",
+                        "btrfs subvolume create ",
+                        &dst.endpoint_path,
+                        "/staging",
                     ))],
                     Some(fail(
                         &[],
                         Verdict::Broken,
-                        format!(
-                            "destination {}: staging/ is not a btrfs subvolume",
-                            dst.shown
-                        ),
+                        [
+                            "destination ",
+                            &dst.shown,
+                            ": staging/ is not a btrfs subvolume",
+                        ]
+                        .concat(),
                     )),
                 ));
                 let p = self.probe(dst.host, Probe::WritableDir { path: staging });
@@ -1288,7 +1379,12 @@ impl<'c> Lowering<'c> {
                     Some(fail(
                         &[],
                         Verdict::Broken,
-                        format!("destination {}: staging/ subvolume not writable", dst.shown),
+                        [
+                            "destination ",
+                            &dst.shown,
+                            ": staging/ subvolume not writable",
+                        ]
+                        .concat(),
                     )),
                 ));
                 SnapshotPlan::Btrfs {
@@ -1309,10 +1405,12 @@ impl<'c> Lowering<'c> {
                     vec![fail(
                         &["vfat", "msdos", "exfat"],
                         Verdict::Broken,
-                        format!(
-                            "destination {}: volume filesystem does not support hard links",
-                            dst.shown
-                        ),
+                        [
+                            "destination ",
+                            &dst.shown,
+                            ": volume filesystem does not support hard links",
+                        ]
+                        .concat(),
                     )],
                     None,
                 ));
@@ -1335,10 +1433,12 @@ impl<'c> Lowering<'c> {
                 vec![fail(
                     &["ro"],
                     Verdict::Broken,
-                    format!(
-                        "destination {}: snapshots/ directory not writable",
-                        dst.shown
-                    ),
+                    [
+                        "destination ",
+                        &dst.shown,
+                        ": snapshots/ directory not writable",
+                    ]
+                    .concat(),
                 )],
                 Some(self.snapshots_missing("destination", &dst)),
             ));
@@ -1355,6 +1455,7 @@ impl<'c> Lowering<'c> {
                 Some(self.latest_invalid("destination", &dst)),
             ));
         }
+        structure.shrink_to_fit();
         layers.push(CheckStep::Layer(CheckLayer {
             layer: "endpoint",
             checks: structure,
@@ -1553,7 +1654,7 @@ impl<'c> Lowering<'c> {
             prepare_with_probes,
             commit,
             abort,
-            summary: format!("{} → {}{mode}", src.shown, dst.shown),
+            summary: [&src.shown, " → ", &dst.shown, &mode].concat(),
             snapshot_format: if self.options.darwin && !dst.remote {
                 "hyphens"
             } else {

@@ -174,7 +174,8 @@ impl Verdict {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
 pub struct Check {
     pub probe: ProbeRef,
-    pub pass: Vec<String>,
+    /// Answers are the probes' fixed tokens, so they are never copied.
+    pub pass: &'static [&'static str],
     pub fail: Vec<Failure>,
     pub otherwise: Option<Failure>,
 }
@@ -182,7 +183,7 @@ pub struct Check {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
 pub struct Failure {
     /// Answers this failure applies to (empty for `otherwise`).
-    pub answers: Vec<String>,
+    pub answers: &'static [&'static str],
     pub verdict: Verdict,
     pub message: String,
     /// Applies only in a dry run; in a real run the answer passes (a source
@@ -196,10 +197,10 @@ impl Check {
     /// What `answer` (None: no answer) means, for this kind of run.
     pub fn evaluate(&self, answer: Option<&str>, dry_run: bool) -> Option<&Failure> {
         if let Some(a) = answer {
-            if self.pass.iter().any(|p| p == a) {
+            if self.pass.contains(&a) {
                 return None;
             }
-            if let Some(f) = self.fail.iter().find(|f| f.answers.iter().any(|x| x == a)) {
+            if let Some(f) = self.fail.iter().find(|f| f.answers.contains(&a)) {
                 return (dry_run || !f.dry_run_only).then_some(f);
             }
         }
@@ -275,9 +276,9 @@ impl Site {
             self.path.clone(),
             var(Var::LockOwner),
             var(Var::StaleLock),
-            Arg::lit(latest),
+            Arg::lit(latest.to_owned()),
         ];
-        args.extend(names.iter().map(Arg::lit));
+        args.extend(names.iter().map(|n| Arg::lit(n.clone())));
         OpCall {
             host: self.host,
             op: "nbkp_prune_named",

@@ -153,8 +153,8 @@ pub fn key_message(op_text: &str, passphrase: &str) -> String {
 /// The mount check of a volume: its drive is there, unlocked and mounted.
 pub fn check(m: &MountPlan, probe: ProbeRef, mounting: bool) -> Check {
     let vol = &m.shown;
-    let fail = |answers: &[&str], verdict, message: String, fix: String| Failure {
-        answers: answers.iter().map(|s| s.to_string()).collect(),
+    let fail = |answers: &'static [&'static str], verdict, message: String, fix: String| Failure {
+        answers,
         verdict,
         message,
         dry_run_only: false,
@@ -203,10 +203,10 @@ pub fn check(m: &MountPlan, probe: ProbeRef, mounting: bool) -> Check {
     ));
     Check {
         probe,
-        pass: vec!["mounted".into()],
+        pass: &["mounted"],
         fail: fails,
         otherwise: Some(Failure {
-            answers: Vec::new(),
+            answers: &[],
             verdict: Verdict::Broken,
             message: format!("volume '{vol}': device state unknown"),
             dry_run_only: false,
@@ -228,7 +228,7 @@ pub fn ops(
         host,
         op: "nbkp_mount",
         args: vec![
-            Arg::lit(uuid),
+            Arg::lit(uuid.to_owned()),
             Arg::lit(enc),
             Arg::lit("-"),
             Arg::lit(if mounting { "1" } else { "0" }),
@@ -238,7 +238,7 @@ pub fn ops(
     let umount = unmounting.then(|| OpCall {
         host,
         op: "nbkp_umount",
-        args: vec![Arg::lit(uuid), Arg::lit(enc)],
+        args: vec![Arg::lit(uuid.to_owned()), Arg::lit(enc)],
         failure: "umount",
     });
     (mount, umount)

@@ -1,5 +1,7 @@
 //! rsync command lines (spec §3), decided once.
 
+use std::borrow::Cow;
+
 use super::args::{lits, Arg, Var};
 use super::ssh::SshCommand;
 use crate::config::{Priority, Sync};
@@ -59,20 +61,26 @@ pub fn progress_flags(mode: &str) -> Option<&'static [&'static str]> {
 
 /// Base options, sentinel filters, checksum, compress and extra options.
 pub fn base_options(sync: &Sync) -> Vec<String> {
+    base_words(sync).map(Cow::into_owned).collect()
+}
+
+/// [`base_options`], the fixed ones borrowed (every sync's command has them).
+fn base_words(sync: &Sync) -> impl Iterator<Item = Cow<'static, str>> + '_ {
     let opts = &sync.rsync_options;
-    let mut args: Vec<String> = match &opts.default_options_override {
-        Some(custom) => custom.clone(),
-        None => DEFAULT_OPTIONS.iter().map(|s| s.to_string()).collect(),
+    let defaults = match &opts.default_options_override {
+        Some(_) => &[][..],
+        None => DEFAULT_OPTIONS,
     };
-    args.extend(SENTINEL_FILTERS.iter().map(|s| s.to_string()));
-    if opts.checksum {
-        args.push("--checksum".into());
-    }
-    if opts.compress {
-        args.push("--compress".into());
-    }
-    args.extend(opts.extra_options.iter().cloned());
-    args
+    let custom = opts.default_options_override.iter().flatten();
+    let flag = |on: bool, flag: &'static str| on.then_some(Cow::Borrowed(flag));
+    defaults
+        .iter()
+        .map(|&s| Cow::Borrowed(s))
+        .chain(custom.map(|s| Cow::Owned(s.clone())))
+        .chain(SENTINEL_FILTERS.iter().map(|&s| Cow::Borrowed(s)))
+        .chain(flag(opts.checksum, "--checksum"))
+        .chain(flag(opts.compress, "--compress"))
+        .chain(opts.extra_options.iter().map(|s| Cow::Owned(s.clone())))
 }
 
 /// The sync's filter rules, then its filter file (always last).
@@ -131,14 +139,17 @@ pub fn command(
         }
     };
     let mut words = priority_prefix(sync.priority.as_ref());
+    // Room for every word, so the list is not grown word by word; what is
+    // left over is given back at the end (the plan keeps thousands).
+    words.reserve(24 + sync.filters.len() + sync.rsync_options.extra_options.len());
     words.push(Arg::lit("rsync"));
-    words.extend(lits(base_options(sync)));
+    words.extend(base_words(sync).map(Arg::Lit));
     words.push(Arg::RunFlags);
     if link_dest {
         words.push(Arg::Optional(Var::LinkDest));
     }
     words.extend(lits(filter_options(sync)));
-    match direction {
+    let mut words = match direction {
         Direction::Local => {
             words.push(source);
             words.push(target);
@@ -153,7 +164,7 @@ pub fn command(
             words.push(Arg::lit("-e"));
             words.push(shell(ssh));
             words.push(source);
-            words.push(target.with_prefix(&format!("{}:", ssh.destination)));
+            words.push(target.with_prefix(&[&ssh.destination, ":"].concat()));
             words
         }
         Direction::Pull(ssh) => {
@@ -161,7 +172,7 @@ pub fn command(
             words.push(Arg::lit("--protect-args"));
             words.push(Arg::lit("-e"));
             words.push(shell(ssh));
-            words.push(source.with_prefix(&format!("{}:", ssh.destination)));
+            words.push(source.with_prefix(&[&ssh.destination, ":"].concat()));
             words.push(target);
             words
         }
@@ -179,7 +190,9 @@ pub fn command(
             words.push(target);
             words
         }
-    }
+    };
+    words.shrink_to_fit();
+    words
 }
 
 /// A sync's `priority` as the runtime library's token `NICE:IOCLASS:IOLEVEL`

@@ -152,7 +152,7 @@ impl SshCommand {
             Arg::lit("-o"),
             Arg::lit(format!("ControlPersist={CONTROL_PERSIST_SECONDS}")),
         ];
-        args.extend(core_args(ep).into_iter().map(Arg::Lit));
+        args.extend(core_args(ep).into_iter().map(Arg::lit));
         SshCommand {
             args,
             destination: ep.destination(),

@@ -44,7 +44,14 @@ fn shell_words(args: Vec<Arg>) -> Value {
 }
 
 /// Text for a `#` comment: one line, no control characters.
-fn comment(value: String) -> Value {
+fn comment(value: &str) -> Value {
+    // Control characters are U+0000–U+001F and U+007F–U+009F (lead byte
+    // 0xC2 in UTF-8); text without them, as nearly all is, is copied as it
+    // is (a large script has thousands of comments).
+    if !value.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+        // Safe: no control character, so no newline.
+        return Value::from_safe_string(value.to_string());
+    }
     let clean: String = value
         .chars()
         .map(|c| if c.is_control() { '?' } else { c })
@@ -153,7 +160,9 @@ fn layer_lines(plan: &Plan, layer: &crate::plan::CheckLayer) -> Value {
         var.clear();
         var.push_str(&plan.hosts[c.probe.host].id);
         var.push('_');
-        var.push_str(&c.probe.index.to_string());
+        // Without a String per number.
+        std::fmt::Write::write_fmt(&mut var, format_args!("{}", c.probe.index))
+            .expect("writing to a String");
         lines.push_str("  ");
         words::check_into(&mut lines, &var, c);
         lines.push('\n');
@@ -319,16 +328,21 @@ fn transfer(s: &crate::plan::SyncPlan) -> Value {
         Some(crate::plan::daemon::Password::Environment) => "RSYNC_PASSWORD=${RSYNC_PASSWORD-} ",
         None => "",
     };
-    let direct = format!("{env}{}", words::words(&s.rsync));
+    let direct = [env, &words::words(&s.rsync)].concat();
     let text = match &s.channel {
         None => direct,
         Some(c) => {
             let fifo = format!("\"$NBKP_CTL/ch-{}", s.ident);
-            format!(
-                "if nbkp_chan_ready {id}; then {} {SESSION_INPUT_FD}>{fifo}.in\" {SESSION_OUTPUT_FD}<{fifo}.out\"; else {direct}; fi",
-                words::words(&c.rsync),
-                id = s.ident
-            )
+            [
+                "if nbkp_chan_ready ",
+                &s.ident,
+                "; then ",
+                &words::words(&c.rsync),
+                &format!(" {SESSION_INPUT_FD}>{fifo}.in\" {SESSION_OUTPUT_FD}<{fifo}.out\"; else "),
+                &direct,
+                "; fi",
+            ]
+            .concat()
         }
     };
     // Safe: `words::words` quotes every literal; the rest is constant text
@@ -393,25 +407,30 @@ fn ahead(plan: &Plan, s: &crate::plan::SyncPlan) -> Option<(Value, String)> {
     Some((ident(&next.ident), plan.hosts[host].id.clone()))
 }
 
-/// The functions of these syncs, one text per sync, in order.
+/// The functions of these syncs, in order, as one text: each sync's is
+/// copied onto the end of it (kept, a text per sync would hold a few
+/// kilobytes of capacity each, most of it unused; the copy reuses one).
 fn sync_functions(
     env: &Environment<'_>,
     plan: &Plan,
     syncs: &[crate::plan::SyncPlan],
-) -> Result<Vec<String>, Error> {
+) -> Result<String, Error> {
     let tmpl = env.get_template("sync.sh")?;
-    syncs
-        .iter()
-        .map(|s| tmpl.render(minijinja::context! { s => sync_view(plan, s) }))
-        .collect()
+    // Room for a few kilobytes a sync, so the text is seldom moved: pages
+    // of it that are never written are never touched.
+    let mut text = String::with_capacity(4096 * syncs.len());
+    for s in syncs {
+        text.push_str(&tmpl.render(minijinja::context! { s => sync_view(plan, s) })?);
+    }
+    Ok(text)
 }
 
 /// The functions of every sync, without the last newline (the script
 /// template adds it). A large config's are rendered in a few threads, each
 /// a run of consecutive syncs, and kept in order: the text is the same,
-/// and each sync's block depends on nothing but the plan. The texts are
-/// printed one after the other, never joined (they are most of a large
-/// script).
+/// and each sync's block depends on nothing but the plan. The threads'
+/// texts are printed one after the other, never joined (they are most of
+/// a large script).
 fn sync_functions_of_all(env: &Environment<'_>, plan: &Plan) -> Result<Value, Error> {
     const SYNCS_PER_THREAD: usize = 250;
     let threads = std::thread::available_parallelism()
@@ -419,7 +438,7 @@ fn sync_functions_of_all(env: &Environment<'_>, plan: &Plan) -> Result<Value, Er
         .min(plan.syncs.len().div_ceil(SYNCS_PER_THREAD))
         .max(1);
     let chunk = plan.syncs.len().div_ceil(threads).max(1);
-    let parts: Vec<Result<Vec<String>, Error>> = std::thread::scope(|scope| {
+    let parts: Vec<Result<String, Error>> = std::thread::scope(|scope| {
         let workers: Vec<_> = plan
             .syncs
             .chunks(chunk)
@@ -430,9 +449,9 @@ fn sync_functions_of_all(env: &Environment<'_>, plan: &Plan) -> Result<Value, Er
             .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
-    let mut texts = Vec::with_capacity(plan.syncs.len());
+    let mut texts = Vec::with_capacity(parts.len());
     for part in parts {
-        texts.extend(part?);
+        texts.push(part?);
     }
     if let Some(last) = texts.last_mut() {
         if last.ends_with('\n') {
@@ -590,4 +609,19 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
     tmpl.render_captured_to(context, &mut out)?;
     std::io::Write::flush(&mut out)
         .map_err(|e| Error::new(ErrorKind::WriteFailure, "flushing the script").with_source(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::comment;
+
+    #[test]
+    fn comments_replace_every_control_character() {
+        let text = |v: minijinja::Value| v.as_str().unwrap_or_default().to_string();
+        assert_eq!(text(comment("a é ½ 日本 ~")), "a é ½ 日本 ~");
+        assert_eq!(
+            text(comment("a\nb\tc\u{7f}d\u{85}e\u{9f}f\u{a0}g")),
+            "a?b?c?d?e?f\u{a0}g"
+        );
+    }
 }

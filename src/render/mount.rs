@@ -120,7 +120,7 @@ pub fn views(plan: &Plan) -> (Vec<MountView>, Option<CredentialsView>) {
                 command: Value::from_safe_string(words::words(
                     &p.command
                         .iter()
-                        .map(crate::plan::Arg::lit)
+                        .map(|w| crate::plan::Arg::lit(w.clone()))
                         .collect::<Vec<_>>(),
                 )),
                 used: plan.mounts.iter().any(|m| m.passphrase == Some(k)),

@@ -109,14 +109,14 @@ fn dq_escape_into(out: &mut String, s: &str) {
 }
 
 /// `case` patterns matching exactly these answers.
-pub fn patterns(answers: &[String]) -> String {
+pub fn patterns(answers: &[&str]) -> String {
     let mut out = String::new();
     patterns_into(&mut out, answers);
     out
 }
 
 /// [`patterns`], appended to `out`.
-fn patterns_into(out: &mut String, answers: &[String]) {
+fn patterns_into(out: &mut String, answers: &[&str]) {
     for (i, a) in answers.iter().enumerate() {
         if i > 0 {
             out.push('|');
@@ -134,7 +134,7 @@ pub fn check_into(line: &mut String, var: &str, check: &Check) {
     line.push_str(var);
     line.push_str("-} in ");
     if !check.pass.is_empty() {
-        patterns_into(line, &check.pass);
+        patterns_into(line, check.pass);
         line.push_str(") ;; ");
     }
     let arm = |line: &mut String, f: &Failure| {
@@ -150,7 +150,7 @@ pub fn check_into(line: &mut String, var: &str, check: &Check) {
         line.push_str(" ;; ");
     };
     for f in &check.fail {
-        patterns_into(line, &f.answers);
+        patterns_into(line, f.answers);
         line.push_str(") ");
         arm(line, f);
     }
