@@ -361,6 +361,8 @@ fn local_runs(dir: &Path) {
         t.elapsed()
     };
     let (mut run_ratios, mut sh_ratios) = (Vec::new(), Vec::new());
+    // Sums over the reruns: bare, nbkp run, script.
+    let mut sums = [Duration::ZERO; 3];
     for round in 0..LOCAL_ROUNDS {
         // Each round starts with another of the three, so that a machine
         // getting slower or faster during a round favours none of them.
@@ -379,6 +381,9 @@ fn local_runs(dir: &Path) {
         } else {
             run_ratios.push(run.as_secs_f64() / bare.as_secs_f64());
             sh_ratios.push(sh.as_secs_f64() / bare.as_secs_f64());
+            for (sum, t) in sums.iter_mut().zip(took) {
+                *sum += t;
+            }
             "unchanged rerun"
         };
         println!(
@@ -391,17 +396,19 @@ fn local_runs(dir: &Path) {
         );
     }
     println!(
-        "20 local hard-link syncs, median of {} unchanged reruns: nbkp run {:.2}×, script {:.2}× (target ≤ 1.05×)",
+        "20 local hard-link syncs, median of {} unchanged reruns: nbkp run {:.2}×, script {:.2}× (target ≤ 1.05×); their total times: nbkp run {:.2}×, script {:.2}×",
         run_ratios.len(),
         median_f(run_ratios),
-        median_f(sh_ratios)
+        median_f(sh_ratios),
+        sums[1].as_secs_f64() / sums[0].as_secs_f64(),
+        sums[2].as_secs_f64() / sums[0].as_secs_f64()
     );
 }
 
 /// Rounds of each comparison: a first run, then unchanged reruns. This
 /// machine's timings vary by tens of percent from one run to the next, so
 /// the figure to read is the median of the reruns.
-const LOCAL_ROUNDS: usize = 13;
+const LOCAL_ROUNDS: usize = 31;
 const REMOTE_ROUNDS: usize = 10;
 
 fn median_f(mut v: Vec<f64>) -> f64 {
