@@ -855,11 +855,7 @@ nbkp_rsync_failed() {
 nbkp_run() {
   NBKP_CUR=$1
   # Opens the session of the sync named by $6 (on host $7) ahead, if its checks let it run.
-  if [ -n "${6-}" ]; then
-    nbkp_np=
-    eval "nbkp_np=\$NBKP_PF_$6"
-    case $nbkp_np:$NBKP_STRICTNESS in 0:* | 1:ignore-all) "nbkp_chan_open_$7" "$6" ;; esac
-  fi
+  if [ -n "${6-}" ] && nbkp_will_run "$6"; then "nbkp_chan_open_$7" "$6"; fi
   case $4 in
     failed | cancelled-by-failure)
       nbkp_log "CANCELLED $1: upstream sync $5 failed"
@@ -886,6 +882,15 @@ nbkp_run() {
       esac ;;
   esac
   eval "NBKP_ST_$2=$nbkp_st"
+}
+
+# Whether sync IDENT will be attempted: its preflight passed, or had only
+# errors under ignore-all (as nbkp_run decides; its upstream is done).
+nbkp_will_run() {
+  nbkp_np=
+  eval "nbkp_np=\${NBKP_PF_$1-}"
+  case $nbkp_np:$NBKP_STRICTNESS in 0:* | 1:ignore-all) return 0 ;; esac
+  return 1
 }
 
 nbkp_skip() {

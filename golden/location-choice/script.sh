@@ -875,11 +875,7 @@ $2"
 # nbkp_op sends next (this sync's commit), in the same round trip, if
 # that sync is going to run; its answer waits for it in a file.
 nbkp_carry() {
-  nbkp_np=
-  eval "nbkp_np=\${NBKP_PF_$1-}"
-  case $nbkp_np:$NBKP_STRICTNESS in
-    0:* | 1:ignore-all) NBKP_CARRY=$1 NBKP_CARRY_STYLE=$2 NBKP_CARRY_OP=$3 ;;
-  esac
+  if nbkp_will_run "$1"; then NBKP_CARRY=$1 NBKP_CARRY_STYLE=$2 NBKP_CARRY_OP=$3; fi
 }
 
 # Sync NAME's prepare, if it went with the previous sync's commit and
@@ -915,11 +911,7 @@ nbkp_rsync_failed() {
 nbkp_run() {
   NBKP_CUR=$1
   # Opens the session of the sync named by $6 (on host $7) ahead, if its checks let it run.
-  if [ -n "${6-}" ]; then
-    nbkp_np=
-    eval "nbkp_np=\$NBKP_PF_$6"
-    case $nbkp_np:$NBKP_STRICTNESS in 0:* | 1:ignore-all) "nbkp_chan_open_$7" "$6" ;; esac
-  fi
+  if [ -n "${6-}" ] && nbkp_will_run "$6"; then "nbkp_chan_open_$7" "$6"; fi
   case $4 in
     failed | cancelled-by-failure)
       nbkp_log "CANCELLED $1: upstream sync $5 failed"
@@ -946,6 +938,15 @@ nbkp_run() {
       esac ;;
   esac
   eval "NBKP_ST_$2=$nbkp_st"
+}
+
+# Whether sync IDENT will be attempted: its preflight passed, or had only
+# errors under ignore-all (as nbkp_run decides; its upstream is done).
+nbkp_will_run() {
+  nbkp_np=
+  eval "nbkp_np=\${NBKP_PF_$1-}"
+  case $nbkp_np:$NBKP_STRICTNESS in 0:* | 1:ignore-all) return 0 ;; esac
+  return 1
 }
 
 nbkp_skip() {
@@ -1052,10 +1053,9 @@ case $NBKP_STRICTNESS in
   ignore-inactive) nbkp_fatal=$NBKP_BROKEN ;;
   *) nbkp_fatal=0 ;;
 esac
-case ${NBKP_PF_home_to_nas}:$NBKP_STRICTNESS:$nbkp_fatal in
-  0:*:0 | 1:ignore-all:0) ;;
-  *) (nbkp_unprepare home-to-nas home_to_nas h1 'nbkp_abort none "${NBKP_DRY_RUN}" /srv "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"') ;;
-esac
+if [ "$nbkp_fatal" -gt 0 ] || ! nbkp_will_run home_to_nas; then
+  (nbkp_unprepare home-to-nas home_to_nas h1 'nbkp_abort none "${NBKP_DRY_RUN}" /srv "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"')
+fi
 if [ "$nbkp_fatal" -gt 0 ]; then
   nbkp_log "Aborting: preflight checks found errors in $nbkp_fatal sync(s)"
   exit 1

@@ -822,11 +822,7 @@ $2"
 # nbkp_op sends next (this sync's commit), in the same round trip, if
 # that sync is going to run; its answer waits for it in a file.
 nbkp_carry() {
-  nbkp_np=
-  eval "nbkp_np=\${NBKP_PF_$1-}"
-  case $nbkp_np:$NBKP_STRICTNESS in
-    0:* | 1:ignore-all) NBKP_CARRY=$1 NBKP_CARRY_STYLE=$2 NBKP_CARRY_OP=$3 ;;
-  esac
+  if nbkp_will_run "$1"; then NBKP_CARRY=$1 NBKP_CARRY_STYLE=$2 NBKP_CARRY_OP=$3; fi
 }
 
 # Sync NAME's prepare, if it went with the previous sync's commit and
@@ -887,6 +883,15 @@ nbkp_run() {
       esac ;;
   esac
   eval "NBKP_ST_$2=$nbkp_st"
+}
+
+# Whether sync IDENT will be attempted: its preflight passed, or had only
+# errors under ignore-all (as nbkp_run decides; its upstream is done).
+nbkp_will_run() {
+  nbkp_np=
+  eval "nbkp_np=\${NBKP_PF_$1-}"
+  case $nbkp_np:$NBKP_STRICTNESS in 0:* | 1:ignore-all) return 0 ;; esac
+  return 1
 }
 
 nbkp_skip() {
@@ -991,10 +996,9 @@ case $NBKP_STRICTNESS in
   ignore-inactive) nbkp_fatal=$NBKP_BROKEN ;;
   *) nbkp_fatal=0 ;;
 esac
-case ${NBKP_PF_a_to_b}:$NBKP_STRICTNESS:$nbkp_fatal in
-  0:*:0 | 1:ignore-all:0) ;;
-  *) (nbkp_unprepare a-to-b a_to_b h1 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /mnt/b "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"') ;;
-esac
+if [ "$nbkp_fatal" -gt 0 ] || ! nbkp_will_run a_to_b; then
+  (nbkp_unprepare a-to-b a_to_b h1 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /mnt/b "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"')
+fi
 if [ "$nbkp_fatal" -gt 0 ]; then
   nbkp_log "Aborting: preflight checks found errors in $nbkp_fatal sync(s)"
   exit 1

@@ -38,17 +38,9 @@ impl ChildExit {
         }
         #[cfg(target_os = "linux")]
         if let Some(fd) = &self.pidfd {
-            use std::os::fd::AsRawFd;
-            let mut pfd = libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            let ms = limit.as_millis().min(i32::MAX as u128) as libc::c_int;
-            // SAFETY: one valid pollfd, for the length given. EINTR (a
-            // signal, e.g. the SIGINT that stops the run) is not an error
-            // here: the caller checks its flag and waits again.
-            unsafe { libc::poll(&mut pfd, 1, ms) };
+            // A signal (e.g. the SIGINT that stops the run) ends the wait
+            // early: the caller checks its flag and waits again.
+            readable(fd, limit.as_millis().min(i32::MAX as u128) as i32);
             return child.try_wait();
         }
         let pause = if self.since.elapsed() < Duration::from_millis(250) {
@@ -59,6 +51,19 @@ impl ChildExit {
         std::thread::sleep(pause.min(limit));
         child.try_wait()
     }
+}
+
+/// Whether `from` has something to read (for a pidfd: its process has
+/// exited; for a pipe: data or its end) within `ms` milliseconds; a signal
+/// ends the wait early.
+pub(super) fn readable(from: &impl std::os::fd::AsRawFd, ms: i32) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: from.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, for the length given.
+    unsafe { libc::poll(&mut pfd, 1, ms) > 0 }
 }
 
 #[cfg(target_os = "linux")]

@@ -172,7 +172,7 @@ impl<'p> Hosts<'p> {
             stdin.write_all(message.as_bytes()).ok()?;
             stdin.flush().ok()?;
             while session.stdout.buffer().is_empty()
-                && !readable(session.stdout.get_ref(), 10)
+                && !super::child_exit::readable(session.stdout.get_ref(), 10)
                 && !waiting()
             {}
             let first = session.read_answer()?;
@@ -213,22 +213,13 @@ impl Hosts<'_> {
     /// Asks host `index` all its probes; answers by probe index (`None`
     /// when the host did not answer at all or gave no valid answer).
     pub fn ask(&self, index: usize, values: &Values) -> Vec<Option<String>> {
-        self.ask_waiting(index, values, &mut || true)
+        self.ask_then(index, values, &mut || true, None)
     }
 
     /// [`Hosts::ask`], calling `waiting` every few milliseconds while the
-    /// host has not begun to answer, until it returns true.
-    pub fn ask_waiting(
-        &self,
-        index: usize,
-        values: &Values,
-        waiting: &mut dyn FnMut() -> bool,
-    ) -> Vec<Option<String>> {
-        self.ask_then(index, values, waiting, None)
-    }
-
-    /// [`Hosts::ask_waiting`], with `then`'s commands sent right behind
-    /// the probes and their answer read into its slot.
+    /// host has not begun to answer (until it returns true), with `then`'s
+    /// commands sent right behind the probes and their answer read into
+    /// its slot.
     pub fn ask_then(
         &self,
         index: usize,
@@ -314,16 +305,4 @@ impl Drop for Session {
         }
         let _ = self.child.wait();
     }
-}
-
-/// Whether `from` has something to read (or its end) within `ms`
-/// milliseconds; a signal ends the wait early.
-fn readable(from: &impl std::os::fd::AsRawFd, ms: i32) -> bool {
-    let mut pfd = libc::pollfd {
-        fd: from.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, for the length given.
-    unsafe { libc::poll(&mut pfd, 1, ms) > 0 }
 }
