@@ -2,7 +2,7 @@
 //!
 //! One small JSON file, `$XDG_STATE_HOME/nbkp/state.json` (default
 //! `~/.local/state/nbkp/state.json`), rewritten through a temporary file and
-//! a rename after every completed sync, so a crash leaves the old or the new
+//! a rename as syncs complete, so a crash leaves the old or the new
 //! file, never half of one. `nbkp status` reads it to say how old each
 //! backup is. Losing the file loses only that history: backups themselves
 //! never depend on it.
@@ -150,34 +150,39 @@ fn acquire(lock: &Path) -> bool {
     }
 }
 
-/// Records that `slug` completed at `at` (re-reading the file first, so
-/// other syncs' entries written meanwhile are kept).
-pub fn record_success(
-    path: &Path,
-    slug: &str,
-    at: SystemTime,
-    snapshot: Option<&str>,
-) -> Result<(), String> {
-    update(path, |state| {
-        let (unix, text) = stamp(at);
-        let entry = state.syncs.entry(slug.to_string()).or_default();
-        entry.last_success = Some(text);
-        entry.last_success_unix = Some(unix);
-        entry.snapshot = snapshot.map(String::from);
-        entry.last_failure = None;
-        entry.last_failure_unix = None;
-        entry.last_failure_detail = None;
-    })
+/// One attempt of a sync, to remember.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub slug: String,
+    pub at: SystemTime,
+    /// `Ok(snapshot name)` for a success, `Err(detail)` for a failure.
+    pub outcome: Result<Option<String>, String>,
 }
 
-/// Records a failed attempt of `slug` (its last success stays).
-pub fn record_failure(path: &Path, slug: &str, at: SystemTime, detail: &str) -> Result<(), String> {
+/// Records attempts, in order, in one update (re-reading the file first,
+/// so other syncs' entries written meanwhile are kept). A success clears
+/// the failure before it; a failure keeps the last success.
+pub fn record(path: &Path, records: &[Record]) -> Result<(), String> {
     update(path, |state| {
-        let (unix, text) = stamp(at);
-        let entry = state.syncs.entry(slug.to_string()).or_default();
-        entry.last_failure = Some(text);
-        entry.last_failure_unix = Some(unix);
-        entry.last_failure_detail = Some(detail.to_string());
+        for r in records {
+            let (unix, text) = stamp(r.at);
+            let entry = state.syncs.entry(r.slug.clone()).or_default();
+            match &r.outcome {
+                Ok(snapshot) => {
+                    entry.last_success = Some(text);
+                    entry.last_success_unix = Some(unix);
+                    entry.snapshot = snapshot.clone();
+                    entry.last_failure = None;
+                    entry.last_failure_unix = None;
+                    entry.last_failure_detail = None;
+                }
+                Err(detail) => {
+                    entry.last_failure = Some(text);
+                    entry.last_failure_unix = Some(unix);
+                    entry.last_failure_detail = Some(detail.clone());
+                }
+            }
+        }
     })
 }
 
@@ -199,6 +204,35 @@ pub fn human_age(seconds: u64) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    fn record_success(
+        path: &Path,
+        slug: &str,
+        at: SystemTime,
+        snapshot: Option<&str>,
+    ) -> Result<(), String> {
+        let outcome = Ok(snapshot.map(String::from));
+        record(
+            path,
+            &[Record {
+                slug: slug.into(),
+                at,
+                outcome,
+            }],
+        )
+    }
+
+    fn record_failure(path: &Path, slug: &str, at: SystemTime, detail: &str) -> Result<(), String> {
+        let outcome = Err(detail.to_string());
+        record(
+            path,
+            &[Record {
+                slug: slug.into(),
+                at,
+                outcome,
+            }],
+        )
+    }
 
     #[test]
     fn records_survive_each_other_and_failures_keep_the_success() {
