@@ -87,14 +87,23 @@ fn present(p: &Path) -> bool {
     p.symlink_metadata().is_ok()
 }
 
+/// A directory entry that `[ -d ]` accepts. The type the directory
+/// listing gives costs no stat (a destination keeps hundreds of
+/// snapshots); only a symlink is followed, as `[ -d ]` does.
+fn entry_is_dir(e: &fs::DirEntry) -> bool {
+    e.file_type()
+        .is_ok_and(|t| t.is_dir() || (t.is_symlink() && e.path().is_dir()))
+}
+
 /// Snapshot names in `<ep>/snapshots`, in the glob's (byte) order.
 fn snapshot_names(ep: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(ep.join("snapshots"))
         .into_iter()
         .flatten()
         .flatten()
+        .filter(entry_is_dir)
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| is_name(n) && is_dir(&ep.join("snapshots").join(n)))
+        .filter(|n| is_name(n))
         .collect();
     names.sort();
     names
@@ -245,13 +254,12 @@ fn finish_removals(ep: &Path, prio: &[String]) {
         .flatten()
         .flatten()
     {
-        let p = e.path();
         if e.file_name()
             .to_string_lossy()
             .starts_with(".nbkp-removing-")
-            && p.is_dir()
+            && entry_is_dir(&e)
         {
-            let _ = remove_tree(&p, prio);
+            let _ = remove_tree(&e.path(), prio);
         }
     }
 }
