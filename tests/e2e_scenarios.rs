@@ -1395,6 +1395,7 @@ both_backends!(
     a_failing_before_hook_cancels_downstream,
     on_failure_hooks_follow_a_failing_rsync,
     hooks_of_a_locked_sync_and_a_missing_program,
+    the_log_is_in_the_order_things_happen,
     rsync_daemon_push_and_pull,
     rsync_daemon_through_ssh,
     priority_runs_rsync_under_nice_and_ionice,
@@ -2073,6 +2074,52 @@ fn script_hooks_and_daemons_under_every_shell() {
         hooks_run_in_order_with_the_outcome(&Script(shell));
         a_failing_before_hook_cancels_downstream(&Script(shell));
         rsync_daemon_push_and_pull(&Script(shell));
+    }
+}
+
+/// The log (here a pipe, not a terminal) reads in the order things
+/// happened, although `nbkp run` holds its lines back until it next waits:
+/// a sync's "Starting" line, its hooks' output, its "Completed" line, then
+/// the next sync.
+fn the_log_is_in_the_order_things_happen(be: &dyn Backend) {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sample_tree(Side::Local, &src);
+    let one = w.volume(Side::Local, "one", false);
+    w.endpoint(Side::Local, &one, Mode::HardLink, false, true);
+    let two = w.volume(Side::Local, "two", false);
+    w.endpoint(Side::Local, &two, Mode::None, false, true);
+    let mut config = String::from("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&World::volume_yaml(Side::Local, "d1", &one));
+    config.push_str(&World::volume_yaml(Side::Local, "d2", &two));
+    config.push_str(
+        "sync-endpoints:\n  es: {volume: s}\n  e1: {volume: d1, hard-link-snapshots: {enabled: true}}\n  e2: {volume: d2}\n\
+         syncs:\n  first:\n    source: es\n    destination: e1\n    hooks: {before: [[echo, first-before-hook]], after: [[echo, first-after-hook]]}\n\
+         \x20 second:\n    source: es\n    destination: e2\n    hooks: {before: [[echo, second-before-hook]]}\n",
+    );
+    let out = be.run(&w, &config, &[]);
+    out.assert_ok();
+    // Whole lines: the hook's own output, not the log line naming it.
+    let order = [
+        "[nbkp] Starting sync: first",
+        "first-before-hook",
+        "first-after-hook",
+        "[nbkp] Completed sync: first",
+        "[nbkp] Starting sync: second",
+        "second-before-hook",
+        "[nbkp] Completed sync: second",
+    ];
+    let mut lines = out.stderr.lines();
+    for expected in order {
+        assert!(
+            lines.any(|l| l == expected),
+            "{expected:?} missing or out of order in the log:\n{}",
+            out.stderr
+        );
     }
 }
 

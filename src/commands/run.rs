@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use crate::cli::{OutputFormat, RunArgs, StrictnessArg};
-use crate::exec::{Executor, LogUi, Report, RunOptions, Strictness, Ui};
+use crate::exec::{Executor, Report, RunOptions, Strictness, Ui};
 use crate::output::{print_json, table::Table};
 use crate::plan::LowerOptions;
 
@@ -39,7 +39,7 @@ pub fn run_recording_to(args: &RunArgs, state_file: Option<std::path::PathBuf>) 
     let ui: Box<dyn Ui> = if args.output == OutputFormat::Human && std::io::stderr().is_terminal() {
         Box::new(TerminalUi::default())
     } else {
-        Box::new(LogUi(|line: &str| eprintln!("{line}")))
+        Box::new(HeldLog::default())
     };
     let ui: Box<dyn Ui> = Box::new(super::record::Recording::new(
         ui,
@@ -116,6 +116,40 @@ fn summary(report: &Report) -> String {
         t.row(vec![r.sync_slug.clone(), status, detail]);
     }
     t.render()
+}
+
+/// Log lines for a stderr that is not a terminal (a log file, the journal,
+/// a pipe): the lines logged between two waits go out in one write when
+/// nbkp is about to wait (see `Ui::flush`), e.g. a sync's "Completed" line
+/// with the next one's "Starting". Whoever reads the log then wakes once
+/// per sync instead of four times (`eprintln!` writes a line and its
+/// newline apart); on a two-core machine those wake-ups competed with the
+/// next rsync's start (about 4% of a run of 20 unchanged local syncs). The
+/// log is behind by at most nbkp's own work between two waits.
+#[derive(Default)]
+struct HeldLog {
+    held: String,
+}
+
+impl Ui for HeldLog {
+    fn log(&mut self, line: &str) {
+        self.held.push_str(line);
+        self.held.push('\n');
+    }
+
+    fn flush(&mut self) {
+        use std::io::Write;
+        if !self.held.is_empty() {
+            let _ = std::io::stderr().lock().write_all(self.held.as_bytes());
+            self.held.clear();
+        }
+    }
+}
+
+impl Drop for HeldLog {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 /// On a terminal: a line showing which sync runs and, with `-p overall` or

@@ -25,6 +25,8 @@ impl Executor<'_> {
                 Ok(())
             }
             Some(Password::Command(argv)) => {
+                // It may print (or ask) on stderr too: the log comes first.
+                self.flush_log();
                 let out = Command::new(&argv[0])
                     .args(&argv[1..])
                     .stdin(Stdio::null())

@@ -114,6 +114,7 @@ impl Executor<'_> {
             cmd.env(e.name, expand(&e.value, v).join(""));
         }
         cmd.stdout(std::io::stderr());
+        self.flush_log();
         match cmd.status() {
             Ok(status) => {
                 use std::os::unix::process::ExitStatusExt;

@@ -184,6 +184,9 @@ pub trait Ui {
     fn reads_rsync_output(&self) -> bool {
         false
     }
+    /// nbkp is about to wait (for rsync, a host, a hook, a drive): a UI
+    /// that holds lines back writes them now.
+    fn flush(&mut self) {}
 }
 
 /// Log lines through a function; nothing else.
@@ -276,6 +279,13 @@ impl<'p> Executor<'p> {
         })
     }
 
+    /// Before nbkp waits for something (rsync, a host's answer, a hook, a
+    /// drive): the log lines held back go out, so the log is never behind
+    /// by more than nbkp's own work since the last wait.
+    fn flush_log(&mut self) {
+        self.ui.flush();
+    }
+
     fn log(&mut self, msg: &str) {
         let line = if self.options.dry_run {
             format!("[nbkp] [dry-run] {msg}")
@@ -315,6 +325,7 @@ impl<'p> Executor<'p> {
         report.umounts = self.umount_all(&base);
         self.channels.close_all();
         self.hosts.close(&base);
+        self.flush_log();
         report
     }
 
@@ -326,6 +337,7 @@ impl<'p> Executor<'p> {
         report.mounts = mounts;
         report.umounts = self.umount_all(&base);
         self.hosts.close(&base);
+        self.flush_log();
         report
     }
 
@@ -355,6 +367,7 @@ impl<'p> Executor<'p> {
                 .collect(),
         };
         self.hosts.close(&base);
+        self.flush_log();
         out
     }
 
@@ -376,6 +389,7 @@ impl<'p> Executor<'p> {
 
     /// Every host's probes, then every sync's checks.
     fn check_all(&mut self, base: &Values) -> (Report, HashMap<String, u8>) {
+        self.flush_log();
         let first = self
             .plan
             .first_channel
@@ -968,6 +982,7 @@ impl<'p> Executor<'p> {
         v.stale_lock = "-".into();
         let mut renames = 0;
         loop {
+            self.flush_log();
             let native = if self.plan.hosts[call.host].ssh.is_none() {
                 local_ops::perform(call.op, &argv(&call.args, v)).map(|d| hosts::Answer {
                     code: Some(d.code),
@@ -1063,6 +1078,7 @@ impl<'p> Executor<'p> {
         if to_ui {
             cmd.stdout(Stdio::piped());
         }
+        self.flush_log();
         let spawned = cmd.spawn();
         if let Some(s) = session {
             s.started();
@@ -1121,6 +1137,7 @@ impl<'p> Executor<'p> {
         let wake = std::time::Duration::from_millis(if to_ui { 50 } else { 100 });
         let status = loop {
             forward(&mut self.ui);
+            self.flush_log();
             match exit.wait(&mut child, wake) {
                 Ok(Some(status)) => break Some(status),
                 Ok(None) if self.interrupted.load(Ordering::SeqCst) => {

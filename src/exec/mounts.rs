@@ -34,6 +34,7 @@ pub struct MountResult {
 impl<'p> Executor<'p> {
     /// The mount phase of a run (see [`mount_all`]), logged.
     pub fn mount_all(&mut self, v: &mut Values) -> Vec<MountResult> {
+        self.flush_log();
         let mut lines = Vec::new();
         let r = mount_all(self.plan, &self.hosts, v, &mut |l| {
             lines.push(l.to_string())
@@ -44,6 +45,7 @@ impl<'p> Executor<'p> {
 
     /// The unmount phase of a run (see [`umount_all`]), logged.
     pub fn umount_all(&mut self, v: &Values) -> Vec<MountResult> {
+        self.flush_log();
         let mut lines = Vec::new();
         let r = umount_all(self.plan, &self.hosts, v, &mut |l| {
             lines.push(l.to_string())
@@ -53,6 +55,7 @@ impl<'p> Executor<'p> {
     }
 
     pub fn mount_states(&mut self, v: &Values) -> Vec<(String, Option<String>)> {
+        self.flush_log();
         mount_states(self.plan, &self.hosts, v)
     }
 }
