@@ -3,7 +3,7 @@
 //! counts it.
 
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -56,13 +56,11 @@ impl Recording {
                         batch.push(first);
                         // Until the next write may come, gather; the run's
                         // end (the sender dropped) writes at once.
-                        while let Some(wait) = next_write.checked_duration_since(Instant::now()) {
-                            match rx.recv_timeout(wait) {
-                                Ok(r) => batch.push(r),
-                                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                                    break
-                                }
-                            }
+                        while let Some(r) = next_write
+                            .checked_duration_since(Instant::now())
+                            .and_then(|wait| rx.recv_timeout(wait).ok())
+                        {
+                            batch.push(r);
                         }
                         batch.extend(rx.try_iter());
                         if let Err(msg) = state::record(&path, &batch) {
