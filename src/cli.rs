@@ -129,6 +129,28 @@ pub enum Command {
     /// Check where LUKS passphrases come from
     #[command(subcommand, arg_required_else_help = true)]
     Credentials(CredentialsCommand),
+    // --- Getting files back (args at the end of this file) ---
+    /// Copy files back from a snapshot (or a plain mirror) into a folder
+    ///
+    /// Paths are relative to the sync's source (default: everything). Files
+    /// already in DIR are left alone unless --overwrite (then each replaced
+    /// one is listed); nothing is ever deleted. --to is required, and may not
+    /// be the backup itself or inside it; to put files back where they were,
+    /// pass the source folder and --overwrite on purpose. Names beginning
+    /// with `-` go after `--`. See docs/restore.md.
+    ///
+    /// Exit codes: 0 restored (or, with -n, listed), 1 a copy failed or the
+    /// backup is not there, 2 bad command line (no --to, unknown snapshot).
+    Restore(RestoreArgs),
+    /// Compare a snapshot with its source, file by file
+    ///
+    /// By content (rsync --checksum, computed on each side's own host), or by
+    /// size and modification time with --quick. Reports files missing from
+    /// the snapshot, only in it, changed in the source since, and different
+    /// with the same size and time (a damaged copy), with the sync's filters.
+    ///
+    /// Exit codes: 0 equal, 1 not equal or not verified, 2 bad command line.
+    Verify(VerifyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,6 +223,12 @@ pub enum SnapshotsCommand {
     /// and removed, and changes nothing. Exit 1 when an endpoint could not be
     /// pruned (unreachable, locked by a run, or a removal failed).
     Prune(SnapshotsPruneArgs),
+    /// What was added, removed and changed between two snapshots
+    ///
+    /// Default: the two newest; with one name, that one and the newest. Hard
+    /// links: an unchanged file is the same inode (nothing is read); btrfs:
+    /// the same size and modification time. Listed on the destination's host.
+    Diff(SnapshotsDiffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -543,6 +571,86 @@ pub struct ScheduleArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub file: ConfigFileArg,
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+}
+
+// --- Getting files back: restore, verify, snapshots diff ---
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub file: ConfigFileArg,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// The sync whose backup to restore from
+    #[arg(short = 's', long = "sync", value_name = "SYNC")]
+    pub sync: String,
+    /// The snapshot to restore from [default: latest]
+    #[arg(long, value_name = "NAME|latest")]
+    pub snapshot: Option<String>,
+    /// Paths relative to the sync's source [default: everything]
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// The folder to restore into (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+    /// List what would be copied; copy nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Replace files that already exist in DIR (each is listed)
+    #[arg(long)]
+    pub overwrite: bool,
+    /// rsync progress output
+    #[arg(short = 'p', long, value_enum, default_value_t = ProgressArg::None)]
+    pub progress: ProgressArg,
+    #[command(flatten)]
+    pub mount: MountArgs,
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub file: ConfigFileArg,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Only these syncs (repeatable) [default: every sync]
+    #[arg(short = 's', long = "sync", value_name = "SYNC")]
+    pub sync: Vec<String>,
+    /// The snapshot to verify [default: latest]
+    #[arg(long, value_name = "NAME|latest")]
+    pub snapshot: Option<String>,
+    /// Compare size and modification time only (reads no file content)
+    #[arg(long)]
+    pub quick: bool,
+    #[command(flatten)]
+    pub mount: MountArgs,
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotsDiffArgs {
+    #[command(flatten)]
+    pub file: ConfigFileArg,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// The sync whose destination's snapshots to compare
+    #[arg(short = 's', long = "sync", value_name = "SYNC")]
+    pub sync: String,
+    /// The older snapshot (or `latest`) [default: the second newest]
+    #[arg(value_name = "A")]
+    pub from: Option<String>,
+    /// The newer snapshot (or `latest`) [default: the newest]
+    #[arg(value_name = "B")]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub mount: MountArgs,
     /// Output format
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,

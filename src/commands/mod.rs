@@ -1,5 +1,6 @@
 //! One module per command; each returns the process exit code.
 
+mod backup;
 mod completions;
 mod config_show;
 mod credentials;
@@ -9,11 +10,14 @@ mod init;
 mod ordering;
 mod preflight;
 mod record;
+mod restore;
 mod run;
 mod schedule;
 mod sh;
 mod snapshots;
+mod snapshots_diff;
 mod status;
+mod verify;
 
 use crate::cli::{
     Cli, Command, ConfigCommand, NetworkArg, OrderingCommand, OutputFormat, PreflightCommand,
@@ -35,6 +39,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Preflight(PreflightCommand::Troubleshoot(args)) => preflight::run(&args, true),
         Command::Snapshots(SnapshotsCommand::Show(args)) => snapshots::show(&args),
         Command::Snapshots(SnapshotsCommand::Prune(args)) => snapshots::prune(&args),
+        Command::Snapshots(SnapshotsCommand::Diff(args)) => snapshots_diff::run(&args),
         Command::Ordering(OrderingCommand::Graph(args)) => ordering::graph(&args),
         Command::Init(args) => init::run(&args),
         Command::Completions(args) => completions::completions(&args),
@@ -45,6 +50,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Credentials(crate::cli::CredentialsCommand::KeyringStatus(args)) => {
             credentials::keyring_status(&args)
         }
+        Command::Restore(args) => restore::run(&args),
+        Command::Verify(args) => verify::run(&args),
     }
 }
 

@@ -146,24 +146,14 @@ fn inspect(hosts: &Hosts, v: &Values, site: &Site, now: i64) -> EndpointReport {
         removed: None,
         detail: None,
     };
-    let Some(out) = hosts.run(site.host, &op_message(&site.list_call(), v), v) else {
-        r.state = "unreachable";
-        return r;
-    };
-    let mut names = Vec::new();
-    for line in out.output.lines() {
-        match line.split_once(' ') {
-            Some(("latest", l)) if l != "-" => r.latest = Some(l.to_string()),
-            Some(("snapshot", n)) => names.push(n.to_string()),
-            _ if line == "absent" => r.state = "absent",
-            _ => {}
-        }
-    }
-    if out.code != Some(0) {
-        r.state = "failed";
-        r.detail = Some(out.output.trim().to_string());
+    let listing = list(hosts, v, site);
+    r.state = listing.state;
+    r.latest = listing.latest;
+    r.detail = listing.detail;
+    if matches!(r.state, "unreachable" | "failed") {
         return r;
     }
+    let names = listing.names;
     let decisions = decide(&site.retention, &names, r.latest.as_deref(), now);
     r.snapshots = decisions
         .into_iter()
@@ -176,6 +166,43 @@ fn inspect(hosts: &Hosts, v: &Values, site: &Site, now: i64) -> EndpointReport {
         })
         .collect();
     r
+}
+
+/// An endpoint's snapshots as lib.sh's `nbkp_list` reports them.
+pub(super) struct Listing {
+    /// `ok`, `absent`, `unreachable` or `failed` (then `detail` says why).
+    pub state: &'static str,
+    pub latest: Option<String>,
+    /// Valid snapshot names only, oldest first.
+    pub names: Vec<String>,
+    pub detail: Option<String>,
+}
+
+/// Lists an endpoint's snapshots and `latest` on its host.
+pub(super) fn list(hosts: &Hosts, v: &Values, site: &Site) -> Listing {
+    let mut l = Listing {
+        state: "ok",
+        latest: None,
+        names: Vec::new(),
+        detail: None,
+    };
+    let Some(out) = hosts.run(site.host, &op_message(&site.list_call(), v), v) else {
+        l.state = "unreachable";
+        return l;
+    };
+    for line in out.output.lines() {
+        match line.split_once(' ') {
+            Some(("latest", n)) if n != "-" => l.latest = Some(n.to_string()),
+            Some(("snapshot", n)) => l.names.push(n.to_string()),
+            _ if line == "absent" => l.state = "absent",
+            _ => {}
+        }
+    }
+    if out.code != Some(0) {
+        l.state = "failed";
+        l.detail = Some(out.output.trim().to_string());
+    }
+    l
 }
 
 /// Removes `drops` under the destination's lock.
