@@ -196,7 +196,7 @@ pub struct Output {
 
 /// Runs `argv` here. With `progress`, rsync's `--info=progress2` lines
 /// are shown on stderr as they come (as `nbkp run -p overall` shows them)
-/// and left out of `stdout`.
+/// and left out of `stdout`; without, `stdout` is exactly what it wrote.
 pub fn run(argv: &[String], progress: bool) -> Output {
     let mut cmd = crate::credentials::scrubbed(Command::new(&argv[0]));
     cmd.args(&argv[1..])
@@ -222,7 +222,10 @@ pub fn run(argv: &[String], progress: bool) -> Output {
         String::from_utf8_lossy(&s).into_owned()
     });
     let mut stdout = Vec::new();
-    if let Some(mut out) = child.stdout.take() {
+    if let Some(mut out) = child.stdout.take().filter(|_| !progress) {
+        // Unchanged: find's NUL-separated records hold any byte.
+        let _ = out.read_to_end(&mut stdout);
+    } else if let Some(mut out) = child.stdout.take() {
         let mut buf = [0u8; 8192];
         let mut line = Vec::new();
         while let Ok(n) = out.read(&mut buf) {
