@@ -112,8 +112,8 @@ fn change_source(b: &Backup) {
     std::fs::write(b.src.join("new.txt"), "new\n").unwrap();
 }
 
-fn restore_checks(w: &mut World, side: Side) {
-    let b = backup(w, side, Mode::HardLink, "");
+fn restore_checks(w: &mut World, side: Side, mode: Mode) {
+    let b = backup(w, side, mode, "");
     w.sample_tree(Side::Local, &b.src);
     b.run(w);
     change_source(&b);
@@ -123,7 +123,7 @@ fn restore_checks(w: &mut World, side: Side) {
     let old = &snaps[0];
 
     // One file from the older snapshot.
-    let one = w.root().join("one");
+    let one = w.root().join(format!("one-{}", testbed::unique_tag()));
     let one_s = one.display().to_string();
     let (code, out, err) = nbkp(
         w,
@@ -153,7 +153,7 @@ fn restore_checks(w: &mut World, side: Side) {
     assert_eq!(names.len(), 1, "only a.txt is restored");
 
     // The whole tree of the older snapshot, removed file included.
-    let all = w.root().join("all");
+    let all = w.root().join(format!("all-{}", testbed::unique_tag()));
     let (code, _, err) = nbkp(
         w,
         &b.config,
@@ -175,7 +175,7 @@ fn restore_checks(w: &mut World, side: Side) {
     assert!(all.join("sub/b.txt").exists() && !all.join("new.txt").exists());
 
     // The newest by default; a dry run lists and copies nothing.
-    let dry = w.root().join("dry");
+    let dry = w.root().join(format!("dry-{}", testbed::unique_tag()));
     let (code, out, err) = nbkp(
         w,
         &b.config,
@@ -244,7 +244,7 @@ fn restore_from_an_older_local_snapshot_one_file_a_tree_and_no_overwrite() {
     let Some(mut w) = World::new(false, false) else {
         return;
     };
-    restore_checks(&mut w, Side::Local);
+    restore_checks(&mut w, Side::Local, Mode::HardLink);
 }
 
 #[test]
@@ -252,7 +252,7 @@ fn restore_from_the_ssh_test_host_over_one_connection() {
     let Some(mut w) = World::new(true, false) else {
         return;
     };
-    restore_checks(&mut w, Side::Remote);
+    restore_checks(&mut w, Side::Remote, Mode::HardLink);
     let b = backup(&mut w, Side::Remote, Mode::HardLink, "");
     w.sample_tree(Side::Local, &b.src);
     b.run(&w);
@@ -276,6 +276,15 @@ fn restore_from_the_ssh_test_host_over_one_connection() {
         w.manifest(Side::Local, &to),
         w.manifest(Side::Local, &b.src)
     );
+}
+
+#[test]
+fn restore_from_btrfs_snapshots_local_and_on_the_ssh_host() {
+    let Some(mut w) = World::new(true, true) else {
+        return;
+    };
+    restore_checks(&mut w, Side::Local, Mode::Btrfs);
+    restore_checks(&mut w, Side::Remote, Mode::Btrfs);
 }
 
 #[test]
@@ -414,8 +423,13 @@ fn verify_checks(w: &mut World, side: Side, mode: Mode) {
         );
     }
 
+    let logins = (side == Side::Remote).then(|| w.remote().login_count());
     let (code, out, err) = nbkp(w, &b.config, &["verify", "-s", "s", "-o", "json"]);
     assert_eq!(code, 1, "{err}\n{out}");
+    if let Some(before) = logins {
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(w.remote().login_count(), before + 1, "one SSH connection");
+    }
     let r = &json(&out)["syncs"][0];
     assert_eq!(r["result"], "different");
     assert_eq!(r["method"], "checksum");

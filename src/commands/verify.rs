@@ -78,7 +78,13 @@ pub fn run(args: &VerifyArgs) -> i32 {
     let mut targets = Vec::new();
     for slug in &slugs {
         match backup::target(&config, &plan, slug) {
+            Ok(t) if t.source.is_none() && args.sync.is_empty() => {
+                eprintln!("Note: {slug}: skipped (its source is an rsync daemon's module)");
+            }
             Ok(t) => targets.push(t),
+            // Every sync, not one named: one that cannot be read back
+            // (a daemon's module) is left out, and said so.
+            Err(e) if args.sync.is_empty() => eprintln!("Note: skipped: {e}"),
             Err(e) => {
                 eprintln!("Error: {e}");
                 return super::EXIT_USAGE;
