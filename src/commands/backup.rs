@@ -298,7 +298,7 @@ impl Item {
     pub fn time_differs(&self) -> bool {
         matches!(self.flags.as_bytes()[4], b't' | b'T')
     }
-    /// Only attributes differ (`.`), or a symlink's target (`c` + `c`).
+    /// Nothing is sent or made (`.`): only attributes differ.
     pub fn attributes_only(&self) -> bool {
         self.flags.as_bytes()[0] == b'.'
     }

@@ -113,7 +113,6 @@ pub fn run(args: &RestoreArgs) -> i32 {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn restore(
     args: &RestoreArgs,
     target: &Target,

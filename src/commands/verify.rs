@@ -145,7 +145,13 @@ fn verify_one(
     };
     let mut values = v.clone();
     values.run_flags = run_flags(args.quick);
-    let out = backup::run(&expand_argv(&words, &values), false);
+    let argv = expand_argv(&words, &values);
+    // The sync's command deletes (--delete): only ever as a dry run.
+    if !is_dry_run(&argv) {
+        r.error = Some("internal error: the comparison is not a dry run; not run".into());
+        return r;
+    }
+    let out = backup::run(&argv, false);
     if out.code != 0 {
         r.error = Some(format!(
             "rsync exited with code {}: {}",
@@ -176,6 +182,13 @@ pub fn run_flags(quick: bool) -> Vec<String> {
         f.push("--checksum".into());
     }
     f
+}
+
+/// Whether rsync's argv (or, run on a remote host, its command line) has
+/// `--dry-run` as a word.
+pub fn is_dry_run(argv: &[String]) -> bool {
+    argv.iter()
+        .any(|a| a == "--dry-run" || a.split(' ').any(|w| w == "--dry-run"))
 }
 
 /// The sync's own rsync command (its options, filters, priority and
@@ -407,6 +420,22 @@ mod tests {
         assert_eq!(pull[pull.len() - 2], "10.0.0.2:/a/");
         let there = argv(1, 1).unwrap();
         assert_eq!(there[0], "ssh");
+        let values = Values {
+            run_flags: run_flags(false),
+            ..Values::default()
+        };
+        for (s, d) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            let words = rsync_argv(
+                &sync(),
+                &hosts,
+                &site(s, "/a", "none"),
+                &site(d, "/b", "none"),
+                Arg::lit("/b/"),
+            )
+            .unwrap();
+            assert!(is_dry_run(&expand_argv(&words, &values)), "{s} {d}");
+            assert!(!is_dry_run(&expand_argv(&words, &Values::default())));
+        }
         assert!(there.last().unwrap().starts_with("rsync "), "{there:?}");
         assert!(argv(1, 2).is_err());
     }
