@@ -672,6 +672,29 @@ fn hostile_checks(w: &mut World, side: Side) {
     entries.sort();
     assert_eq!(entries.len(), picks.len() + 1, "only what was named");
     assert!(!named.join("INJECTED").exists() && !w.root().join("INJECTED").exists());
+
+    // verify and diff read the same names back exactly.
+    let (code, out, err) = nbkp(w, &b.config, &["verify", "-o", "json"]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    let odd = "added\nname -x 'q'";
+    std::fs::write(b.src.join(odd), "odd\n").unwrap();
+    std::fs::remove_file(b.src.join("-leading-dash")).unwrap();
+    let (code, out, _) = nbkp(w, &b.config, &["verify", "-o", "json"]);
+    assert_eq!(code, 1);
+    let r = &json(&out)["syncs"][0];
+    assert_eq!(strings(&r["missing"]), [odd]);
+    assert_eq!(strings(&r["extra"]), ["-leading-dash"]);
+    b.run(w);
+    let (code, out, err) = nbkp(
+        w,
+        &b.config,
+        &["snapshots", "diff", "-s", "s", "-o", "json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let d = json(&out);
+    assert_eq!(d["added"][0]["path"], odd, "{d}");
+    assert_eq!(d["removed"][0]["path"], "-leading-dash", "{d}");
+    assert_eq!(d["changed"], serde_json::json!([]), "{d}");
 }
 
 #[test]
