@@ -145,11 +145,21 @@ pub fn present(hosts: &Hosts, v: &Values, site: &Site) -> Option<bool> {
         crate::shell::quote(&format!("{}{suffix}", words.pop().unwrap_or_default()))
     };
     let test = format!(
-        "if [ -f {} ] && [ -f {} ]; then echo there; else echo absent; fi",
+        "if [ -f {} ] && [ -f {} ]; then echo there; else echo absent; fi; \
+         if [ -L {} ]; then echo locked; fi",
         q(&site.volume_path, "/.nbkp-vol"),
-        q(&site.path, "/.nbkp-dst")
+        q(&site.path, "/.nbkp-dst"),
+        q(&site.path, "/.nbkp-lock")
     );
     let out = hosts.run(site.host, &test, v)?;
+    if site.snapshots == "none" && out.output.lines().any(|l| l == "locked") {
+        // A snapshot is complete once it has its name; a mirror being
+        // written is not.
+        eprintln!(
+            "Warning: {}: a run holds this destination's lock: it may be writing the mirror now",
+            site.shown
+        );
+    }
     Some(out.output.lines().any(|l| l == "there"))
 }
 
