@@ -140,7 +140,8 @@ pub enum Command {
     /// with `-` go after `--`. See docs/restore.md.
     ///
     /// Exit codes: 0 restored (or, with -n, listed), 1 a copy failed or the
-    /// backup is not there, 2 bad command line (no --to, unknown snapshot).
+    /// backup is not there or has no such snapshot, 2 bad command line (no --to,
+    /// --to inside the backup).
     Restore(RestoreArgs),
     /// Compare a snapshot with its source, file by file
     ///
