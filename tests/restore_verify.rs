@@ -192,10 +192,9 @@ fn restore_checks(w: &mut World, side: Side, mode: Mode) {
     );
     assert_eq!(code, 0, "{err}");
     let doc = json(&out);
-    assert!(
-        strings(&doc["copied"]).contains(&"new.txt".to_string()),
-        "{doc}"
-    );
+    let copied = strings(&doc["copied"]);
+    assert!(copied.contains(&"new.txt".to_string()), "{doc}");
+    assert!(copied.contains(&"link-to-a".to_string()), "{doc}");
     assert_eq!(doc["snapshot"], snaps[1].as_str());
     assert!(!dry.exists());
 
@@ -443,12 +442,14 @@ fn verify_checks(w: &mut World, side: Side, mode: Mode) {
     // The source moves on: edits are "changed since", not damage.
     std::thread::sleep(Duration::from_millis(1100));
     std::fs::write(b.src.join("a.txt"), "edited after the snapshot\n").unwrap();
+    std::fs::remove_file(b.src.join("link-to-a")).unwrap();
+    std::os::unix::fs::symlink("sub", b.src.join("link-to-a")).unwrap();
     std::fs::write(b.src.join("later.txt"), "new\n").unwrap();
     std::fs::remove_file(b.src.join("with space.txt")).unwrap();
     let (code, out, _) = nbkp(w, &b.config, &["verify", "-o", "json"]);
     assert_eq!(code, 1);
     let r = &json(&out)["syncs"][0];
-    assert_eq!(strings(&r["changed_since"]), ["a.txt"]);
+    assert_eq!(strings(&r["changed_since"]), ["a.txt", "link-to-a"]);
     assert_eq!(strings(&r["different"]), ["sub/deeper/c.bin"]);
     assert_eq!(strings(&r["missing"]), ["later.txt"]);
     assert_eq!(strings(&r["extra"]), ["with space.txt"]);

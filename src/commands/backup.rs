@@ -283,7 +283,12 @@ fn keep_line(out: &mut Vec<u8>, line: &[u8], progress: bool) {
     out.push(b'\n');
 }
 
-/// One line of rsync's `--itemize-changes` (`YXcstpoguax name`).
+/// rsync's itemised output without `%L`: `-i` is `%i %n%L`, which adds
+/// ` -> target` to symlinks and ` => name` to hard links, and would make
+/// those names ambiguous.
+pub const OUT_FORMAT: &str = "--out-format=%i %n";
+
+/// One line of [`OUT_FORMAT`] (`YXcstpoguax name`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
     /// The 11 flag characters (`*deleting  ` for a deletion).

@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 
-use super::backup::{self, Item, Target};
+use super::backup::{self, Item, Target, OUT_FORMAT};
 use crate::cli::{OutputFormat, RestoreArgs};
 use crate::exec::values::{argv as expand_argv, expand, Values};
 use crate::output::print_json;
@@ -213,7 +213,7 @@ pub struct Request<'a> {
 }
 
 /// The restore's rsync: `-a -H` (what the snapshot holds, hard links
-/// included), itemised so the report can say what was copied, never
+/// included), itemised (`%i %n`) so the report can say what was copied, never
 /// `--delete`; without `overwrite`, `--ignore-existing` (rsync itself
 /// leaves every existing file alone) and `--info=skip1` to name them.
 /// Named paths are read from a NUL-separated file (`--from0`, with `-r`,
@@ -225,7 +225,7 @@ pub fn rsync_argv(r: &Request) -> Vec<Arg> {
         Arg::lit("rsync"),
         Arg::lit("-a"),
         Arg::lit("-H"),
-        Arg::lit("--itemize-changes"),
+        Arg::lit(OUT_FORMAT),
     ];
     if !r.overwrite {
         w.push(Arg::lit("--ignore-existing"));
@@ -405,6 +405,7 @@ mod tests {
     fn never_deletes_and_keeps_existing_files_unless_told() {
         let w = local(false, false, None);
         assert!(w.contains(&"--ignore-existing".to_string()), "{w:?}");
+        assert!(w.contains(&"--out-format=%i %n".to_string()), "{w:?}");
         assert!(!w.iter().any(|x| x.starts_with("--del")), "{w:?}");
         assert_eq!(&w[w.len() - 2..], ["/usb/docs/snapshots/S/", "/tmp/r/"]);
         let w = local(true, true, None);

@@ -175,7 +175,7 @@ fn verify_one(
 /// the snapshot show as deletions, and content is compared by checksum
 /// unless `quick`.
 pub fn run_flags(quick: bool) -> Vec<String> {
-    let mut f: Vec<String> = ["--dry-run", "--itemize-changes", "--delete"]
+    let mut f: Vec<String> = ["--dry-run", backup::OUT_FORMAT, "--delete"]
         .map(String::from)
         .to_vec();
     if !quick {
@@ -323,6 +323,7 @@ mod tests {
         for quick in [false, true] {
             let f = run_flags(quick);
             assert_eq!(f[0], "--dry-run");
+            assert_eq!(f[1], "--out-format=%i %n");
             assert_eq!(f.contains(&"--checksum".to_string()), !quick);
         }
     }
