@@ -246,6 +246,39 @@ fn restore_from_an_older_local_snapshot_one_file_a_tree_and_no_overwrite() {
     restore_checks(&mut w, Side::Local, Mode::HardLink);
 }
 
+/// `-p overall` shows rsync's progress on stderr, and still reports what
+/// was copied.
+#[test]
+fn restore_with_progress_still_lists_what_it_copied() {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let b = backup(&mut w, Side::Local, Mode::HardLink, "");
+    w.sample_tree(Side::Local, &b.src);
+    b.run(&w);
+    let to = w.root().join("progress");
+    let (code, out, err) = nbkp(
+        &w,
+        &b.config,
+        &[
+            "restore",
+            "-s",
+            "s",
+            "-p",
+            "overall",
+            "--to",
+            &to.display().to_string(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("(xfr#"), "{err}");
+    assert!(
+        out.contains("copied (5):") && out.contains("  sub/deeper/c.bin\n"),
+        "{out}"
+    );
+    assert!(!out.contains("(xfr#"), "{out}");
+}
+
 #[test]
 fn restore_from_the_ssh_test_host_over_one_connection() {
     let Some(mut w) = World::new(true, false) else {

@@ -232,10 +232,14 @@ pub fn run(argv: &[String], progress: bool) -> Output {
         String::from_utf8_lossy(&s).into_owned()
     });
     let mut stdout = Vec::new();
-    if let Some(mut out) = child.stdout.take().filter(|_| !progress) {
+    let out = child.stdout.take();
+    if !progress {
         // Unchanged: find's NUL-separated records hold any byte.
-        let _ = out.read_to_end(&mut stdout);
-    } else if let Some(mut out) = child.stdout.take() {
+        if let Some(mut out) = out {
+            let _ = out.read_to_end(&mut stdout);
+        }
+    } else if let Some(mut out) = out {
+        let mut shown = Shown::new(&argv[0]);
         let mut buf = [0u8; 8192];
         let mut line = Vec::new();
         while let Ok(n) = out.read(&mut buf) {
@@ -246,17 +250,15 @@ pub fn run(argv: &[String], progress: bool) -> Output {
                 // rsync redraws its progress line with \r; names never hold
                 // a raw \r or \n (it writes them as \#015, \#012).
                 if b == b'\r' || b == b'\n' {
-                    keep_line(&mut stdout, &line, progress);
+                    shown.line(&mut stdout, &line);
                     line.clear();
                 } else {
                     line.push(b);
                 }
             }
         }
-        keep_line(&mut stdout, &line, progress);
-        if progress {
-            eprintln!();
-        }
+        shown.line(&mut stdout, &line);
+        shown.finish();
     }
     let code = child.wait().ok().and_then(|s| s.code()).unwrap_or(-1);
     Output {
@@ -266,21 +268,59 @@ pub fn run(argv: &[String], progress: bool) -> Output {
     }
 }
 
-fn keep_line(out: &mut Vec<u8>, line: &[u8], progress: bool) {
-    if line.is_empty() {
-        return;
+/// Where rsync's progress goes: on a terminal, a bar as `nbkp run`'s;
+/// elsewhere, its line redrawn on stderr.
+enum Shown {
+    Bar(indicatif::ProgressBar),
+    Line(bool),
+}
+
+impl Shown {
+    fn new(what: &str) -> Shown {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() {
+            return Shown::Line(false);
+        }
+        let bar = indicatif::ProgressBar::new(100);
+        let template = if std::env::var_os("NO_COLOR").is_none() {
+            "{spinner:.cyan} {msg:.bold} {wide_bar:.cyan/blue} {pos:>3}%"
+        } else {
+            "{spinner} {msg} {wide_bar} {pos:>3}%"
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(what.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Shown::Bar(bar)
     }
-    if progress {
-        if let Some(text) = std::str::from_utf8(line)
-            .ok()
-            .filter(|l| crate::exec::parse_progress(l).is_some())
-        {
-            eprint!("\r{}", text.trim());
+
+    /// A progress line is shown; any other is kept in `out`.
+    fn line(&mut self, out: &mut Vec<u8>, line: &[u8]) {
+        if line.is_empty() {
             return;
         }
+        let text = std::str::from_utf8(line).unwrap_or("");
+        match (crate::exec::parse_progress(text), self) {
+            (Some(p), Shown::Bar(bar)) => bar.set_position(u64::from(p)),
+            (Some(_), Shown::Line(drawn)) => {
+                eprint!("\r{}", text.trim());
+                *drawn = true;
+            }
+            (None, _) => {
+                out.extend_from_slice(line);
+                out.push(b'\n');
+            }
+        }
     }
-    out.extend_from_slice(line);
-    out.push(b'\n');
+
+    fn finish(self) {
+        match self {
+            Shown::Bar(bar) => bar.finish_and_clear(),
+            Shown::Line(true) => eprintln!(),
+            Shown::Line(false) => {}
+        }
+    }
 }
 
 /// rsync's itemised output without `%L`: `-i` is `%i %n%L`, which adds
