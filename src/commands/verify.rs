@@ -55,6 +55,12 @@ struct Report {
     error: Option<String>,
 }
 
+/// The document: a struct, so the keys keep their order.
+#[derive(Serialize)]
+struct Doc<'a> {
+    syncs: &'a [Report],
+}
+
 pub fn run(args: &VerifyArgs) -> i32 {
     let (config, plan) = match backup::load(
         args.file.config.as_deref(),
@@ -97,7 +103,7 @@ pub fn run(args: &VerifyArgs) -> i32 {
             .map(|t| verify_one(args, t, &plan.hosts, hosts, v))
             .collect();
         match args.output {
-            OutputFormat::Json => print_json(&serde_json::json!({ "syncs": reports })),
+            OutputFormat::Json => print_json(&Doc { syncs: &reports }),
             OutputFormat::Human => print!("{}", human(&reports)),
         }
         i32::from(reports.iter().any(|r| r.result != "equal"))
