@@ -29,6 +29,7 @@ pub fn run(args: &ShArgs) -> i32 {
         no_mount: false,
         no_umount: false,
         mounts_only: None,
+        clock_check: false,
     };
     let plan = match super::plan_for(
         args.file.config.as_deref(),

@@ -254,7 +254,7 @@ impl Hosts<'_> {
             };
             let token = !v.is_empty()
                 && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-:".contains(&b));
             if token && i < answers.len() {
                 answers[i] = Some(v.to_string());
             }

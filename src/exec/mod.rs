@@ -61,6 +61,10 @@ pub struct Preflight {
     pub sync_slug: String,
     pub status: &'static str,
     pub errors: Vec<CheckFailure>,
+    /// Problems that keep no sync from running (a clock behind the newest
+    /// snapshot).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -476,10 +480,12 @@ impl<'p> Executor<'p> {
                 2 => "inactive",
                 _ => "pending",
             };
+            let warnings = clock_warning(sync, &answers).into_iter().collect();
             preflight.push(Preflight {
                 sync_slug: sync.slug.clone(),
                 status,
                 errors,
+                warnings,
             });
         }
         for ex in &self.plan.excluded_syncs {
@@ -493,6 +499,7 @@ impl<'p> Executor<'p> {
                     message: ex.reason.clone(),
                     fix: Some(ex.fix.clone()),
                 }],
+                warnings: Vec::new(),
             });
         }
         let fatal = match self.options.strictness {
@@ -1177,16 +1184,32 @@ impl<'p> Executor<'p> {
                         String::new()
                     };
                 }
-                "orphan" => self.log(&format!(
+                "unfinished" => self.log(&format!(
                     "{}: removed unfinished snapshot {rest}",
                     sync.slug
                 )),
                 "pruned" => {
-                    self.log(&format!("{}: pruned snapshot {rest}", sync.slug));
+                    let (name, rule) = rest.split_once(' ').unwrap_or((rest, ""));
+                    self.log(&format!(
+                        "{}: pruned snapshot {name} (retention: {rule})",
+                        sync.slug
+                    ));
                     result
                         .pruned_paths
                         .get_or_insert_with(Vec::new)
-                        .push(rest.to_string());
+                        .push(name.to_string());
+                }
+                "clock" => {
+                    let (now, newest) = rest.split_once(' ').unwrap_or((rest, ""));
+                    let message = format!(
+                        "the clock ({now}) is behind the newest snapshot {newest}; \
+                         the backup runs, nothing is pruned this run"
+                    );
+                    self.log(&format!("WARN: {}: {message}", sync.slug));
+                    result.warnings.push(Warning {
+                        kind: "clock",
+                        message,
+                    });
                 }
                 "warning" => {
                     self.log(&format!("WARN: {}: {rest}", sync.slug));
@@ -1199,6 +1222,26 @@ impl<'p> Executor<'p> {
             }
         }
     }
+}
+
+/// A clock behind the sync's newest destination snapshot, which a run would
+/// back up with but prune nothing: what to say, where the plan asked.
+fn clock_warning(sync: &SyncPlan, answers: &[Vec<Option<String>>]) -> Option<String> {
+    let p = sync.newest_snapshot?;
+    let newest = answers.get(p.host)?.get(p.index)?.as_deref()?;
+    let at = crate::retention::parse_name(newest)?;
+    let now = SystemTime::now();
+    let now_ms = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    (at >= now_ms).then(|| {
+        format!(
+            "the clock ({}) is behind the newest snapshot {newest} of {}; \
+             a run backs up, but prunes nothing",
+            clock::snapshot_name(now, "colons"),
+            sync.destination
+        )
+    })
 }
 
 /// Why an operation failed.

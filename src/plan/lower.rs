@@ -15,6 +15,10 @@ use crate::retention::Policy;
 use crate::shell::{quote, quote_into, quote_pair_into};
 
 /// Choices that shape the plan beyond the config itself.
+/// Where a hard-link snapshot is written until it is complete (lib.sh's
+/// `.nbkp-partial-<name>`, renamed by `nbkp_commit`).
+pub const UNFINISHED_DIR: &str = "/snapshots/.nbkp-partial-";
+
 #[derive(Debug, Clone, Default)]
 pub struct LowerOptions {
     /// Write local source paths relative to the script (`--relative-src`).
@@ -39,6 +43,9 @@ pub struct LowerOptions {
     /// `nbkp init --allow-unmounted`: write into a volume under /mnt (etc.)
     /// even when it is not a mount point.
     pub allow_unmounted: bool,
+    /// `nbkp preflight`: probe each snapshot destination's newest snapshot,
+    /// to warn about a clock behind it.
+    pub clock_check: bool,
 }
 
 /// Why a config cannot become a plan.
@@ -1490,8 +1497,9 @@ impl<'c> Lowering<'c> {
             } => (
                 "hard-link",
                 *retention,
+                // Written marked unfinished; nbkp_commit gives it its name.
                 endpoint
-                    .with_suffix("/snapshots/")
+                    .with_suffix(UNFINISHED_DIR)
                     .then_var(Var::Snapshot)
                     .with_suffix("/"),
                 true,
@@ -1636,6 +1644,15 @@ impl<'c> Lowering<'c> {
             SnapshotMode::None => String::new(),
             m => format!(" ({} snapshots)", m.name()),
         };
+        let newest_snapshot =
+            (self.options.clock_check && dst_ep.snapshots.is_enabled()).then(|| {
+                self.probe(
+                    dst.host,
+                    Probe::NewestSnapshot {
+                        endpoint: dst.endpoint_path.clone(),
+                    },
+                )
+            });
         Ok(Ok(SyncPlan {
             slug: slug.to_string(),
             ident: ident(slug),
@@ -1660,6 +1677,7 @@ impl<'c> Lowering<'c> {
             } else {
                 "colons"
             },
+            newest_snapshot,
             hooks,
             rsync_password: daemon.map(|d| d.password.clone()),
         }))

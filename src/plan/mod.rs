@@ -119,6 +119,9 @@ pub enum Probe {
     /// `snapshots/<valid name>` that exists), `devnull`, `missing` (absent or
     /// not a symlink) or `invalid`.
     Latest { endpoint: Arg },
+    /// The newest snapshot name of an endpoint (names sort in time order),
+    /// or `-` when it has none: `preflight` compares it with the clock.
+    NewestSnapshot { endpoint: Arg },
     /// Asked here of an rsync daemon with `rsync --list-only`: `1` a regular
     /// file, `0` absent, `unreachable`, `denied` (unknown module, refused
     /// login), `nopassword` (the password command failed) or `unknown`.
@@ -379,6 +382,10 @@ pub struct SyncPlan {
     /// Snapshot names: `colons` (`…T14:30:00.123Z`), or `hyphens`
     /// (`…T14-30-00.123Z`) for local destinations on macOS.
     pub snapshot_format: &'static str,
+    /// `preflight` only: the destination's newest snapshot, which a clock
+    /// behind it is warned about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub newest_snapshot: Option<ProbeRef>,
     /// Commands run on this machine around the sync (see `hooks`).
     #[serde(skip_serializing_if = "hooks::SyncHooks::is_empty")]
     pub hooks: hooks::SyncHooks,

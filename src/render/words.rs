@@ -247,6 +247,10 @@ fn probe_line_into(line: &mut String, index: usize, probe: &Probe) {
             word(line, "latest");
             arg(line, endpoint);
         }
+        Probe::NewestSnapshot { endpoint } => {
+            word(line, "newest");
+            arg(line, endpoint);
+        }
         // TARGET RSH ('' for none) [PASSWORD-COMMAND...]
         Probe::DaemonFile {
             target,

@@ -187,6 +187,24 @@ pub struct Decision {
     pub reasons: Vec<String>,
 }
 
+impl Decision {
+    /// For a removed snapshot, the rule that removes it, as lib.sh's
+    /// `nbkp_retain` names it: `max-snapshots`, `max-age`, or `keep-rules`
+    /// (no keep rule keeps it).
+    pub fn drop_rule(&self) -> &'static str {
+        drop_rule(&self.reasons)
+    }
+}
+
+/// [`Decision::drop_rule`] from a removed snapshot's reasons.
+pub fn drop_rule(reasons: &[String]) -> &'static str {
+    match reasons.first() {
+        Some(r) if r.starts_with("over max-snapshots") => "max-snapshots",
+        Some(r) if r.starts_with("older than max-age") => "max-age",
+        _ => "keep-rules",
+    }
+}
+
 /// Decides every snapshot in `names` (those named like snapshots; others
 /// are ignored), newest first. `latest` is the snapshot `latest` points to,
 /// if it points to one; `now` is milliseconds since the epoch.
