@@ -6,7 +6,7 @@
 //! and `max-snapshots` caps the total by removing the oldest. Whatever the
 //! policy, these are never removed: the snapshot `latest` points to (which
 //! the next `--link-dest` uses), anything newer than it (a run in progress,
-//! or an unfinished snapshot that orphan cleanup owns), everything when
+//! or a complete snapshot a run with its clock behind left), everything when
 //! `latest` does not name a snapshot (nothing to trust), and anything not
 //! named like a snapshot (never listed here at all).
 //!
@@ -235,7 +235,9 @@ pub fn decide(policy: &Policy, names: &[String], latest: Option<&str>, now: i64)
                 true
             }
             Some(_) if !seen_latest => {
-                reasons.push("newer than latest (in progress or unfinished)".into());
+                reasons.push(
+                    "newer than latest (a run in progress, or a clock that was behind)".into(),
+                );
                 true
             }
             Some(_) => false,
