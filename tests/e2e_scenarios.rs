@@ -1640,7 +1640,7 @@ fn preflight_check_and_troubleshoot() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains(&format!("WARN: copy: the clock (20"))
+        stdout.contains("WARN: copy: the clock (20")
             && stdout.contains(&format!("is behind the newest snapshot {ahead} of ed")),
         "{stdout}"
     );
