@@ -8,7 +8,6 @@ pub mod commands;
 pub mod config;
 pub mod credentials;
 pub mod exec;
-pub mod fast_hash;
 pub mod notify;
 pub mod ordering;
 pub mod output;

@@ -51,10 +51,7 @@ pub fn run(args: &ShArgs) -> i32 {
         None => crate::render::script_to(&plan, std::io::stdout().lock()).map_err(Into::into),
         Some(path) => write_executable(path, |file| crate::render::script_to(&plan, file)),
     };
-    // The process ends once the script is written: freeing a large plan
-    // node by node would only add to the compile time (a tenth of it at
-    // 1000 syncs), and the system takes the memory back anyway.
-    std::mem::forget(plan);
+    drop(plan);
     match (written, &args.output_file) {
         (Ok(()), None) => 0,
         (Ok(()), Some(path)) => {

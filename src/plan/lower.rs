@@ -1,7 +1,7 @@
 //! Config + endpoint choices → [`Plan`]. A pure function: no clock, no
 //! environment, no file system; the same inputs give the same plan.
 
-use crate::fast_hash::FastMap;
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::args::{Arg, Piece, Var};
@@ -103,14 +103,14 @@ struct Lowering<'c> {
     /// with that hash, so a shared probe is asked once. Keyed by the hash,
     /// not a copy of the probe: most of a large config's probes are asked
     /// once, and the plan holds them already.
-    probe_index: Vec<FastMap<u64, usize>>,
+    probe_index: Vec<HashMap<Probe, usize>>,
     groups: Vec<CheckGroup>,
-    group_index: FastMap<Vec<CheckLayer>, usize>,
+    group_index: HashMap<Vec<CheckLayer>, usize>,
     /// Shared checks already built, by the pair of volumes (see `SharedKey`).
-    shared_index: FastMap<SharedKey<'c>, usize>,
+    shared_index: HashMap<SharedKey<'c>, usize>,
     sites: Vec<Site>,
     /// Endpoint slug → its index in `sites`.
-    site_index: FastMap<&'c str, usize>,
+    site_index: HashMap<&'c str, usize>,
     mounts: Vec<mount::MountPlan>,
     credentials: mount::CredentialPlan,
     /// No sync lowered yet: the next one is the first (see
@@ -162,12 +162,12 @@ pub fn lower(
             session_fds: None,
             waiting_session: None,
         }],
-        probe_index: vec![FastMap::default()],
+        probe_index: vec![HashMap::default()],
         groups: Vec::new(),
-        group_index: FastMap::default(),
-        shared_index: FastMap::default(),
+        group_index: HashMap::default(),
+        shared_index: HashMap::default(),
         sites: Vec::new(),
-        site_index: FastMap::default(),
+        site_index: HashMap::default(),
         mounts: Vec::new(),
         credentials: mount::CredentialPlan::from_config(config),
         first_pending: true,
@@ -387,11 +387,6 @@ fn ssh_into(out: &mut String, ssh: &SshCommand, command: &str) {
     quote_into(out, command);
 }
 
-fn probe_hash(probe: &Probe) -> u64 {
-    use std::hash::BuildHasher;
-    std::hash::BuildHasherDefault::<crate::fast_hash::FastHasher>::default().hash_one(probe)
-}
-
 fn ident(slug: &str) -> String {
     slug.replace('-', "_")
 }
@@ -449,7 +444,7 @@ impl<'c> Lowering<'c> {
             session_fds,
         });
         self.probe_index
-            .push(FastMap::from_iter([(probe_hash(&Probe::Reachable), 0)]));
+            .push(HashMap::from_iter([(Probe::Reachable, 0)]));
         self.hosts.len() - 1
     }
 
@@ -477,25 +472,13 @@ impl<'c> Lowering<'c> {
     }
 
     fn probe(&mut self, host: usize, probe: Probe) -> ProbeRef {
-        use std::collections::hash_map::Entry;
         let probes = &mut self.hosts[host].probes;
-        let index = match self.probe_index[host].entry(probe_hash(&probe)) {
-            Entry::Occupied(first) if probes[*first.get()] == probe => *first.get(),
-            // Another probe has the same hash (rare): any equal one is found
-            // by a search.
-            Entry::Occupied(_) => match probes.iter().position(|p| *p == probe) {
-                Some(i) => i,
-                None => {
-                    probes.push(probe);
-                    probes.len() - 1
-                }
-            },
-            Entry::Vacant(slot) => {
-                slot.insert(probes.len());
+        let index = *self.probe_index[host]
+            .entry(probe.clone())
+            .or_insert_with(|| {
                 probes.push(probe);
                 probes.len() - 1
-            }
-        };
+            });
         ProbeRef { host, index }
     }
 
