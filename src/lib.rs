@@ -15,6 +15,7 @@ pub mod plan;
 pub mod programs;
 pub mod render;
 pub mod retention;
+pub mod runtime;
 pub mod schedule;
 pub mod shell;
 pub mod state;

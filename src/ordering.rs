@@ -2,7 +2,7 @@
 //! writes it. Kahn's algorithm, generation by generation, exactly as the Python
 //! nbkp orders them (the order is visible in logs and generated scripts).
 
-use crate::config::Config;
+use crate::config::model::Config;
 use indexmap::IndexMap;
 use std::collections::{HashMap, HashSet};
 

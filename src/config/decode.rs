@@ -6,7 +6,7 @@
 
 use indexmap::IndexMap;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::diagnostic::Diagnostics;
 use super::fields::{self, describe, key_text, Fields, Loc};
@@ -15,15 +15,7 @@ use super::paths::{self, Home};
 use super::yaml::{Node, Pos, Value};
 use crate::retention::{Count, Policy};
 
-/// Entries that were declared but failed to decode: references to them are
-/// not reported again as "unknown".
-#[derive(Debug, Default)]
-pub struct Declared {
-    pub ssh_endpoints: HashSet<String>,
-    pub volumes: HashSet<String>,
-    pub sync_endpoints: HashSet<String>,
-    pub syncs: HashSet<String>,
-}
+pub use super::declared::Declared;
 
 pub struct Decoded {
     pub config: Config,

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::decode::Declared;
+use super::declared::Declared;
 use super::diagnostic::Diagnostics;
 use super::model::*;
 use crate::ordering;

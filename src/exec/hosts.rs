@@ -10,8 +10,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::plan::words;
 use crate::plan::{Host, OpCall, Plan};
-use crate::render::{words, LIB};
+use crate::runtime::LIB;
 
 use super::values::{argv, Values};
 

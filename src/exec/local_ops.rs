@@ -678,7 +678,7 @@ mod tests {
 
     /// The same operation through lib.sh, as a script or a remote host runs it.
     fn shell_op(op: &str, args: &[String]) -> (i32, String) {
-        let script = format!("{}\n\"$@\"\n", crate::render::LIB);
+        let script = format!("{}\n\"$@\"\n", crate::runtime::LIB);
         let out = Command::new("sh")
             .arg("-c")
             .arg(script)

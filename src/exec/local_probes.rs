@@ -177,8 +177,8 @@ mod tests {
     fn shell_answers(probes: &[Probe]) -> Vec<String> {
         let script = format!(
             "{}\n{}\n",
-            crate::render::LIB,
-            crate::render::words::probe_script(probes)
+            crate::runtime::LIB,
+            crate::plan::words::probe_script(probes)
         );
         let out = std::process::Command::new("sh")
             .arg("-c")

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::credentials::Cache;
 use crate::plan::mount::{self, code, MountPlan};
+use crate::plan::words;
 use crate::plan::OpCall;
-use crate::render::words;
 
 use super::hosts::Hosts;
 use super::values::Values;

@@ -19,6 +19,7 @@ pub mod mount;
 pub mod rsync;
 pub mod select;
 pub mod ssh;
+pub mod words;
 
 use crate::retention::Policy;
 use serde::Serialize;

@@ -6,7 +6,6 @@
 //! always safe and a raw insertion needs an explicit `|safe`.
 
 mod mount;
-pub mod words;
 
 use minijinja::value::{Object, Value};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
@@ -18,14 +17,8 @@ use crate::shell::quoted;
 const SCRIPT: &str = include_str!("../../templates/script.sh.j2");
 const MOUNT: &str = include_str!("../../templates/mount.sh.j2");
 const SYNC: &str = include_str!("../../templates/sync.sh.j2");
-/// The runtime library shared by scripts and `nbkp run` (the mount
-/// operations live in their own file; scripts without mount-managed
-/// volumes leave them out).
-pub const LIB: &str = concat!(
-    include_str!("../../templates/lib.sh"),
-    include_str!("../../templates/lib-mount.sh")
-);
-const LIB_CORE: &str = include_str!("../../templates/lib.sh");
+use crate::plan::words;
+use crate::runtime::{LIB, LIB_CORE};
 
 /// Shell syntax the formatter knows how to print.
 #[derive(Debug)]

@@ -4,8 +4,8 @@
 use minijinja::value::Value;
 use serde::Serialize;
 
-use super::words;
 use crate::plan::mount::{self, code};
+use crate::plan::words;
 use crate::plan::Plan;
 
 #[derive(Serialize)]
