@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod credentials;
 pub mod exec;
+pub mod exit;
 pub mod notify;
 pub mod ordering;
 pub mod output;

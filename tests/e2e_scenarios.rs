@@ -658,7 +658,7 @@ fn remote_tilde_paths_are_the_login_home(be: &dyn Backend) {
     let home = w.sh(Side::Remote, &format!("getent passwd {user} | cut -d: -f6"));
     let name = format!("nbkp-e2e-{}", testbed::unique_tag());
     let dir = Path::new(home.trim()).join(&name);
-    struct Cleanup(std::path::PathBuf);
+    struct Cleanup(PathBuf);
     impl Drop for Cleanup {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
@@ -1242,13 +1242,13 @@ fn an_interrupted_script_closes_its_connection() {
 }
 
 /// `/tmp/nbkp.XXXXXX` named by a `ControlPath=` argument of a descendant.
-fn control_dir_of(pid: u32) -> Option<std::path::PathBuf> {
+fn control_dir_of(pid: u32) -> Option<PathBuf> {
     testbed::descendants(pid).into_iter().find_map(|p| {
         let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).ok()?;
         cmdline.split(|b| *b == 0).find_map(|arg| {
             let arg = String::from_utf8_lossy(arg);
             let path = arg.strip_prefix("ControlPath=")?;
-            std::path::Path::new(path).parent().map(|d| d.to_path_buf())
+            Path::new(path).parent().map(|d| d.to_path_buf())
         })
     })
 }
@@ -1974,7 +1974,7 @@ fn four_remote_hosts(be: &dyn Backend) {
 
 /// A hook program that appends `hook <its arguments>`, then every `NBKP_*`
 /// variable and `LC_ALL` of its environment, to the log named first.
-fn hook_recorder(w: &World) -> (std::path::PathBuf, std::path::PathBuf) {
+fn hook_recorder(w: &World) -> (PathBuf, PathBuf) {
     let rec = w.root().join("record-hook");
     std::fs::write(
         &rec,

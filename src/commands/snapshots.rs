@@ -227,7 +227,7 @@ fn remove(
     }
     match out.code {
         Some(0) => {}
-        Some(73) => r.state = "locked",
+        Some(crate::exit::op::LOCKED) => r.state = "locked",
         _ => r.state = "failed",
     }
     for s in &mut r.snapshots {

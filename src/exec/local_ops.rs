@@ -18,6 +18,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::exit::op;
 use crate::retention::{decide, parse_name, Policy};
 
 /// What an operation printed and its exit code, as the shell would give.
@@ -159,7 +160,7 @@ fn lock(ep: &Path, owner: &str, stale: &str, out: &mut String) -> i32 {
         return 1;
     }
     out.push_str(&format!("locked {}\n", token(h.as_deref().unwrap_or(""))));
-    73
+    op::LOCKED
 }
 
 fn unlock(ep: &Path, owner: &str) {
@@ -320,11 +321,11 @@ fn begin(
         remove_unfinished(ep, candidate, out);
     }
     if present(&ep.join("snapshots").join(candidate)) || present(&partial(ep, candidate)) {
-        return 75;
+        return op::NAME_TAKEN;
     }
     let dir = partial(ep, candidate);
     if !dry && fs::create_dir(&dir).is_err() {
-        return if present(&dir) { 75 } else { 1 };
+        return if present(&dir) { op::NAME_TAKEN } else { 1 };
     }
     out.push_str(&format!("snapshot {candidate}\n"));
     out.push_str(&format!("latest {}\n", latest.as_deref().unwrap_or("-")));
@@ -371,7 +372,7 @@ fn commit(
     match mode {
         "btrfs" => {
             if dest.exists() {
-                return 75;
+                return op::NAME_TAKEN;
             }
             let staging = ep.join("staging");
             let ok = Command::new("btrfs")
@@ -733,7 +734,7 @@ mod tests {
                         "-".into(),
                     ]
                 };
-                let mut rules = crate::retention::Policy {
+                let mut rules = Policy {
                     max_snapshots: (r.below(2) == 0).then(|| r.below(5) as u32 + 1),
                     keep_last: (r.below(3) == 0).then(|| r.below(3) as u32),
                     keep_within: (r.below(3) == 0).then(|| r.below(200) * 86_400),

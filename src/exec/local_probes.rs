@@ -126,6 +126,7 @@ fn fs_type(path: &str) -> Option<String> {
     };
     // SAFETY: `buf` is a plain C struct, written by statfs before it is read.
     let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is NUL-terminated and `buf` a valid statfs for the call.
     if unsafe { libc::statfs(c.as_ptr(), &mut buf) } != 0 {
         return Some("unknown".into());
     }

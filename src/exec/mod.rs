@@ -136,15 +136,17 @@ impl Report {
     /// stopped the run, 3 when nothing failed but a destination was locked by
     /// another run (spec §10.6, plus the lock).
     pub fn exit_code(&self) -> i32 {
-        if self.interrupted {
-            130
+        use crate::exit::Exit;
+        let exit = if self.interrupted {
+            Exit::Interrupted
         } else if self.aborted || self.counts().0 > 0 {
-            1
+            Exit::Failed
         } else if self.results.iter().any(|r| r.failure == Some("locked")) {
-            3
+            Exit::Locked
         } else {
-            0
-        }
+            Exit::Ok
+        };
+        exit.code()
     }
 }
 
@@ -426,7 +428,7 @@ impl<'p> Executor<'p> {
             // unless that sync runs. (Before the socket exists, ssh would
             // make a second connection of its own.)
             let channels = &mut self.channels;
-            let socket = early.map(|(_, ssh)| values::expand(&ssh.control_socket, base).concat());
+            let socket = early.map(|(_, ssh)| expand(&ssh.control_socket, base).concat());
             answers.push(self.hosts.ask_then(
                 i,
                 base,
@@ -1008,7 +1010,7 @@ impl<'p> Executor<'p> {
             self.report(sync, &stdout, v, result);
             match out.code {
                 Some(0) => return Ok(()),
-                Some(73) => {
+                Some(crate::exit::op::LOCKED) => {
                     let holder = stdout
                         .lines()
                         .find_map(|l| l.strip_prefix("locked "))
@@ -1036,12 +1038,14 @@ impl<'p> Executor<'p> {
                         locked: true,
                     });
                 }
-                Some(75) if renames + 1 < crate::plan::rsync::SNAPSHOT_NAME_TRIES => {
+                Some(crate::exit::op::NAME_TAKEN)
+                    if renames + 1 < crate::plan::rsync::SNAPSHOT_NAME_TRIES =>
+                {
                     renames += 1;
                     std::thread::sleep(std::time::Duration::from_millis(2));
                     v.candidate = clock::snapshot_name(SystemTime::now(), sync.snapshot_format);
                 }
-                Some(75) => {
+                Some(crate::exit::op::NAME_TAKEN) => {
                     let msg = format!("snapshot name {} is already taken", v.candidate);
                     self.log(&format!("ERROR: {}: {msg}", sync.slug));
                     return Err(OpError::new(msg));

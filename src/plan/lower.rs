@@ -79,7 +79,7 @@ struct Side {
     /// For hooks: the endpoint's SSH endpoint name (empty here) and path as written.
     place: (String, Arg),
     /// An rsync daemon's module (then `host` is this machine, which runs rsync).
-    daemon: Option<super::daemon::DaemonSide>,
+    daemon: Option<daemon::DaemonSide>,
     /// Index into the plan's mounts, for a mount-managed volume.
     mount: Option<usize>,
 }
@@ -425,7 +425,7 @@ fn check(
 
 impl<'c> Lowering<'c> {
     /// The host index for an SSH endpoint, adding the host on first use.
-    fn host_for(&mut self, ep: &super::ssh::Endpoint) -> usize {
+    fn host_for(&mut self, ep: &ssh::Endpoint) -> usize {
         if let Some(i) = self.hosts.iter().position(|h| h.name == ep.slug) {
             return i;
         }
@@ -542,7 +542,7 @@ impl<'c> Lowering<'c> {
                 // Not selected (no candidates resolved): use the primary as written.
                 let slug = volume.primary_endpoint().unwrap_or_default();
                 let cfg = &self.config.ssh_endpoints[slug];
-                primary = super::ssh::Endpoint::from_config(cfg, Vec::new());
+                primary = ssh::Endpoint::from_config(cfg, Vec::new());
                 &primary
             }
         };
@@ -578,7 +578,7 @@ impl<'c> Lowering<'c> {
             }),
             None => {
                 let slug = volume.primary_endpoint().unwrap_or_default();
-                super::ssh::Endpoint::from_config(&self.config.ssh_endpoints[slug], Vec::new())
+                ssh::Endpoint::from_config(&self.config.ssh_endpoints[slug], Vec::new())
             }
         };
         Ok(self.host_for(&endpoint))
@@ -737,10 +737,10 @@ impl<'c> Lowering<'c> {
                     .into(),
             }),
             None => d.ssh_endpoint.as_ref().map(|r| {
-                super::ssh::Endpoint::from_config(&self.config.ssh_endpoints[&r.slug], Vec::new())
+                ssh::Endpoint::from_config(&self.config.ssh_endpoints[&r.slug], Vec::new())
             }),
         };
-        let side = super::daemon::DaemonSide::new(d, tunnel.as_ref());
+        let side = daemon::DaemonSide::new(d, tunnel.as_ref());
         let full = join(&side.base, ep.subdir.as_deref());
         Ok(Side {
             host: 0,
@@ -786,7 +786,7 @@ impl<'c> Lowering<'c> {
             "If this is the right place, create {name} in that folder of the module on the daemon's host, or from here: touch /tmp/{name} && rsync --mkpath {rsh}/tmp/{name} {}",
             quote(&format!("{dir}/"))
         );
-        super::daemon::sentinel_check(c.probe, &d.base, absent.message.clone(), fix)
+        daemon::sentinel_check(c.probe, &d.base, absent.message.clone(), fix)
     }
 
     /// `<role> <where>: snapshots/ directory not found`, with its fix.

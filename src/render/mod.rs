@@ -413,7 +413,9 @@ fn sync_functions(
     // of it that are never written are never touched.
     let mut text = String::with_capacity(4096 * syncs.len());
     for s in syncs {
-        text.push_str(&tmpl.render(minijinja::context! { s => sync_view(plan, s) })?);
+        text.push_str(&tmpl.render(
+            minijinja::context! { s => sync_view(plan, s), exit => crate::exit::for_script() },
+        )?);
     }
     Ok(text)
 }
@@ -522,6 +524,7 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
     );
     let tmpl = env.get_template("script.sh")?;
     let context = minijinja::context! {
+        exit => crate::exit::for_script(),
         config_path => plan.config_path.clone(),
         hosts => hosts,
         remote_hosts => plan.hosts.iter().any(|h| h.ssh.is_some()),
