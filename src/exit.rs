@@ -33,8 +33,6 @@ pub mod op {
     pub const LOCKED: i32 = 73;
     /// The snapshot name is taken: retry with another.
     pub const NAME_TAKEN: i32 = 75;
-    /// `nbkp_if_there`: a sentinel is missing (the drive is not there).
-    pub const NOT_THERE: i32 = 76;
 }
 
 /// The codes as the script template names them.

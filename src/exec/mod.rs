@@ -27,7 +27,8 @@ use crate::plan::{CheckLayer, CheckStep, OpCall, Plan, SnapshotPlan, SyncPlan, V
 use hosts::Hosts;
 use values::{argv, expand, Values};
 
-/// How strict preflight is (spec §6.4).
+/// How strict preflight is (spec §6.4): the Python nbkp's names.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strictness {

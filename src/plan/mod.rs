@@ -25,7 +25,7 @@ use crate::retention::Policy;
 use serde::Serialize;
 
 pub use args::{Arg, Piece, Var};
-pub use lower::{lower, LowerError, LowerOptions};
+pub use lower::{lower, LowerOptions};
 
 /// Everything a run does, in order.
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -4,13 +4,6 @@
 use crate::plan::{Arg, Check, Failure, OpCall, Piece, Probe, Var};
 use crate::shell::{quote_into, quote_rsh_into};
 
-/// One argument as shell syntax, expanded by the shell that reads it.
-pub fn word(arg: &Arg) -> String {
-    let mut out = String::new();
-    word_into(&mut out, arg);
-    out
-}
-
 /// [`word`], appended to `out` (spares an allocation per word of the script).
 pub fn word_into(out: &mut String, arg: &Arg) {
     match arg {
@@ -108,14 +101,7 @@ fn dq_escape_into(out: &mut String, s: &str) {
     out.push_str(rest);
 }
 
-/// `case` patterns matching exactly these answers.
-pub fn patterns(answers: &[&str]) -> String {
-    let mut out = String::new();
-    patterns_into(&mut out, answers);
-    out
-}
-
-/// [`patterns`], appended to `out`.
+/// `case` patterns matching exactly these answers, appended to `out`.
 fn patterns_into(out: &mut String, answers: &[&str]) {
     for (i, a) in answers.iter().enumerate() {
         if i > 0 {
@@ -300,6 +286,12 @@ pub fn probe_script(probes: &[Probe]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn word(arg: &Arg) -> String {
+        let mut out = String::new();
+        word_into(&mut out, arg);
+        out
+    }
 
     #[test]
     fn words_quote_literals_and_reference_values() {

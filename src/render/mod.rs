@@ -456,13 +456,6 @@ fn sync_functions_of_all(env: &Environment<'_>, plan: &Plan) -> Result<Value, Er
     Ok(Value::from_object(Shell::Rendered(texts)))
 }
 
-/// The whole script for a plan.
-pub fn script(plan: &Plan) -> Result<String, Error> {
-    let mut out = Vec::new();
-    script_to(plan, &mut out)?;
-    String::from_utf8(out).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
-}
-
 /// [`script`], written to `out` as it is rendered (a large script is
 /// never held whole in memory).
 pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
