@@ -590,6 +590,15 @@ impl<'p> Executor<'p> {
             self.log("Interrupted: the current sync was stopped and cleaned up, the rest not run");
         } else if failures > 0 {
             self.log(&format!("{failures} sync(s) failed"));
+        } else if let locked @ 1.. = report
+            .results
+            .iter()
+            .filter(|r| r.failure == Some("locked"))
+            .count()
+        {
+            self.log(&format!(
+                "{locked} sync(s) not run: another run is writing their destination; try again later"
+            ));
         } else if skipped > 0 {
             self.log(&format!(
                 "All active syncs completed successfully ({skipped} skipped)"
