@@ -18,7 +18,9 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::values::{expand, Values};
 use crate::exit::op;
+use crate::plan::{Arg, Op};
 use crate::retention::{decide, parse_name, Policy};
 
 /// What an operation printed and its exit code, as the shell would give.
@@ -27,31 +29,58 @@ pub struct Done {
     pub output: String,
 }
 
-/// Performs `op` with its arguments (already expanded), if it is one this
-/// module knows; `None` for any other operation.
-pub fn perform(op: &str, args: &[String]) -> Option<Done> {
+/// Performs `op` with the run's values, if it is one this module knows;
+/// `None` for any other operation.
+pub fn perform(op: &Op, v: &Values) -> Option<Done> {
     let mut out = String::new();
-    let a = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
+    let x = |a: &Arg| expand(a, v).concat();
     let code = match op {
-        "nbkp_begin" => begin(
-            a(0),
-            a(1) == "1",
-            Path::new(a(2)),
-            a(3),
-            a(4),
-            a(5),
+        Op::Begin {
+            mode,
+            dry_run,
+            endpoint,
+            candidate,
+            owner,
+            stale_lock,
+        } => begin(
+            mode.word(),
+            x(dry_run) == "1",
+            Path::new(&x(endpoint)),
+            &x(candidate),
+            &x(owner),
+            &x(stale_lock),
             &mut out,
         ),
-        "nbkp_commit" => commit(
-            a(0),
-            a(1) == "1",
-            Path::new(a(2)),
-            a(3),
-            a(4),
-            args.get(5..).unwrap_or(&[]),
+        Op::Commit {
+            mode,
+            dry_run,
+            endpoint,
+            snapshot,
+            owner,
+            rules,
+        } => commit(
+            mode.word(),
+            x(dry_run) == "1",
+            Path::new(&x(endpoint)),
+            &x(snapshot),
+            &x(owner),
+            rules,
             &mut out,
         ),
-        "nbkp_abort" => abort(a(0), a(1) == "1", Path::new(a(2)), a(3), a(4), &mut out),
+        Op::Abort {
+            mode,
+            dry_run,
+            endpoint,
+            snapshot,
+            owner,
+        } => abort(
+            mode.word(),
+            x(dry_run) == "1",
+            Path::new(&x(endpoint)),
+            &x(snapshot),
+            &x(owner),
+            &mut out,
+        ),
         _ => return None,
     };
     Some(Done { code, output: out })
@@ -486,6 +515,7 @@ fn abort(mode: &str, dry: bool, ep: &Path, snapshot: &str, owner: &str, out: &mu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Mode;
 
     #[test]
     fn pruning_at_the_syncs_priority() {
@@ -677,15 +707,20 @@ mod tests {
         out
     }
 
-    /// The same operation through lib.sh, as a script or a remote host runs it.
-    fn shell_op(op: &str, args: &[String]) -> (i32, String) {
-        let script = format!("{}\n\"$@\"\n", crate::runtime::LIB);
+    /// The same operation through lib.sh, as the script renders it.
+    fn shell_op(op: &Op) -> (i32, String) {
+        let call = crate::plan::OpCall {
+            host: 0,
+            op: op.clone(),
+        };
+        let script = format!(
+            "{}\n{}\n",
+            crate::runtime::LIB,
+            crate::plan::words::op_text(&call)
+        );
         let out = Command::new("sh")
             .arg("-c")
             .arg(script)
-            .arg("nbkp")
-            .arg(op)
-            .args(args)
             .stderr(Stdio::null())
             .output()
             .expect("sh");
@@ -719,59 +754,69 @@ mod tests {
                 1 => gen_name(r.below(400), 250),
                 _ => gen_name(400 + r.below(4000), 750),
             };
-            let mode =
-                ["hard-link", "hard-link", "hard-link", "none", "btrfs"][r.below(5) as usize];
-            let dry = if r.below(8) == 0 { "1" } else { "0" };
-            let ops: Vec<(&str, Vec<String>)> = {
-                let ep = |p: &Path| p.display().to_string();
-                let begin = |p: &Path| {
-                    vec![
-                        mode.to_string(),
-                        dry.to_string(),
-                        ep(p),
-                        candidate.clone(),
-                        "me_b_1".into(),
-                        "-".into(),
-                    ]
-                };
-                let mut rules = Policy {
-                    max_snapshots: (r.below(2) == 0).then(|| r.below(5) as u32 + 1),
-                    keep_last: (r.below(3) == 0).then(|| r.below(3) as u32),
-                    keep_within: (r.below(3) == 0).then(|| r.below(200) * 86_400),
-                    max_age: (r.below(4) == 0).then(|| r.below(300) * 86_400),
-                    ..Default::default()
-                }
-                .tokens();
-                if r.below(4) == 0 {
-                    rules.push("prio=-:-:-".into());
-                }
-                let end = if r.below(4) == 0 {
-                    "nbkp_abort"
+            let mode = [
+                Mode::HardLink,
+                Mode::HardLink,
+                Mode::HardLink,
+                Mode::None,
+                Mode::Btrfs,
+            ][r.below(5) as usize];
+            let dry = Arg::lit(if r.below(8) == 0 { "1" } else { "0" });
+            let mut rules = Policy {
+                max_snapshots: (r.below(2) == 0).then(|| r.below(5) as u32 + 1),
+                keep_last: (r.below(3) == 0).then(|| r.below(3) as u32),
+                keep_within: (r.below(3) == 0).then(|| r.below(200) * 86_400),
+                max_age: (r.below(4) == 0).then(|| r.below(300) * 86_400),
+                ..Default::default()
+            }
+            .tokens();
+            if r.below(4) == 0 {
+                rules.push("prio=-:-:-".into());
+            }
+            let aborts = r.below(4) == 0;
+            let (name, owner) = (Arg::lit(candidate.clone()), Arg::lit("me_b_1"));
+            // The operations for an endpoint: begin, then commit or abort.
+            let ops_at = |ep: &Path| -> Vec<Op> {
+                let endpoint = Arg::lit(ep.display().to_string());
+                let end = if aborts {
+                    Op::Abort {
+                        mode,
+                        dry_run: dry.clone(),
+                        endpoint: endpoint.clone(),
+                        snapshot: name.clone(),
+                        owner: owner.clone(),
+                    }
                 } else {
-                    "nbkp_commit"
+                    Op::Commit {
+                        mode,
+                        dry_run: dry.clone(),
+                        endpoint: endpoint.clone(),
+                        snapshot: name.clone(),
+                        owner: owner.clone(),
+                        rules: rules.clone(),
+                    }
                 };
-                let mut last = vec![mode.to_string(), dry.to_string(), String::new()];
-                last.extend([candidate.clone(), "me_b_1".into()]);
-                if end == "nbkp_commit" {
-                    last.extend(rules);
-                }
-                vec![("nbkp_begin", begin(&native)), (end, last)]
+                let begin = Op::Begin {
+                    mode,
+                    dry_run: dry.clone(),
+                    endpoint,
+                    candidate: name.clone(),
+                    owner: owner.clone(),
+                    stale_lock: Arg::lit("-"),
+                };
+                vec![begin, end]
             };
-            if mode == "btrfs" && ops[1].0 == "nbkp_commit" && dry == "0" {
+            if mode == Mode::Btrfs && !aborts && dry == Arg::lit("0") {
                 continue; // a btrfs snapshot needs btrfs: the e2e tests do that
             }
             let mut transcript = Vec::new();
-            for (op, args) in &ops {
-                let with = |p: &Path| {
-                    let mut a = args.clone();
-                    a[2] = p.display().to_string();
-                    a
-                };
-                let got = perform(op, &with(&native)).unwrap();
-                let want = shell_op(op, &with(&shell));
+            for (mine, theirs) in ops_at(&native).iter().zip(ops_at(&shell)) {
+                let op = mine.function();
+                let got = perform(mine, &Values::default()).unwrap();
+                let want = shell_op(&theirs);
                 let got_out = got.output.replace(&native.display().to_string(), "EP");
                 let want_out = want.1.replace(&shell.display().to_string(), "EP");
-                transcript.push(format!("{op} {:?} -> {} {got_out:?}", &args[3..], got.code));
+                transcript.push(format!("{op} {candidate} -> {} {got_out:?}", got.code));
                 assert_eq!(
                     (got.code, &got_out),
                     (want.0, &want_out),
@@ -784,7 +829,7 @@ mod tests {
                     "case {case}: {op} left another tree than lib.sh\n{}",
                     transcript.join("\n")
                 );
-                committed += usize::from(*op == "nbkp_commit" && got.code == 0);
+                committed += usize::from(op == "nbkp_commit" && got.code == 0);
                 pruned += got_out.matches("pruned ").count();
                 clocks += got_out.matches("clock ").count();
                 unfinished += got_out.matches("unfinished ").count();

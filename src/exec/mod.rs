@@ -891,7 +891,7 @@ impl<'p> Executor<'p> {
                 None => self.op(sync, prepare, v, &mut result),
             };
             if let Err(e) = outcome {
-                result.failure = Some(if e.locked { "locked" } else { prepare.failure });
+                result.failure = Some(if e.locked { "locked" } else { prepare.failure() });
                 result.detail = Some(e.message);
                 return result;
             }
@@ -962,7 +962,7 @@ impl<'p> Executor<'p> {
                 if let Some(abort) = &sync.abort {
                     let _ = self.op(sync, abort, v, &mut result);
                 }
-                result.failure = Some(commit.failure);
+                result.failure = Some(commit.failure());
                 result.detail = Some(e.message);
                 return result;
             }
@@ -1003,7 +1003,7 @@ impl<'p> Executor<'p> {
         loop {
             self.flush_log();
             let native = if self.plan.hosts[call.host].ssh.is_none() {
-                local_ops::perform(call.op, &argv(&call.args, v)).map(|d| hosts::Answer {
+                local_ops::perform(&call.op, v).map(|d| hosts::Answer {
                     code: Some(d.code),
                     output: d.output,
                 })
@@ -1014,7 +1014,7 @@ impl<'p> Executor<'p> {
                 native.or_else(|| self.hosts.run(call.host, &hosts::op_message(call, v), v));
             let Some(out) = answer else {
                 let host = &self.plan.hosts[call.host].name;
-                return Err(OpError::new(format!("{}: {host} did not answer", call.op)));
+                return Err(OpError::new(format!("{}: {host} did not answer", call.op.function())));
             };
             let stdout = out.output;
             self.report(sync, &stdout, v, result);
@@ -1067,7 +1067,7 @@ impl<'p> Executor<'p> {
                         .collect();
                     return Err(OpError::new(format!(
                         "{} failed (exit {}): {}",
-                        call.op,
+                        call.op.function(),
                         code.unwrap_or(-1),
                         said.join("; ")
                     )));

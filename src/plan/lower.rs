@@ -8,6 +8,7 @@ use super::args::{Arg, Piece, Var};
 use super::rsync::{self, Direction};
 use super::select::{Selection, VolumeRoute};
 use super::ssh::SshCommand;
+use super::ops::RootRule;
 use super::*;
 use crate::config::{join, Config, SnapshotMode, SyncEndpoint, Volume};
 use crate::ordering;
@@ -278,7 +279,10 @@ fn may_overlap(current: &SyncPlan, next: &SyncPlan) -> bool {
 
 /// The host and the destination endpoint a sync's prepare locks.
 fn prepared_endpoint(sync: &SyncPlan) -> Option<(usize, Option<&Arg>)> {
-    sync.prepare.as_ref().map(|p| (p.host, p.args.get(2)))
+    sync.prepare.as_ref().map(|p| match &p.op {
+        Op::Begin { endpoint, .. } => (p.host, Some(endpoint)),
+        _ => (p.host, None),
+    })
 }
 
 /// Where removable drives are mounted: a volume there that is not a mount
@@ -290,12 +294,10 @@ const DRIVE_PARENTS: &[&str] = &["/mnt/", "/media/", "/run/media/", "/Volumes/"]
 /// but is not, 2 only warn (`--allow-unmounted`), 0 no drive expected.
 fn init_ops(sites: &[Site], allow_unmounted: bool) -> Vec<OpCall> {
     let var = |v: Var| Arg::template(vec![Piece::Var(v)]);
-    let rule = |s: &Site| {
-        Arg::lit(match (s.expect_mount, allow_unmounted) {
-            (false, _) => "0",
-            (true, false) => "1",
-            (true, true) => "2",
-        })
+    let rule = |s: &Site| match (s.expect_mount, allow_unmounted) {
+        (false, _) => RootRule::Anywhere,
+        (true, false) => RootRule::MountPointOnly,
+        (true, true) => RootRule::WarnIfNotMounted,
     };
     let mut ops = Vec::new();
     let mut seen: Vec<(usize, &Arg)> = Vec::new();
@@ -306,26 +308,25 @@ fn init_ops(sites: &[Site], allow_unmounted: bool) -> Vec<OpCall> {
         seen.push((s.host, &s.volume_path));
         ops.push(OpCall {
             host: s.host,
-            op: "nbkp_init_volume",
-            args: vec![var(Var::DryRunMode), s.volume_path.clone(), rule(s)],
-            failure: "init",
+            op: Op::InitVolume {
+                dry_run: var(Var::DryRunMode),
+                volume: s.volume_path.clone(),
+                root: rule(s),
+            },
         });
     }
     for s in sites {
-        let flag = |b: bool| Arg::lit(if b { "1" } else { "0" });
         ops.push(OpCall {
             host: s.host,
-            op: "nbkp_init_endpoint",
-            args: vec![
-                var(Var::DryRunMode),
-                s.volume_path.clone(),
-                s.path.clone(),
-                rule(s),
-                flag(s.source),
-                flag(s.destination),
-                Arg::lit(s.snapshots),
-            ],
-            failure: "init",
+            op: Op::InitEndpoint {
+                dry_run: var(Var::DryRunMode),
+                volume: s.volume_path.clone(),
+                endpoint: s.path.clone(),
+                root: rule(s),
+                source: s.source,
+                destination: s.destination,
+                mode: s.snapshots,
+            },
         });
     }
     ops
@@ -1460,7 +1461,7 @@ impl<'c> Lowering<'c> {
         let var = |v: Var| Arg::template(vec![Piece::Var(v)]);
         let (mode, policy, target, link_dest) = match &snapshots {
             SnapshotPlan::None => (
-                "none",
+                Mode::None,
                 Policy::default(),
                 dst.endpoint_path.with_suffix("/"),
                 false,
@@ -1469,7 +1470,7 @@ impl<'c> Lowering<'c> {
                 endpoint,
                 retention,
             } => (
-                "btrfs",
+                Mode::Btrfs,
                 *retention,
                 endpoint.with_suffix("/staging/"),
                 false,
@@ -1478,7 +1479,7 @@ impl<'c> Lowering<'c> {
                 endpoint,
                 retention,
             } => (
-                "hard-link",
+                Mode::HardLink,
                 *retention,
                 // Written marked unfinished; nbkp_commit gives it its name.
                 endpoint
@@ -1489,67 +1490,42 @@ impl<'c> Lowering<'c> {
             ),
         };
         let endpoint = dst.endpoint_path.clone();
-        // btrfs names its snapshot at commit time, hard-link at begin time.
-        let name = if mode == "btrfs" {
-            var(Var::SnapshotCandidate)
-        } else {
-            var(Var::Snapshot)
-        };
-        let call = |op: &'static str, failure: &'static str, args: Vec<Arg>| OpCall {
-            host: dst.host,
-            op,
-            failure,
-            args,
-        };
-        let prepare = Some(call(
-            "nbkp_begin",
-            "mkdir",
-            vec![
-                Arg::lit(mode),
-                var(Var::DryRunMode),
-                endpoint.clone(),
-                var(Var::SnapshotCandidate),
-                var(Var::LockOwner),
-                var(Var::StaleLock),
-            ],
-        ));
-        let commit = Some(call(
-            "nbkp_commit",
-            if mode == "btrfs" {
-                "snapshot"
+        let call = |op: Op| OpCall { host: dst.host, op };
+        let prepare = Some(call(Op::Begin {
+            mode,
+            dry_run: var(Var::DryRunMode),
+            endpoint: endpoint.clone(),
+            candidate: var(Var::SnapshotCandidate),
+            owner: var(Var::LockOwner),
+            stale_lock: var(Var::StaleLock),
+        }));
+        let rules = self.prune_tokens(&policy);
+        // Pruning at the sync's priority (absent: unchanged).
+        let prio = sync
+            .priority
+            .as_ref()
+            .filter(|_| !rules.is_empty())
+            .map(|p| format!("prio={}", rsync::priority_token(p)));
+        let commit = Some(call(Op::Commit {
+            mode,
+            dry_run: var(Var::DryRunMode),
+            endpoint: endpoint.clone(),
+            // btrfs names its snapshot at commit time, hard-link at begin time.
+            snapshot: if mode == Mode::Btrfs {
+                var(Var::SnapshotCandidate)
             } else {
-                "symlink"
+                var(Var::Snapshot)
             },
-            {
-                let mut args = vec![
-                    Arg::lit(mode),
-                    var(Var::DryRunMode),
-                    endpoint.clone(),
-                    name,
-                    var(Var::LockOwner),
-                ];
-                let rules = self.prune_tokens(&policy);
-                // Pruning at the sync's priority (absent: unchanged).
-                let prio = sync
-                    .priority
-                    .as_ref()
-                    .filter(|_| !rules.is_empty())
-                    .map(|p| format!("prio={}", rsync::priority_token(p)));
-                args.extend(rules.into_iter().chain(prio).map(Arg::lit));
-                args
-            },
-        ));
-        let abort = Some(call(
-            "nbkp_abort",
-            "snapshot-dir-cleanup",
-            vec![
-                Arg::lit(mode),
-                var(Var::DryRunMode),
-                endpoint,
-                var(Var::Snapshot),
-                var(Var::LockOwner),
-            ],
-        ));
+            owner: var(Var::LockOwner),
+            rules: rules.into_iter().chain(prio).collect(),
+        }));
+        let abort = Some(call(Op::Abort {
+            mode,
+            dry_run: var(Var::DryRunMode),
+            endpoint,
+            snapshot: var(Var::Snapshot),
+            owner: var(Var::LockOwner),
+        }));
         let daemon = src.daemon.as_ref().or(dst.daemon.as_ref());
         // The first sync's prepare may go with its host's probes, where it
         // runs only if the destination's sentinels are there: it writes
@@ -1567,20 +1543,15 @@ impl<'c> Lowering<'c> {
                     && sync.hooks.is_empty()
                     && config.hooks.is_empty()
             })
-            .map(|p| {
-                let mut args = vec![
-                    dst.volume_path.with_suffix("/.nbkp-vol"),
-                    dst.endpoint_path.with_suffix("/.nbkp-dst"),
-                    Arg::lit("--"),
-                    Arg::lit(p.op),
-                ];
-                args.extend(p.args.iter().cloned());
-                OpCall {
-                    host: p.host,
-                    op: "nbkp_if_there",
-                    args,
-                    failure: p.failure,
-                }
+            .map(|p| OpCall {
+                host: p.host,
+                op: Op::IfThere {
+                    sentinels: vec![
+                        dst.volume_path.with_suffix("/.nbkp-vol"),
+                        dst.endpoint_path.with_suffix("/.nbkp-dst"),
+                    ],
+                    then: Box::new(p.op.clone()),
+                },
             });
         let (prepare, commit, abort) = if daemon.is_some() {
             // Snapshots are refused on daemons (validation); a lock needs a shell.

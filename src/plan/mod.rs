@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod hooks;
 pub mod lower;
 pub mod mount;
+pub mod ops;
 pub mod rsync;
 pub mod select;
 pub mod ssh;
@@ -26,6 +27,7 @@ use serde::Serialize;
 
 pub use args::{Arg, Piece, Var};
 pub use lower::{lower, LowerOptions};
+pub use ops::{Mode, Op, OpCall};
 
 /// Everything a run does, in order.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -264,9 +266,10 @@ impl Site {
     pub fn list_call(&self) -> OpCall {
         OpCall {
             host: self.host,
-            op: "nbkp_list",
-            args: vec![self.volume_path.clone(), self.path.clone()],
-            failure: "list",
+            op: Op::List {
+                volume: self.volume_path.clone(),
+                endpoint: self.path.clone(),
+            },
         }
     }
 
@@ -274,20 +277,17 @@ impl Site {
     /// `latest` (`-`: none) — what `nbkp snapshots prune` decided.
     pub fn prune_call(&self, latest: &str, names: &[String]) -> OpCall {
         let var = |v: Var| Arg::template(vec![Piece::Var(v)]);
-        let mut args = vec![
-            Arg::lit(self.snapshots),
-            self.volume_path.clone(),
-            self.path.clone(),
-            var(Var::LockOwner),
-            var(Var::StaleLock),
-            Arg::lit(latest.to_owned()),
-        ];
-        args.extend(names.iter().map(|n| Arg::lit(n.clone())));
         OpCall {
             host: self.host,
-            op: "nbkp_prune_named",
-            args,
-            failure: "prune",
+            op: Op::PruneNamed {
+                mode: self.snapshots,
+                volume: self.volume_path.clone(),
+                endpoint: self.path.clone(),
+                owner: var(Var::LockOwner),
+                stale_lock: var(Var::StaleLock),
+                latest: latest.to_owned(),
+                names: names.to_vec(),
+            },
         }
     }
 }
@@ -309,18 +309,6 @@ pub enum SnapshotPlan {
     },
 }
 
-/// A call to one of the runtime library's operations (`templates/lib.sh`),
-/// made on `host`. The same library text runs in the script and, through
-/// `sh -s`, under `nbkp run`, so each operation exists once.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct OpCall {
-    pub host: usize,
-    /// A function of the runtime library.
-    pub op: &'static str,
-    pub args: Vec<Arg>,
-    /// The failure kind reported when it fails (`mkdir`, `snapshot`, `symlink`).
-    pub failure: &'static str,
-}
 
 /// What one sync does, in order.
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -172,9 +172,10 @@ pub const OP_VARS: &[Var] = &[
 
 /// The text of an operation call, as sent to `sh -s` on its host.
 pub fn op_text(call: &OpCall) -> String {
-    let mut out = String::with_capacity(call.op.len() + 24 * call.args.len());
-    out.push_str(call.op);
-    for a in &call.args {
+    let args = call.op.args();
+    let mut out = String::with_capacity(24 * (args.len() + 1));
+    out.push_str(call.op.function());
+    for a in &args {
         out.push(' ');
         word_into(&mut out, a);
     }
