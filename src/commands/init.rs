@@ -6,7 +6,7 @@ use crate::cli::{InitArgs, OutputFormat};
 use crate::exec::hosts::{op_message, Hosts};
 use crate::exec::values::{expand, Values};
 use crate::output::print_json;
-use crate::plan::{Op, LowerOptions, OpCall, Plan};
+use crate::plan::{LowerOptions, Op, OpCall, Plan};
 
 #[derive(Serialize)]
 struct Action {

@@ -528,7 +528,7 @@ impl<'p> Executor<'p> {
     fn sync_all(&mut self, report: &mut Report, codes: &HashMap<String, u8>, base: &Values) {
         let mut status: HashMap<String, Status> = HashMap::new();
         for (index, sync) in self.plan.syncs.iter().enumerate() {
-            if let Some(next) = sync.opens_channel_of {
+            if let Some(next) = sync.schedule.opens_channel_of {
                 self.open_channel(next, codes, &status, base);
             }
             if self.interrupted.load(Ordering::SeqCst) {
@@ -556,6 +556,7 @@ impl<'p> Executor<'p> {
                 })
                 .unwrap_or_default();
             let overlapped = sync
+                .schedule
                 .overlaps_next
                 .filter(|&next| self.will_run(next, codes, &status));
             self.prepare_next = overlapped.map(|next| (next, base.clone()));
@@ -624,7 +625,7 @@ impl<'p> Executor<'p> {
             _ => false,
         };
         // An upstream that has not run yet may still succeed.
-        let upstream = sync.upstream.as_ref().is_none_or(|up| {
+        let upstream = sync.schedule.upstream.as_ref().is_none_or(|up| {
             matches!(
                 status.get(up),
                 None | Some(Status::Ok) | Some(Status::Pending)
@@ -770,7 +771,7 @@ impl<'p> Executor<'p> {
     ) -> Option<(Status, SyncResult)> {
         let dry = self.options.dry_run;
         let slug = sync.slug.as_str();
-        if let Some(up) = &sync.upstream {
+        if let Some(up) = &sync.schedule.upstream {
             let up_status = status.get(up).copied().unwrap_or(Status::Skipped);
             match up_status {
                 Status::Failed | Status::CancelledByFailure => {
@@ -891,7 +892,11 @@ impl<'p> Executor<'p> {
                 None => self.op(sync, prepare, v, &mut result),
             };
             if let Err(e) = outcome {
-                result.failure = Some(if e.locked { "locked" } else { prepare.failure() });
+                result.failure = Some(if e.locked {
+                    "locked"
+                } else {
+                    prepare.failure()
+                });
                 result.detail = Some(e.message);
                 return result;
             }
@@ -1014,7 +1019,10 @@ impl<'p> Executor<'p> {
                 native.or_else(|| self.hosts.run(call.host, &hosts::op_message(call, v), v));
             let Some(out) = answer else {
                 let host = &self.plan.hosts[call.host].name;
-                return Err(OpError::new(format!("{}: {host} did not answer", call.op.function())));
+                return Err(OpError::new(format!(
+                    "{}: {host} did not answer",
+                    call.op.function()
+                )));
             };
             let stdout = out.output;
             self.report(sync, &stdout, v, result);

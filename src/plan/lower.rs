@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::args::{Arg, Piece, Var};
+use super::ops::RootRule;
 use super::rsync::{self, Direction};
 use super::select::{Selection, VolumeRoute};
 use super::ssh::SshCommand;
-use super::ops::RootRule;
 use super::*;
 use crate::config::{join, Config, SnapshotMode, SyncEndpoint, Volume};
 use crate::ordering;
@@ -206,13 +206,13 @@ pub fn lower(
     let first_channel = syncs.first().and_then(|s| s.channel.as_ref()).map(|_| 0);
     for i in 1..syncs.len() {
         if syncs[i].channel.is_some() {
-            syncs[i - 1].opens_channel_of = Some(i);
+            syncs[i - 1].schedule.opens_channel_of = Some(i);
         }
         if may_overlap(&syncs[i - 1], &syncs[i]) {
-            syncs[i - 1].overlaps_next = Some(i);
+            syncs[i - 1].schedule.overlaps_next = Some(i);
             if may_carry_prepare(&lw.hosts, &syncs[i - 1], &syncs[i]) {
-                syncs[i - 1].commit_carries_prepare_of = Some(i);
-                syncs[i].prepare_carried = true;
+                syncs[i - 1].schedule.commit_carries_prepare_of = Some(i);
+                syncs[i].schedule.prepare_carried = true;
             }
         }
     }
@@ -223,7 +223,7 @@ pub fn lower(
         if !lw.mounts.is_empty() || !first.prepare_with_probes.as_ref().is_some_and(keeps_shell) {
             first.prepare_with_probes = None;
         }
-        first.prepare_carried |= first.prepare_with_probes.is_some();
+        first.schedule.prepare_carried |= first.prepare_with_probes.is_some();
     }
     let uses_script_dir = options.relative_src || options.relative_dst;
     let init = init_ops(&lw.sites, options.allow_unmounted);
@@ -256,7 +256,7 @@ fn may_carry_prepare(hosts: &[Host], current: &SyncPlan, next: &SyncPlan) -> boo
     commit.host == prepare.host
         && hosts[prepare.host].ssh.is_some()
         && hosts[prepare.host].session_fds.is_some()
-        && next.upstream.is_none()
+        && next.schedule.upstream.is_none()
 }
 
 /// Whether `next`'s prepare (lock, orphan cleanup, new snapshot directory)
@@ -270,7 +270,7 @@ fn may_overlap(current: &SyncPlan, next: &SyncPlan) -> bool {
     };
     current.hooks.is_empty()
         && next.hooks.is_empty()
-        && next.upstream.as_deref() != Some(current.slug.as_str())
+        && next.schedule.upstream.as_deref() != Some(current.slug.as_str())
         && prepare.host != 0
         && next.destination != current.destination
         && next.destination != current.source
@@ -1612,16 +1612,15 @@ impl<'c> Lowering<'c> {
             ident: ident(slug),
             source: sync.source.slug.clone(),
             destination: sync.destination.slug.clone(),
-            upstream,
+            schedule: Schedule {
+                upstream,
+                ..Schedule::default()
+            },
             checks: layers,
             snapshots,
             prepare,
             rsync,
             channel,
-            opens_channel_of: None,
-            overlaps_next: None,
-            commit_carries_prepare_of: None,
-            prepare_carried: false,
             prepare_with_probes,
             commit,
             abort,

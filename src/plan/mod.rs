@@ -309,28 +309,12 @@ pub enum SnapshotPlan {
     },
 }
 
-
-/// What one sync does, in order.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct SyncPlan {
-    pub slug: String,
-    /// Identifier-safe form of the slug, for shell function names.
-    pub ident: String,
-    pub source: String,
-    pub destination: String,
+/// A sync's place in the run, decided once while lowering: what it waits
+/// for, and what may overlap or travel with it. Both back-ends follow it.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Schedule {
     /// The sync that writes this sync's source in this run, if any.
     pub upstream: Option<String>,
-    pub checks: Vec<CheckStep>,
-    pub snapshots: SnapshotPlan,
-    /// Before rsync: prepare the destination (orphan cleanup, the new
-    /// snapshot directory). Prints `snapshot <name>` and `latest <name>`.
-    pub prepare: Option<OpCall>,
-    /// The transfer itself.
-    pub rsync: Vec<Arg>,
-    /// For a push or pull: the session opened ahead that rsync can use
-    /// instead of a new one (then with `channel.rsync` as its command).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub channel: Option<channel::Channel>,
     /// A later sync whose channel opens when this sync starts, so that it
     /// is ready when that sync's rsync starts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -354,6 +338,30 @@ pub struct SyncPlan {
     /// The previous sync's commit carries this sync's prepare.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub prepare_carried: bool,
+}
+
+/// What one sync does, in order.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SyncPlan {
+    pub slug: String,
+    /// Identifier-safe form of the slug, for shell function names.
+    pub ident: String,
+    pub source: String,
+    pub destination: String,
+    /// What may run before what, and what shares a round trip.
+    #[serde(flatten)]
+    pub schedule: Schedule,
+    pub checks: Vec<CheckStep>,
+    pub snapshots: SnapshotPlan,
+    /// Before rsync: prepare the destination (orphan cleanup, the new
+    /// snapshot directory). Prints `snapshot <name>` and `latest <name>`.
+    pub prepare: Option<OpCall>,
+    /// The transfer itself.
+    pub rsync: Vec<Arg>,
+    /// For a push or pull: the session opened ahead that rsync can use
+    /// instead of a new one (then with `channel.rsync` as its command).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<channel::Channel>,
     /// For the first sync only: its prepare, run by the library's
     /// `nbkp_if_there` only where the destination's sentinels are, sent
     /// with its host's probes (one round trip fewer before the first

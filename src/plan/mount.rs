@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::args::{Var};
+use super::args::Var;
 use super::{Check, Failure, Op, OpCall, ProbeRef, Verdict};
 use crate::config::{Config, CredentialProvider};
 

@@ -371,10 +371,10 @@ fn sync_view<'p>(plan: &'p Plan, s: &'p crate::plan::SyncPlan) -> SyncView<'p> {
             .collect(),
         snapshot_style: Value::from_safe_string(s.snapshot_format.to_string()),
         prepare: op(&s.prepare),
-        prepared_ahead: s.prepare_carried,
+        prepared_ahead: s.schedule.prepare_carried,
         transfer: transfer(s),
         commit: op(&s.commit),
-        carries: s.commit_carries_prepare_of.and_then(|i| {
+        carries: s.schedule.commit_carries_prepare_of.and_then(|i| {
             let next = &plan.syncs[i];
             Some(CarryView {
                 ident: ident(&next.ident),
@@ -395,7 +395,7 @@ fn sync_view<'p>(plan: &'p Plan, s: &'p crate::plan::SyncPlan) -> SyncView<'p> {
 
 /// The sync (if any) whose session opens when this one starts, and its host.
 fn ahead(plan: &Plan, s: &crate::plan::SyncPlan) -> Option<(Value, String)> {
-    let next = &plan.syncs[s.opens_channel_of?];
+    let next = &plan.syncs[s.schedule.opens_channel_of?];
     let host = next.channel.as_ref()?.host;
     Some((ident(&next.ident), plan.hosts[host].id.clone()))
 }
@@ -485,8 +485,12 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
             slug: &s.slug,
             ident: ident(&s.ident),
             summary: &s.summary,
-            upstream: s.upstream.as_ref().map(|u| ident(&u.replace('-', "_"))),
-            upstream_slug: s.upstream.as_deref(),
+            upstream: s
+                .schedule
+                .upstream
+                .as_ref()
+                .map(|u| ident(&u.replace('-', "_"))),
+            upstream_slug: s.schedule.upstream.as_deref(),
             ahead: ahead(plan, s),
         })
         .collect();
@@ -522,7 +526,7 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
         hosts => hosts,
         remote_hosts => plan.hosts.iter().any(|h| h.ssh.is_some()),
         channels => plan.syncs.iter().any(|s| s.channel.is_some()),
-        carries => plan.syncs.iter().any(|s| s.commit_carries_prepare_of.is_some() || s.prepare_with_probes.is_some()),
+        carries => plan.syncs.iter().any(|s| s.schedule.commit_carries_prepare_of.is_some() || s.prepare_with_probes.is_some()),
         early => plan.syncs.first().and_then(|s| {
             let op = |c: &crate::plan::OpCall| OpView {
                 host: &plan.hosts[c.host].id,
