@@ -673,6 +673,7 @@ NBKP_LOCK_OWNER=${NBKP_HOST:-unknown}_${NBKP_BOOT:-noboot}_$$
 # True when a lock's owner was a run on this machine that is gone (another
 # boot, or its process no longer exists); a lock from elsewhere is kept.
 nbkp_lock_is_stale() {
+  case $1 in *_*_*) ;; *) return 1 ;; esac
   nbkp_oh=${1%%_*}
   nbkp_ob=${1#*_}
   nbkp_ob=${nbkp_ob%_*}
