@@ -440,6 +440,11 @@ pub struct ShArgs {
     /// Print the plan the script is made from, as JSON, instead of the script
     #[arg(long)]
     pub plan: bool,
+    /// Does the deployed script FILE still match this config? Exit 0 when it
+    /// does, 1 with a unified diff when it differs (regenerate it), 2 when
+    /// FILE is not a script nbkp wrote. Give the options it was made with.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["output_file", "plan"])]
+    pub check: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

@@ -2,16 +2,17 @@
 //! writes it. Kahn's algorithm, generation by generation, exactly as the Python
 //! nbkp orders them (the order is visible in logs and generated scripts).
 
-use crate::config::Config;
-use crate::fast_hash::{FastIndexMap, FastMap, FastSet};
+use crate::config::model::Config;
+use indexmap::IndexMap;
+use std::collections::{HashMap, HashSet};
 
 /// Direct predecessor of each sync: the sync whose destination is its source.
 /// Destinations are unique, so there is at most one.
 pub fn predecessors<'c>(
     config: &'c Config,
     selected: &[&'c str],
-) -> FastIndexMap<&'c str, Option<&'c str>> {
-    let mut writer_of: FastIndexMap<&str, &str> = FastIndexMap::default();
+) -> IndexMap<&'c str, Option<&'c str>> {
+    let mut writer_of: IndexMap<&str, &str> = IndexMap::default();
     for slug in selected {
         let sync = &config.syncs[*slug];
         writer_of.insert(sync.destination.slug.as_str(), slug);
@@ -36,7 +37,7 @@ pub fn topological<'c>(
 ) -> Result<Vec<&'c str>, Vec<String>> {
     let pred = predecessors(config, selected);
     let mut nodes: Vec<&str> = Vec::new();
-    let mut seen: FastSet<&str> = FastSet::default();
+    let mut seen: HashSet<&str> = HashSet::default();
     for slug in selected {
         if seen.insert(slug) {
             nodes.push(slug);
@@ -48,7 +49,7 @@ pub fn topological<'c>(
         }
     }
     // Dependents of each sync, in file order.
-    let mut successors: FastMap<&str, Vec<&'c str>> = FastMap::default();
+    let mut successors: HashMap<&str, Vec<&'c str>> = HashMap::default();
     for s in selected {
         if let Some(p) = pred[s] {
             successors.entry(p).or_default().push(s);
@@ -74,7 +75,7 @@ pub fn topological<'c>(
 }
 
 fn find_cycle(
-    pred: &FastIndexMap<&str, Option<&str>>,
+    pred: &IndexMap<&str, Option<&str>>,
     done: &[&str],
     selected: &[&str],
 ) -> Vec<String> {

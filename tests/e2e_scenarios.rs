@@ -658,7 +658,7 @@ fn remote_tilde_paths_are_the_login_home(be: &dyn Backend) {
     let home = w.sh(Side::Remote, &format!("getent passwd {user} | cut -d: -f6"));
     let name = format!("nbkp-e2e-{}", testbed::unique_tag());
     let dir = Path::new(home.trim()).join(&name);
-    struct Cleanup(std::path::PathBuf);
+    struct Cleanup(PathBuf);
     impl Drop for Cleanup {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
@@ -914,15 +914,28 @@ fn priority_runs_rsync_under_nice_and_ionice(be: &dyn Backend) {
         );
     }
     assert_eq!(w.manifest(Side::Local, &src), w.manifest(Side::Remote, &rc));
-    // A second run prunes the first snapshot (max 1) at that priority.
+    // The third run prunes the first snapshot (max 1; the second run keeps
+    // it, as it was `latest` when that run started) at that priority.
     let first = w.snapshots(Side::Local, &dst);
     assert_eq!(first.len(), 1);
     std::fs::write(src.join("more.txt"), "more").unwrap();
     be.run(&w, &config, &[]).assert_ok();
-    let second = w.snapshots(Side::Local, &dst);
-    assert_eq!(second.len(), 1, "{second:?}");
-    assert_ne!(first, second);
-    assert!(dst.join("latest/more.txt").is_file());
+    assert_eq!(w.snapshots(Side::Local, &dst).len(), 2, "the pair rule");
+    std::fs::write(src.join("even-more.txt"), "more").unwrap();
+    let out = be.run(&w, &config, &[]);
+    out.assert_ok();
+    let third = w.snapshots(Side::Local, &dst);
+    assert_eq!(third.len(), 2, "{third:?}");
+    assert!(!third.contains(&first[0]), "{third:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "pruned snapshot {} (retention: max-snapshots)",
+            first[0]
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(dst.join("latest/even-more.txt").is_file());
 }
 
 /// `-p overall` shows rsync's whole-transfer progress, `-p per-file` each file.
@@ -1023,9 +1036,10 @@ fn openrsync_is_refused_clearly_mock_binary() {
 }
 
 /// Snapshots beyond `max-snapshots` are pruned oldest first, `latest` is
-/// never pruned, an orphan (newer than `latest`, left by an interrupted run)
-/// is removed by the next real run, and entries that are not snapshots are
-/// never touched.
+/// never pruned, an unfinished snapshot (`.nbkp-partial-<name>`, left by an
+/// interrupted run) is removed by the next real run, a complete one newer
+/// than `latest` is not (the clock was behind), and entries that are not
+/// snapshots are never touched.
 fn pruning_orphans_and_foreign_entries(be: &dyn Backend) {
     let Some(mut w) = World::new(false, false) else {
         return;
@@ -1057,18 +1071,28 @@ fn pruning_orphans_and_foreign_entries(be: &dyn Backend) {
     );
     assert!(snaps.join("lost+found").is_dir() && snaps.join("notes.txt").is_file());
 
-    // An interrupted run left an unfinished snapshot newer than `latest`.
-    let orphan = snaps.join("2999-01-01T00:00:00.000Z");
+    // An interrupted run left an unfinished snapshot; a run whose clock was
+    // ahead left a complete one newer than what follows.
+    let orphan = snaps.join(".nbkp-partial-2998-01-01T00:00:00.000Z");
     std::fs::create_dir(&orphan).unwrap();
+    let ahead = snaps.join("2999-01-01T00:00:00.000Z");
+    std::fs::create_dir(&ahead).unwrap();
     let out = be.run(&w, &config, &[]);
     out.assert_ok();
     assert!(
         out.stderr
-            .contains("removed unfinished snapshot 2999-01-01T00:00:00.000Z"),
+            .contains("removed unfinished snapshot 2998-01-01T00:00:00.000Z"),
         "{}",
         out.stderr
     );
     assert!(!orphan.exists());
+    assert!(ahead.is_dir(), "a complete snapshot is not unfinished");
+    assert!(
+        out.stderr
+            .contains("is behind the newest snapshot 2999-01-01T00:00:00.000Z"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(
         w.manifest(Side::Local, &src),
         w.manifest(Side::Local, &dst.join("latest"))
@@ -1218,13 +1242,13 @@ fn an_interrupted_script_closes_its_connection() {
 }
 
 /// `/tmp/nbkp.XXXXXX` named by a `ControlPath=` argument of a descendant.
-fn control_dir_of(pid: u32) -> Option<std::path::PathBuf> {
+fn control_dir_of(pid: u32) -> Option<PathBuf> {
     testbed::descendants(pid).into_iter().find_map(|p| {
         let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).ok()?;
         cmdline.split(|b| *b == 0).find_map(|arg| {
             let arg = String::from_utf8_lossy(arg);
             let path = arg.strip_prefix("ControlPath=")?;
-            std::path::Path::new(path).parent().map(|d| d.to_path_buf())
+            Path::new(path).parent().map(|d| d.to_path_buf())
         })
     })
 }
@@ -1399,7 +1423,144 @@ both_backends!(
     rsync_daemon_push_and_pull,
     rsync_daemon_through_ssh,
     priority_runs_rsync_under_nice_and_ionice,
+    a_wrong_clock_loses_nothing_hard_link,
+    a_wrong_clock_loses_nothing_btrfs,
+    a_wrong_clock_loses_nothing_remote_hard_link,
 );
+
+/// A clock that lies loses no complete snapshot. Behind (a Raspberry Pi
+/// before NTP answers): two runs at the true time, one 5 days behind, one
+/// at the true time again keep all four snapshots, with a warning naming the
+/// newest snapshot, and the run behind prunes nothing. Ahead (10 years, with
+/// `keep-within: 30d`): the run keeps the snapshot that was `latest` when it
+/// started (the pair rule), and removes the others only naming the rule;
+/// back at the true time the clock is behind that snapshot: nothing goes.
+fn a_wrong_clock_loses_nothing(be: &dyn Backend, side: Side, mode: Mode) {
+    if !testbed::require(&[testbed::Component::Faketime]) {
+        return;
+    }
+    let Some(mut w) = World::new(side == Side::Remote, mode == Mode::Btrfs) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    w.sample_tree(Side::Local, &src);
+    let dst = w.volume(side, "dst", mode == Mode::Btrfs);
+    w.endpoint(side, &dst, mode, false, true);
+    let key = if mode == Mode::Btrfs {
+        "btrfs-snapshots"
+    } else {
+        "hard-link-snapshots"
+    };
+    let mut head = String::new();
+    if side == Side::Remote {
+        head.push_str(&w.ssh_yaml());
+    }
+    head.push_str("volumes:\n");
+    head.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    head.push_str(&World::volume_yaml(side, "d", &dst));
+    let config = |retention: &str| {
+        format!("{head}sync-endpoints:\n  es: {{volume: s}}\n  ed: {{volume: d, {key}: {{enabled: true{retention}}}}}\nsyncs:\n  copy: {{source: es, destination: ed}}\n")
+    };
+    let names = |w: &World| -> Vec<String> {
+        w.snapshots(side, &dst)
+            .into_iter()
+            .filter(|n| n.starts_with("20"))
+            .collect()
+    };
+    let edit = |n: usize| std::fs::write(src.join("a.txt"), format!("edit {n}\n")).unwrap();
+
+    // Behind.
+    let plain = config("");
+    be.run(&w, &plain, &[]).assert_ok();
+    edit(1);
+    be.run(&w, &plain, &[]).assert_ok();
+    let first_two = names(&w);
+    assert_eq!(first_two.len(), 2, "{first_two:?}");
+    w.set_clock(Some("-5d"));
+    edit(2);
+    let behind = be.run(&w, &plain, &[]);
+    behind.assert_ok();
+    assert!(
+        behind
+            .stderr
+            .contains(&format!("is behind the newest snapshot {}", first_two[1])),
+        "{}: the clock behind is reported\n{}",
+        be.name(),
+        behind.stderr
+    );
+    w.set_clock(None);
+    edit(3);
+    let after = be.run(&w, &plain, &[]);
+    after.assert_ok();
+    let all = names(&w);
+    assert_eq!(
+        all.len(),
+        4,
+        "{}: nothing lost: {all:?}\n{}",
+        be.name(),
+        after.stderr
+    );
+    for n in &first_two {
+        assert!(all.contains(n), "{}: {n} lost: {all:?}", be.name());
+    }
+    assert!(
+        !after.stderr.contains("removed unfinished"),
+        "{}",
+        after.stderr
+    );
+    assert_eq!(
+        w.manifest(Side::Local, &src),
+        w.manifest(side, &content(&dst, mode)),
+        "{}: latest is the last run",
+        be.name()
+    );
+
+    // Ahead, with a retention that only keeps the last 30 days.
+    let within = config(", retention: {keep-within: 30d}");
+    let before_ahead = w.latest(side, &dst);
+    w.set_clock(Some("+10y"));
+    edit(4);
+    let ahead = be.run(&w, &within, &[]);
+    ahead.assert_ok();
+    let kept = names(&w);
+    assert!(
+        kept.iter().any(|n| before_ahead.ends_with(n.as_str())),
+        "{}: the snapshot latest named when the run started ({before_ahead}) is kept: {kept:?}\n{}",
+        be.name(),
+        ahead.stderr
+    );
+    assert_eq!(kept.len(), 2, "{}: {kept:?}\n{}", be.name(), ahead.stderr);
+    for n in all.iter().filter(|n| !kept.contains(n)) {
+        assert!(
+            ahead
+                .stderr
+                .contains(&format!("pruned snapshot {n} (retention: keep-rules)")),
+            "{}: {n} went without naming its rule\n{}",
+            be.name(),
+            ahead.stderr
+        );
+    }
+    w.set_clock(None);
+    edit(5);
+    let back = be.run(&w, &within, &[]);
+    back.assert_ok();
+    assert!(back.stderr.contains("nothing is pruned"), "{}", back.stderr);
+    let last = names(&w);
+    assert_eq!(last.len(), 3, "{}: {last:?}\n{}", be.name(), back.stderr);
+}
+
+fn a_wrong_clock_loses_nothing_hard_link(be: &dyn Backend) {
+    a_wrong_clock_loses_nothing(be, Side::Local, Mode::HardLink);
+}
+
+fn a_wrong_clock_loses_nothing_btrfs(be: &dyn Backend) {
+    a_wrong_clock_loses_nothing(be, Side::Local, Mode::Btrfs);
+}
+
+fn a_wrong_clock_loses_nothing_remote_hard_link(be: &dyn Backend) {
+    a_wrong_clock_loses_nothing(be, Side::Remote, Mode::HardLink);
+}
 
 /// `nbkp preflight check` reports each sync without running it, with the
 /// strictness's exit code; `troubleshoot` says what to do, with the paths.
@@ -1468,6 +1629,29 @@ fn preflight_check_and_troubleshoot() {
         .unwrap()
         .next()
         .is_none());
+    assert!(v["syncs"][0].get("warnings").is_none(), "{v}");
+
+    // A snapshot newer than the clock: the clock is behind, and said to be.
+    let ahead = "2999-01-01T00:00:00.000Z";
+    std::fs::create_dir(dst.join("snapshots").join(ahead)).unwrap();
+    std::fs::remove_file(dst.join("latest")).unwrap();
+    std::os::unix::fs::symlink(format!("snapshots/{ahead}"), dst.join("latest")).unwrap();
+    let out = nbkp(&["preflight", "check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("WARN: copy: the clock (20")
+            && stdout.contains(&format!("is behind the newest snapshot {ahead} of ed")),
+        "{stdout}"
+    );
+    let out = nbkp(&["preflight", "check", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["syncs"][0]["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains(ahead)),
+        "{v}"
+    );
 }
 
 /// `nbkp run -o json`: one document on stdout with each sync's outcome,
@@ -1509,6 +1693,9 @@ fn run_json_report() {
         serde_json::from_slice::<serde_json::Value>(&out.stdout)
             .expect("stdout is one JSON document")
     };
+    // The second run keeps the first (it was `latest` when the run
+    // started: the pair rule); the third prunes it.
+    run();
     run();
     let v = run();
     let results = v["results"].as_array().unwrap();
@@ -1530,7 +1717,7 @@ fn run_json_report() {
     assert_eq!(
         snap_r["pruned_paths"].as_array().unwrap().len(),
         1,
-        "max-snapshots 1 prunes the first"
+        "max-snapshots 1 prunes the first, on the third run"
     );
     let mirror_r = by("to-mirror");
     assert_eq!(mirror_r["outcome"], "success");
@@ -1787,7 +1974,7 @@ fn four_remote_hosts(be: &dyn Backend) {
 
 /// A hook program that appends `hook <its arguments>`, then every `NBKP_*`
 /// variable and `LC_ALL` of its environment, to the log named first.
-fn hook_recorder(w: &World) -> (std::path::PathBuf, std::path::PathBuf) {
+fn hook_recorder(w: &World) -> (PathBuf, PathBuf) {
     let rec = w.root().join("record-hook");
     std::fs::write(
         &rec,

@@ -299,7 +299,7 @@ fn dst_changes_and_time_zones_do_not_matter() {
         );
         assert_eq!(
             drops,
-            [vec!["2026-03-29T00:30:00.000Z".to_string()]],
+            [vec!["2026-03-29T00:30:00.000Z/keep-rules".to_string()]],
             "TZ={tz}"
         );
     }
@@ -368,11 +368,12 @@ fn shell_drops(shell: Shell, cases: &[Case], env: &[(&str, &str)]) -> Vec<Vec<St
         .collect()
 }
 
+/// What `decide` removes, as `nbkp_retain` lists it: `NAME/RULE`.
 fn rust_drops(c: &Case, p: &Policy) -> Vec<String> {
     let mut d: Vec<String> = decide(p, &c.names, Some(&c.latest), at(&c.now))
         .into_iter()
         .filter(|d| !d.keep)
-        .map(|d| d.name)
+        .map(|d| format!("{}/{}", d.name, d.drop_rule()))
         .collect();
     d.reverse(); // oldest first, as the shell removes them
     d
@@ -483,6 +484,120 @@ fn the_shell_port_decides_like_the_rust_function_in_every_shell() {
         let got = shell_drops(shell, &only, &[]);
         for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
             assert_eq!(g, e, "{shell}, case {i} ({:?})", only[i].tokens);
+        }
+        ran += 1;
+    }
+    assert!(ran >= 1);
+}
+
+/// A small seeded generator (splitmix64): the same cases on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn maybe<T>(&mut self, v: impl FnOnce(&mut Rng) -> T) -> Option<T> {
+        (self.below(2) == 0).then(|| v(self))
+    }
+}
+
+/// A random policy: each rule present or not, small counts so that they
+/// bite on short histories.
+fn random_policy(r: &mut Rng) -> Policy {
+    let count = |r: &mut Rng| {
+        if r.below(5) == 0 {
+            Count::All
+        } else {
+            Count::N(r.below(6) as u32 + 1)
+        }
+    };
+    Policy {
+        max_snapshots: r.maybe(|r| r.below(8) as u32 + 1),
+        keep_last: r.maybe(|r| r.below(5) as u32),
+        keep_within: r.maybe(|r| r.below(10 * 86_400) + 1),
+        keep_hourly: r.maybe(count),
+        keep_daily: r.maybe(count),
+        keep_weekly: r.maybe(count),
+        keep_monthly: r.maybe(count),
+        keep_yearly: r.maybe(count),
+        max_age: r.maybe(|r| r.below(60 * 86_400) + 1),
+    }
+}
+
+/// A random history: up to 30 snapshots at irregular gaps (seconds to
+/// months, some in one second), `latest` anywhere (or at none), and a clock
+/// anywhere from before the first to years after the last.
+fn random_case(r: &mut Rng) -> (Case, Policy) {
+    let mut t = at("2024-12-30T23:59:59.999Z") + r.below(400) as i64 * DAY;
+    let mut names = Vec::new();
+    for _ in 0..r.below(31) {
+        let gap = match r.below(4) {
+            0 => r.below(3000) as i64,
+            1 => r.below(6) as i64 * HOUR + r.below(3_600_000) as i64,
+            2 => r.below(3) as i64 * DAY + r.below(DAY as u64) as i64,
+            _ => r.below(90) as i64 * DAY,
+        };
+        t += gap + 1;
+        names.push(name(t));
+    }
+    names.dedup();
+    let latest = match names.len() {
+        0 => "-".to_string(),
+        n if r.below(4) == 0 => names[r.below(n as u64) as usize].clone(),
+        n => names[n - 1].clone(),
+    };
+    let now = t + r.below(4 * 365) as i64 * DAY - r.below(30) as i64 * DAY;
+    let p = random_policy(r);
+    let c = Case::new(&p, &names, &latest, now);
+    (c, p)
+}
+
+#[test]
+fn the_shell_port_decides_like_the_rust_function_on_thousands_of_generated_histories() {
+    let mut r = Rng(0x6e62_6b70);
+    let cases: Vec<(Case, Policy)> = (0..3000).map(|_| random_case(&mut r)).collect();
+    let expected: Vec<Vec<String>> = cases
+        .iter()
+        .map(|(c, p)| {
+            if c.latest == "-" {
+                Vec::new()
+            } else {
+                rust_drops(c, p)
+            }
+        })
+        .collect();
+    let removing = expected.iter().filter(|d| !d.is_empty()).count();
+    assert!(removing > 1000, "the cases must remove things: {removing}");
+    for rule in ["/max-snapshots", "/max-age", "/keep-rules"] {
+        assert!(
+            expected.iter().flatten().any(|d| d.ends_with(rule)),
+            "no case removes by {rule}"
+        );
+    }
+    let only: Vec<Case> = cases.into_iter().map(|(c, _)| c).collect();
+    let mut ran = 0;
+    for shell in [Shell::Dash, Shell::BashPosix, Shell::BusyboxSh] {
+        if !shell.is_available() {
+            assert!(!testbed::in_ci(), "{shell} missing in CI");
+            continue;
+        }
+        let got = shell_drops(shell, &only, &[]);
+        for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(
+                g, e,
+                "{shell}, case {i}: names {:?}, latest {}, now {}, rules {:?}",
+                only[i].names, only[i].latest, only[i].now, only[i].tokens
+            );
         }
         ran += 1;
     }

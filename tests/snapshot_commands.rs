@@ -295,7 +295,7 @@ fn show_and_prune(side: Side) {
     );
     assert_eq!(
         ep["snapshots"][0]["reasons"][0],
-        "newer than latest (in progress or unfinished)"
+        "newer than latest (a run in progress, or a clock that was behind)"
     );
 
     // A dry run reports exactly what would go, and removes nothing.
@@ -352,6 +352,52 @@ fn show_and_prune(side: Side) {
     assert_eq!(code, 0);
     assert_eq!(json(&out)["endpoints"][0]["state"], "absent");
     assert_eq!(w.snapshots(side, &dst).len(), 4);
+}
+
+/// `snapshots prune` names the rule of each removal; with the clock behind
+/// the newest snapshot it removes nothing and says why.
+#[test]
+fn snapshots_prune_names_its_rules_and_waits_for_a_clock_behind() {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let src = w.volume(Side::Local, "src", false);
+    w.endpoint(Side::Local, &src, Mode::None, true, false);
+    let dst = w.volume(Side::Local, "dst", false);
+    w.endpoint(Side::Local, &dst, Mode::HardLink, false, true);
+    seed(&w, Side::Local, &dst, &SEEDED, "2026-01-04T12:00:00.000Z");
+    let mut config = String::from("volumes:\n");
+    config.push_str(&World::volume_yaml(Side::Local, "s", &src));
+    config.push_str(&World::volume_yaml(Side::Local, "d", &dst));
+    config.push_str("sync-endpoints:\n  es: {volume: s}\n  ed: {volume: d, hard-link-snapshots: {enabled: true, max-snapshots: 4}}\nsyncs:\n  copy: {source: es, destination: ed}\n");
+
+    // A snapshot from a clock far ahead: now is behind it.
+    let ahead = "2999-01-01T00:00:00.000Z";
+    w.sh(
+        Side::Local,
+        &format!("mkdir {}/snapshots/{ahead}", shq(&dst)),
+    );
+    let (code, out, err) = nbkp(&w, &config, &["snapshots", "prune"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("is behind the newest snapshot {ahead}")),
+        "{out}"
+    );
+    assert_eq!(w.snapshots(Side::Local, &dst).len(), 7, "nothing removed");
+
+    w.sh(
+        Side::Local,
+        &format!("rmdir {}/snapshots/{ahead}", shq(&dst)),
+    );
+    let (code, out, err) = nbkp(&w, &config, &["snapshots", "prune"]);
+    assert_eq!(code, 0, "{err}");
+    for n in &SEEDED[..2] {
+        assert!(
+            out.contains(&format!("pruned snapshot {n} (retention: max-snapshots)")),
+            "{out}"
+        );
+    }
+    assert_eq!(w.snapshots(Side::Local, &dst).len(), 4);
 }
 
 #[test]

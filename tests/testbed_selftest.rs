@@ -717,7 +717,7 @@ fn fixtures_and_tree_compare() {
         "{d}"
     );
     assert_eq!(d.differences.len(), t.hard_links.len() + 2);
-    tree::Compare::new()
+    Compare::new()
         .hard_links(false)
         .run(&src, &nolinks)
         .unwrap();

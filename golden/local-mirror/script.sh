@@ -91,8 +91,9 @@ nbkp_lib() {
 #   <index> <token>       probe answers
 #   snapshot <name>       the snapshot this sync writes or wrote
 #   latest <name>         what `latest` pointed at ("-" for none)
-#   orphan <name>         an unfinished snapshot newer than `latest`, removed
-#   pruned <name>         a snapshot removed by the retention policy
+#   unfinished <name>     an unfinished snapshot (.nbkp-partial-<name>), removed
+#   pruned <name> <rule>  a snapshot removed by the retention rule named
+#   clock <now> <newest>  the clock is behind the newest snapshot
 #   warning <text>        a problem that does not fail the sync
 # Exit codes: 0 done, 1 failed, 73 another run holds the destination's lock,
 # 75 the snapshot name is taken (retry with another).
@@ -168,6 +169,10 @@ nbkp_probe() {
       elif [ "$(stat -c %i "$2" 2>/dev/null)" = 256 ]; then nbkp_r=1
       else nbkp_r=0; fi ;;
     latest) nbkp_latest_state "$2" ;;
+    newest)
+      nbkp_list_names "$2"
+      nbkp_r=-
+      for nbkp_n in $nbkp_names; do nbkp_r=$nbkp_n; done ;;
     daemon-file) shift; nbkp_r=$(nbkp_daemon_file "$@") ;;
     mount) nbkp_r=$(nbkp_mount_state "$2" "$3" "$4") ;;
     *) nbkp_r=unknown ;;
@@ -263,7 +268,9 @@ nbkp_period() {
 
 # nbkp_retain NOW LATEST [RULE=VALUE...]: decides the snapshots named in
 # $nbkp_names (oldest first) as src/retention/mod.rs `decide` does, and
-# sets nbkp_drops to those to remove, oldest first. Rules: last=N
+# sets nbkp_drops to those to remove, oldest first, each as NAME/RULE with
+# RULE the one that removes it: max-snapshots, max-age, or keep-rules (no
+# keep rule keeps it). Rules: last=N
 # within=SECONDS hourly|daily|weekly|monthly|yearly=N|all maxage=SECONDS
 # max=N. Never dropped: LATEST, anything newer, everything when LATEST is
 # not among them.
@@ -304,21 +311,22 @@ nbkp_retain() {
     if [ -n "$nbkp_last" ] && [ "$nbkp_i" -lt "$nbkp_last" ]; then nbkp_k=1; fi
     if [ -n "$nbkp_within" ] && [ "$nbkp_age" -le "$nbkp_within" ]; then nbkp_k=1; fi
     for nbkp_p in hourly daily weekly monthly yearly; do nbkp_period "$nbkp_p"; done
-    if [ -n "$nbkp_maxage" ] && [ "$nbkp_age" -gt "$nbkp_maxage" ]; then nbkp_k=; fi
+    nbkp_why=keep-rules
+    if [ -n "$nbkp_maxage" ] && [ "$nbkp_age" -gt "$nbkp_maxage" ]; then nbkp_k= nbkp_why=max-age; fi
     [ -n "$nbkp_prot" ] && nbkp_k=1
     [ -n "$nbkp_k" ] && nbkp_kept=$((nbkp_kept + 1))
-    eval "nbkp_n_$nbkp_i=\$nbkp_n nbkp_k_$nbkp_i=\$nbkp_k nbkp_p_$nbkp_i=\$nbkp_prot"
+    eval "nbkp_n_$nbkp_i=\$nbkp_n nbkp_k_$nbkp_i=\$nbkp_k nbkp_p_$nbkp_i=\$nbkp_prot nbkp_w_$nbkp_i=\$nbkp_why"
     nbkp_i=$((nbkp_i + 1))
   done
   # max-snapshots: the oldest kept go first; protected ones count but stay.
   nbkp_drops=
   while [ "$nbkp_i" -gt 0 ]; do
     nbkp_i=$((nbkp_i - 1))
-    eval "nbkp_n=\$nbkp_n_$nbkp_i nbkp_k=\$nbkp_k_$nbkp_i nbkp_prot=\$nbkp_p_$nbkp_i"
+    eval "nbkp_n=\$nbkp_n_$nbkp_i nbkp_k=\$nbkp_k_$nbkp_i nbkp_prot=\$nbkp_p_$nbkp_i nbkp_why=\$nbkp_w_$nbkp_i"
     if [ -n "$nbkp_k" ] && [ -z "$nbkp_prot" ] && [ -n "$nbkp_max" ] && [ "$nbkp_kept" -gt "$nbkp_max" ]; then
-      nbkp_k= nbkp_kept=$((nbkp_kept - 1))
+      nbkp_k= nbkp_kept=$((nbkp_kept - 1)) nbkp_why=max-snapshots
     fi
-    [ -n "$nbkp_k" ] || nbkp_drops="$nbkp_drops $nbkp_n"
+    [ -n "$nbkp_k" ] || nbkp_drops="$nbkp_drops $nbkp_n/$nbkp_why"
   done
 }
 
@@ -340,12 +348,15 @@ nbkp_finish_removals() {
   done
 }
 
-# nbkp_prune MODE ENDPOINT NOW LATEST [RULE=VALUE...]: applies the
-# retention policy (no rules: keep everything). A `prio=PRIORITY` among the
-# rules removes at the sync's priority (see nbkp_prio).
+# nbkp_prune MODE ENDPOINT NOW LATEST KEEP [RULE=VALUE...]: applies the
+# retention policy (no rules: keep everything), never to KEEP (the snapshot
+# `latest` named when the run started, or -), and not at all when NOW is
+# not after the newest snapshot (the clock is behind). A `prio=PRIORITY`
+# among the rules removes at the sync's priority (see nbkp_prio). Prints
+# "pruned NAME RULE" for each removal, RULE the one that removed it.
 nbkp_prune() {
-  nbkp_pm=$1 nbkp_pe=$2 nbkp_pn=$3 nbkp_pt=$4
-  shift 4
+  nbkp_pm=$1 nbkp_pe=$2 nbkp_pn=$3 nbkp_pt=$4 nbkp_pair=$5
+  shift 5
   nbkp_qp=-:-:-
   for nbkp_t in "$@"; do
     case $nbkp_t in prio=*) nbkp_qp=${nbkp_t#prio=} ;; esac
@@ -353,10 +364,18 @@ nbkp_prune() {
   nbkp_finish_removals "$nbkp_pe" "$nbkp_qp"
   [ $# -gt 0 ] || return 0
   nbkp_list_names "$nbkp_pe"
+  nbkp_newest=
+  for nbkp_n in $nbkp_names; do nbkp_newest=$nbkp_n; done
+  if [ "$nbkp_newest" != "$nbkp_pn" ]; then
+    echo "warning nothing is pruned: the clock ($nbkp_pn) is behind the newest snapshot $nbkp_newest"
+    return 0
+  fi
   nbkp_retain "$nbkp_pn" "$nbkp_pt" "$@"
-  for nbkp_n in $nbkp_drops; do
+  for nbkp_d in $nbkp_drops; do
+    nbkp_n=${nbkp_d%%/*}
+    [ "$nbkp_n" = "$nbkp_pair" ] && continue
     nbkp_remove_snapshot "$nbkp_pm" "$nbkp_pe" "$nbkp_n" "$nbkp_qp" || return 1
-    echo "pruned $nbkp_n"
+    echo "pruned $nbkp_n ${nbkp_d#*/}"
   done
 }
 
@@ -425,41 +444,77 @@ nbkp_unlock() {
   if [ "$(readlink "$1/.nbkp-lock" 2>/dev/null)" = "$2" ]; then rm -f "$1/.nbkp-lock"; fi
 }
 
-# Before a sync writes: the lock, then for hard-link snapshots the orphan
-# cleanup (snapshots newer than `latest`, left by an interrupted run), the
-# new snapshot directory, and what --link-dest should use. A dry run
-# changes nothing and takes no lock.
+# Before a sync writes: the lock, then for hard-link snapshots the cleanup
+# of unfinished snapshots (.nbkp-partial-<name>, left by an interrupted run:
+# only what is marked unfinished, never a complete snapshot), the new
+# snapshot's directory, again marked unfinished until nbkp_commit renames it,
+# and what --link-dest should use. A clock behind the newest snapshot is
+# reported ("clock NOW NEWEST"); the backup still runs. A dry run changes
+# nothing and takes no lock.
 # nbkp_begin MODE DRY ENDPOINT CANDIDATE OWNER STALE
 nbkp_begin() {
   if [ "$2" != 1 ]; then nbkp_lock "$3" "$5" "$6" || return; fi
+  [ "$1" = none ] && return 0
+  nbkp_list_names "$3"
+  nbkp_newest "$4"
   [ "$1" = hard-link ] || return 0
   nbkp_find_latest "$3"
-  if [ "$2" != 1 ] && [ -n "$nbkp_latest" ]; then
-    nbkp_after=
-    nbkp_list_names "$3"
-    for nbkp_n in $nbkp_names; do
-      if [ -n "$nbkp_after" ]; then
-        if nbkp_remove_snapshot hard-link "$3" "$nbkp_n"; then
-          echo "orphan $nbkp_n"
-        else
-          echo "warning could not remove orphaned snapshot $nbkp_n"
-        fi
+  if [ "$2" != 1 ]; then
+    for nbkp_p in "$3"/snapshots/.nbkp-partial-*; do
+      nbkp_n=${nbkp_p##*/.nbkp-partial-}
+      nbkp_is_name "$nbkp_n" && [ "$nbkp_n" != "$4" ] && [ -d "$nbkp_p" ] || continue
+      if rm -rf "$nbkp_p"; then
+        echo "unfinished $nbkp_n"
+      else
+        echo "warning could not remove unfinished snapshot $nbkp_n"
       fi
-      [ "$nbkp_n" = "$nbkp_latest" ] && nbkp_after=1
     done
   fi
-  if [ -e "$3/snapshots/$4" ] || { [ "$2" != 1 ] && ! mkdir "$3/snapshots/$4" 2>/dev/null; }; then
-    [ -e "$3/snapshots/$4" ] && return 75
+  if [ -e "$3/snapshots/$4" ] || [ -e "$3/snapshots/.nbkp-partial-$4" ]; then return 75; fi
+  if [ "$2" != 1 ] && ! mkdir "$3/snapshots/.nbkp-partial-$4" 2>/dev/null; then
+    [ -e "$3/snapshots/.nbkp-partial-$4" ] && return 75
     return 1
   fi
   echo "snapshot $4"
   echo "latest ${nbkp_latest:--}"
 }
 
-# After a successful rsync: for btrfs a read-only snapshot of staging/,
-# then `latest` moves (in one rename) and the retention policy runs, with
-# the new snapshot's time as now; the lock is released. 75: the snapshot
-# name is taken (the lock is kept).
+# Sets nbkp_newest to the last of $nbkp_names (the glob sorts them, and
+# names sort in time order), or to nothing; prints "clock NOW NEWEST" when
+# NOW (the new snapshot's name: the clock's time) is not after it.
+# nbkp_newest NOW
+nbkp_newest() {
+  nbkp_newest=
+  for nbkp_n in $nbkp_names; do nbkp_newest=$nbkp_n; done
+  [ -n "$nbkp_newest" ] || return 0
+  nbkp_msec "$nbkp_newest"
+  nbkp_cn=$nbkp_m
+  nbkp_msec "$1"
+  [ "$nbkp_m" -gt "$nbkp_cn" ] || echo "clock $1 $nbkp_newest"
+}
+
+# nbkp_msec NAME: sets nbkp_m to the name's time in milliseconds since the
+# epoch (its first three digits after the seconds; none: 0).
+nbkp_msec() {
+  nbkp_epoch "$1"
+  nbkp_f=
+  case $1 in *.*Z) nbkp_f=${1##*.} nbkp_f=${nbkp_f%Z} ;; esac
+  nbkp_f=${nbkp_f}000
+  nbkp_g=${nbkp_f#???}
+  nbkp_f=${nbkp_f%"$nbkp_g"}
+  nbkp_f=${nbkp_f#0}
+  nbkp_f=${nbkp_f#0}
+  nbkp_m=$((nbkp_e * 1000 + nbkp_f))
+}
+
+# After a successful rsync: the new snapshot becomes complete (btrfs: a
+# read-only snapshot of staging/; hard-link: its unfinished directory gets
+# its final name, one rename), then `latest` moves (in one rename) and the
+# retention policy runs, with the new snapshot's time as now. Never pruned
+# here: the snapshot `latest` named before (so two good snapshots remain
+# whatever the clock says), and nothing at all when the clock is behind the
+# newest snapshot. The lock is released. 75: the snapshot name is taken
+# (the lock is kept).
 # nbkp_commit MODE DRY ENDPOINT SNAPSHOT OWNER [RULE=VALUE...]
 nbkp_commit() {
   [ "$2" = 1 ] && return 0
@@ -470,10 +525,21 @@ nbkp_commit() {
       [ -e "$nbkp_ce/snapshots/$nbkp_cs" ] && return 75
       btrfs subvolume snapshot -r "$nbkp_ce/staging" "$nbkp_ce/snapshots/$nbkp_cs" >/dev/null || return 1
       echo "snapshot $nbkp_cs" ;;
+    hard-link)
+      if [ -d "$nbkp_ce/snapshots/.nbkp-partial-$nbkp_cs" ]; then
+        if [ -e "$nbkp_ce/snapshots/$nbkp_cs" ]; then
+          echo "warning snapshot $nbkp_cs exists already; the new one stays unfinished"
+          return 1
+        fi
+        mv "$nbkp_ce/snapshots/.nbkp-partial-$nbkp_cs" "$nbkp_ce/snapshots/$nbkp_cs" || return 1
+      fi
+      [ -d "$nbkp_ce/snapshots/$nbkp_cs" ] || return 1 ;;
   esac
   if [ "$nbkp_cm" != none ]; then
+    nbkp_find_latest "$nbkp_ce"
+    nbkp_cp=${nbkp_latest:--}
     nbkp_set_latest "$nbkp_ce" "$nbkp_cs" || return 1
-    nbkp_prune "$nbkp_cm" "$nbkp_ce" "$nbkp_cs" "$nbkp_cs" "$@" || echo "warning pruning failed; snapshots kept"
+    nbkp_prune "$nbkp_cm" "$nbkp_ce" "$nbkp_cs" "$nbkp_cs" "$nbkp_cp" "$@" || echo "warning pruning failed; snapshots kept"
   fi
   nbkp_unlock "$nbkp_ce" "$nbkp_co"
 }
@@ -490,12 +556,13 @@ nbkp_if_there() {
   "$@"
 }
 
-# After a failed rsync: the unfinished hard-link snapshot goes; the lock is
-# released. nbkp_abort MODE DRY ENDPOINT SNAPSHOT OWNER
+# After a failed rsync: the unfinished hard-link snapshot goes (only the
+# one marked unfinished); the lock is released.
+# nbkp_abort MODE DRY ENDPOINT SNAPSHOT OWNER
 nbkp_abort() {
   [ "$2" = 1 ] && return 0
-  if [ "$1" = hard-link ] && [ -d "$3/snapshots/$4" ]; then
-    nbkp_remove_snapshot hard-link "$3" "$4" || echo "warning could not remove unfinished snapshot $4"
+  if [ "$1" = hard-link ] && nbkp_is_name "$4" && [ -d "$3/snapshots/.nbkp-partial-$4" ]; then
+    rm -rf "$3/snapshots/.nbkp-partial-$4" || echo "warning could not remove unfinished snapshot $4"
   fi
   nbkp_unlock "$3" "$5"
 }
@@ -606,6 +673,7 @@ NBKP_LOCK_OWNER=${NBKP_HOST:-unknown}_${NBKP_BOOT:-noboot}_$$
 # True when a lock's owner was a run on this machine that is gone (another
 # boot, or its process no longer exists); a lock from elsewhere is kept.
 nbkp_lock_is_stale() {
+  case $1 in *_*_*) ;; *) return 1 ;; esac
   nbkp_oh=${1%%_*}
   nbkp_ob=${1#*_}
   nbkp_ob=${nbkp_ob%_*}
@@ -702,8 +770,11 @@ nbkp_report_lines() {
       snapshot) if nbkp_is_name "$nbkp_x"; then NBKP_SNAPSHOT=$nbkp_x; fi ;;
       latest)
         if nbkp_is_name "$nbkp_x"; then NBKP_LINK_DEST=--link-dest=../$nbkp_x; else NBKP_LINK_DEST=; fi ;;
-      orphan) nbkp_log "$NBKP_CUR: removed unfinished snapshot $nbkp_x" ;;
-      pruned) nbkp_log "$NBKP_CUR: pruned snapshot $nbkp_x" ;;
+      unfinished) nbkp_log "$NBKP_CUR: removed unfinished snapshot $nbkp_x" ;;
+      pruned) nbkp_log "$NBKP_CUR: pruned snapshot ${nbkp_x%% *} (retention: ${nbkp_x#* })" ;;
+      clock)
+        nbkp_log "WARN: $NBKP_CUR: the clock (${nbkp_x%% *}) is behind the newest snapshot ${nbkp_x#* };" \
+          "the backup runs, nothing is pruned this run" ;;
       warning) nbkp_log "WARN: $NBKP_CUR: $nbkp_x" ;;
     esac
   done

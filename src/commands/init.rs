@@ -6,7 +6,7 @@ use crate::cli::{InitArgs, OutputFormat};
 use crate::exec::hosts::{op_message, Hosts};
 use crate::exec::values::{expand, Values};
 use crate::output::print_json;
-use crate::plan::{LowerOptions, OpCall, Plan};
+use crate::plan::{LowerOptions, Op, OpCall, Plan};
 
 #[derive(Serialize)]
 struct Action {
@@ -73,10 +73,11 @@ fn item_path(base: &str, item: &str) -> String {
 }
 
 fn perform(plan: &Plan, hosts: &Hosts, v: &Values, call: &OpCall, out: &mut Vec<Action>) {
-    // Arguments: DRY ROOT RULE (volume) or DRY ROOT ENDPOINT RULE ... (endpoint).
-    let is_volume = call.op == "nbkp_init_volume";
-    let arg = |i: usize| expand(&call.args[i], v).join("");
-    let base = if is_volume { arg(1) } else { arg(2) };
+    let (is_volume, base) = match &call.op {
+        Op::InitVolume { volume, .. } => (true, expand(volume, v).join("")),
+        Op::InitEndpoint { endpoint, .. } => (false, expand(endpoint, v).join("")),
+        _ => return,
+    };
     let host = &plan.hosts[call.host];
     let shown = match &host.ssh {
         None => base.clone(),

@@ -27,7 +27,7 @@ use crate::config::{self, Config, ConfigError, Loaded};
 use crate::plan::select::{self, Network, SelectOptions, Selection, SystemWorld};
 
 /// Exit code for a bad config or command line.
-pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_USAGE: i32 = crate::exit::Exit::Usage as i32;
 
 pub fn run(cli: Cli) -> i32 {
     match cli.command {

@@ -46,7 +46,7 @@ pub fn graph(args: &OrderingArgs) -> i32 {
     0
 }
 
-type Preds<'c> = crate::fast_hash::FastIndexMap<&'c str, Option<&'c str>>;
+type Preds<'c> = indexmap::IndexMap<&'c str, Option<&'c str>>;
 
 fn label(config: &Config, slug: &str) -> String {
     let s = &config.syncs[slug];

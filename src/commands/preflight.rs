@@ -11,6 +11,7 @@ pub fn run(args: &PreflightArgs, troubleshoot: bool) -> i32 {
         darwin: cfg!(target_os = "macos"),
         no_mount: args.mount.no_mount,
         no_umount: args.mount.no_umount,
+        clock_check: true,
         ..LowerOptions::default()
     };
     let plan = match super::plan_for(
@@ -55,6 +56,11 @@ pub fn run(args: &PreflightArgs, troubleshoot: bool) -> i32 {
                 ]);
             }
             print!("{}", t.render());
+            for p in &report.preflight {
+                for w in &p.warnings {
+                    println!("WARN: {}: {w}", p.sync_slug);
+                }
+            }
             if report.preflight.iter().any(|p| p.status != "active") {
                 println!("\nRun nbkp preflight troubleshoot for what to do about each problem.");
             }

@@ -66,6 +66,25 @@ pub fn prune(args: &SnapshotsPruneArgs) -> i32 {
         let mut reports = Vec::new();
         for site in sites(&plan) {
             let mut r = inspect(hosts, v, site, now);
+            // A clock behind the newest snapshot would judge every age
+            // wrong: nothing is removed until it is right again.
+            let newest = r
+                .snapshots
+                .first()
+                .filter(|s| crate::retention::parse_name(&s.name).is_some_and(|at| at > now));
+            if let (Some(s), "ok") = (newest, r.state) {
+                r.detail = Some(format!(
+                    "nothing is pruned: the clock ({}) is behind the newest snapshot {}",
+                    calendar::display_time(now),
+                    s.name
+                ));
+                r.state = "clock-behind";
+                r.removed = Some(Vec::new());
+                for s in r.snapshots.iter_mut().filter(|s| !s.keep) {
+                    s.keep = true;
+                    s.reasons = vec!["the clock is behind the newest snapshot".into()];
+                }
+            }
             if r.state == "ok" {
                 let drops: Vec<String> = r
                     .snapshots
@@ -235,7 +254,7 @@ fn remove(
     }
     match out.code {
         Some(0) => {}
-        Some(73) => r.state = "locked",
+        Some(crate::exit::op::LOCKED) => r.state = "locked",
         _ => r.state = "failed",
     }
     for s in &mut r.snapshots {
@@ -313,6 +332,17 @@ fn human(reports: &[EndpointReport], now: i64, prune: Option<bool>) -> String {
                 ));
             } else {
                 out.push_str(&format!("  kept {kept}, removed {}\n", removed.len()));
+            }
+        }
+        if prune == Some(false) {
+            for s in r.snapshots.iter().rev().filter(|s| !s.keep) {
+                if r.removed.as_ref().is_some_and(|x| x.contains(&s.name)) {
+                    out.push_str(&format!(
+                        "  pruned snapshot {} (retention: {})\n",
+                        s.name,
+                        crate::retention::drop_rule(&s.reasons)
+                    ));
+                }
             }
         }
         if let Some(d) = &r.detail {

@@ -116,7 +116,7 @@ pub fn decode_daemon_volume(
 /// host (rsync runs here, so the other side must be this machine).
 pub fn validate(
     config: &super::model::Config,
-    declared: &super::decode::Declared,
+    declared: &super::declared::Declared,
     d: &mut Diagnostics,
 ) {
     for (slug, volume) in &config.volumes {

@@ -6,7 +6,7 @@
 
 use indexmap::IndexMap;
 
-use crate::fast_hash::{FastIndexMap, FastMap, FastSet};
+use std::collections::HashMap;
 
 use super::diagnostic::Diagnostics;
 use super::fields::{self, describe, key_text, Fields, Loc};
@@ -15,15 +15,7 @@ use super::paths::{self, Home};
 use super::yaml::{Node, Pos, Value};
 use crate::retention::{Count, Policy};
 
-/// Entries that were declared but failed to decode: references to them are
-/// not reported again as "unknown".
-#[derive(Debug, Default)]
-pub struct Declared {
-    pub ssh_endpoints: FastSet<String>,
-    pub volumes: FastSet<String>,
-    pub sync_endpoints: FastSet<String>,
-    pub syncs: FastSet<String>,
-}
+pub use super::declared::Declared;
 
 pub struct Decoded {
     pub config: Config,
@@ -75,7 +67,7 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
 
     let ssh_nodes = section(&mut top, "ssh-endpoints", d);
     let resolved = resolve_extends(&ssh_nodes, d);
-    let mut ssh_endpoints = FastIndexMap::default();
+    let mut ssh_endpoints = IndexMap::default();
     for (slug, key_pos, entries) in &resolved {
         declared.ssh_endpoints.insert(slug.clone());
         if let Some(ep) = decode_ssh_endpoint(slug, *key_pos, entries, home, d) {
@@ -83,7 +75,7 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
         }
     }
 
-    let mut volumes = FastIndexMap::default();
+    let mut volumes = IndexMap::default();
     for (slug, pos, node) in section(&mut top, "volumes", d) {
         declared.volumes.insert(slug.clone());
         if let Some(v) = decode_volume(&slug, pos, node, home, d) {
@@ -91,7 +83,7 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
         }
     }
 
-    let mut sync_endpoints = FastIndexMap::default();
+    let mut sync_endpoints = IndexMap::default();
     for (slug, pos, node) in section(&mut top, "sync-endpoints", d) {
         declared.sync_endpoints.insert(slug.clone());
         if let Some(e) = decode_sync_endpoint(&slug, pos, node, d) {
@@ -99,7 +91,7 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
         }
     }
 
-    let mut syncs = FastIndexMap::default();
+    let mut syncs = IndexMap::default();
     for (slug, pos, node) in section(&mut top, "syncs", d) {
         declared.syncs.insert(slug.clone());
         if let Some(s) = decode_sync(&slug, pos, node, home, d) {
@@ -153,7 +145,7 @@ fn section<'a>(
         return Vec::new();
     };
     let mut out: Vec<(String, Pos, &'a Node)> = Vec::new();
-    let mut seen: FastMap<&str, Pos> = FastMap::default();
+    let mut seen: HashMap<&str, Pos> = HashMap::default();
     for (key, value) in fields::merged_entries(raw) {
         let Some(slug) = key_text(key, &loc, d) else {
             continue;

@@ -5,6 +5,7 @@
 //! problem carries file, line, column and field path.
 
 mod daemon;
+mod declared;
 mod decode;
 pub use decode::known_keys;
 pub mod diagnostic;

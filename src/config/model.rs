@@ -1,7 +1,6 @@
 //! The validated configuration: every value normalised, every reference
 //! checked. Serialises (snake_case) for `nbkp config show -o json`.
 
-use crate::fast_hash::FastIndexMap;
 use indexmap::IndexMap;
 use serde::Serialize;
 
@@ -13,10 +12,10 @@ use crate::retention::Policy;
 pub struct Config {
     pub credential_provider: CredentialProvider,
     pub credential_command: Option<Vec<String>>,
-    pub ssh_endpoints: FastIndexMap<String, SshEndpoint>,
-    pub volumes: FastIndexMap<String, Volume>,
-    pub sync_endpoints: FastIndexMap<String, SyncEndpoint>,
-    pub syncs: FastIndexMap<String, Sync>,
+    pub ssh_endpoints: IndexMap<String, SshEndpoint>,
+    pub volumes: IndexMap<String, Volume>,
+    pub sync_endpoints: IndexMap<String, SyncEndpoint>,
+    pub syncs: IndexMap<String, Sync>,
     /// Hooks around every sync (see `Hooks`).
     #[serde(skip_serializing_if = "Hooks::is_empty")]
     pub hooks: Hooks,

@@ -4,9 +4,9 @@
 //! Unlike the Python nbkp, which stops at the first such problem, every
 //! problem is reported.
 
-use crate::fast_hash::{FastMap, FastSet};
+use std::collections::{HashMap, HashSet};
 
-use super::decode::Declared;
+use super::declared::Declared;
 use super::diagnostic::Diagnostics;
 use super::model::*;
 use crate::ordering;
@@ -126,14 +126,14 @@ fn volume_references(config: &Config, declared: &Declared, d: &mut Diagnostics) 
 }
 
 /// Subdir (`""` for the root) → the endpoint that first claimed it.
-type SubdirIndex<'c> = FastMap<&'c str, &'c SyncEndpoint>;
+type SubdirIndex<'c> = HashMap<&'c str, &'c SyncEndpoint>;
 
 fn endpoint_overlaps(config: &Config, d: &mut Diagnostics) {
     // Per volume, each endpoint's subdir ("" for the root) → the first
     // endpoint declaring it. An endpoint overlaps another when its own subdir
     // or one of its ancestors (the root included) is taken, or when it is
     // itself an ancestor of one seen before.
-    let mut by_volume: FastMap<&str, (SubdirIndex, SubdirIndex)> = FastMap::default();
+    let mut by_volume: HashMap<&str, (SubdirIndex, SubdirIndex)> = HashMap::default();
     for b in config.sync_endpoints.values() {
         let (exact, descendants) = by_volume.entry(b.volume.slug.as_str()).or_default();
         let sb = b.subdir.as_deref().unwrap_or("");
@@ -220,7 +220,7 @@ fn sync_references(config: &Config, declared: &Declared, d: &mut Diagnostics) {
             );
         }
     }
-    let mut writers: FastMap<&str, &Sync> = FastMap::default();
+    let mut writers: HashMap<&str, &Sync> = HashMap::default();
     for b in config.syncs.values() {
         if let Some(a) = writers.get(b.destination.slug.as_str()) {
             {
@@ -290,7 +290,7 @@ fn cycles(config: &Config, d: &mut Diagnostics) {
 }
 
 fn orphans(config: &Config, d: &mut Diagnostics) {
-    let mut used_endpoints: FastSet<&str> = FastSet::default();
+    let mut used_endpoints: HashSet<&str> = HashSet::default();
     for v in config.volumes.values() {
         used_endpoints.extend(v.primary_endpoint());
         used_endpoints.extend(v.candidates().iter().map(|r| r.slug.as_str()));
@@ -298,12 +298,12 @@ fn orphans(config: &Config, d: &mut Diagnostics) {
     for e in config.ssh_endpoints.values() {
         used_endpoints.extend(e.proxy_jumps.iter().map(|r| r.slug.as_str()));
     }
-    let used_volumes: FastSet<&str> = config
+    let used_volumes: HashSet<&str> = config
         .sync_endpoints
         .values()
         .map(|e| e.volume.slug.as_str())
         .collect();
-    let used_sync_endpoints: FastSet<&str> = config
+    let used_sync_endpoints: HashSet<&str> = config
         .syncs
         .values()
         .flat_map(|s| [s.source.slug.as_str(), s.destination.slug.as_str()])

@@ -1,7 +1,6 @@
 //! YAML text → a position-carrying [`Node`] tree.
 //!
-//! This file (with `fast`, its quick reader for the usual shape of a
-//! config) is the only one that names the YAML crate. We read events (not a
+//! This file is the only one that names the YAML crate. We read events (not a
 //! typed deserialiser) because a backup config needs what serde-based loaders
 //! cannot give: the line and column of every value for error messages, every
 //! problem collected instead of the first one, duplicate keys detected, and
@@ -77,18 +76,8 @@ const MAX_NODES: usize = 1_000_000;
 /// Nesting beyond this depth is refused; a config needs about six levels.
 const MAX_DEPTH: usize = 200;
 
-mod fast;
-
 /// Parses one YAML document. An empty document yields `None`.
 pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
-    match fast::read(text) {
-        Some(root) => Ok(Some(root)),
-        None => parse_slowly(text),
-    }
-}
-
-/// [`parse`] by yaml-rust2, for any text.
-fn parse_slowly(text: &str) -> Result<Option<Node>, SyntaxError> {
     let mut parser = Parser::new_from_str(text);
     let mut builder = Builder::default();
     let mut documents = 0usize;

@@ -75,6 +75,7 @@ fn pidfd_open(pid: u32) -> Option<std::os::fd::OwnedFd> {
     if fd < 0 {
         return None;
     }
+    // SAFETY: `fd` is the new descriptor just returned, owned by no one else.
     Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int) })
 }
 

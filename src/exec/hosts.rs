@@ -10,8 +10,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::plan::words;
 use crate::plan::{Host, OpCall, Plan};
-use crate::render::{words, LIB};
+use crate::runtime::LIB;
 
 use super::values::{argv, Values};
 
@@ -254,7 +255,7 @@ impl Hosts<'_> {
             };
             let token = !v.is_empty()
                 && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-:".contains(&b));
             if token && i < answers.len() {
                 answers[i] = Some(v.to_string());
             }

@@ -18,6 +18,9 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::values::{expand, Values};
+use crate::exit::op;
+use crate::plan::{Arg, Op};
 use crate::retention::{decide, parse_name, Policy};
 
 /// What an operation printed and its exit code, as the shell would give.
@@ -26,31 +29,58 @@ pub struct Done {
     pub output: String,
 }
 
-/// Performs `op` with its arguments (already expanded), if it is one this
-/// module knows; `None` for any other operation.
-pub fn perform(op: &str, args: &[String]) -> Option<Done> {
+/// Performs `op` with the run's values, if it is one this module knows;
+/// `None` for any other operation.
+pub fn perform(op: &Op, v: &Values) -> Option<Done> {
     let mut out = String::new();
-    let a = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
+    let x = |a: &Arg| expand(a, v).concat();
     let code = match op {
-        "nbkp_begin" => begin(
-            a(0),
-            a(1) == "1",
-            Path::new(a(2)),
-            a(3),
-            a(4),
-            a(5),
+        Op::Begin {
+            mode,
+            dry_run,
+            endpoint,
+            candidate,
+            owner,
+            stale_lock,
+        } => begin(
+            mode.word(),
+            x(dry_run) == "1",
+            Path::new(&x(endpoint)),
+            &x(candidate),
+            &x(owner),
+            &x(stale_lock),
             &mut out,
         ),
-        "nbkp_commit" => commit(
-            a(0),
-            a(1) == "1",
-            Path::new(a(2)),
-            a(3),
-            a(4),
-            args.get(5..).unwrap_or(&[]),
+        Op::Commit {
+            mode,
+            dry_run,
+            endpoint,
+            snapshot,
+            owner,
+            rules,
+        } => commit(
+            mode.word(),
+            x(dry_run) == "1",
+            Path::new(&x(endpoint)),
+            &x(snapshot),
+            &x(owner),
+            rules,
             &mut out,
         ),
-        "nbkp_abort" => abort(a(0), a(1) == "1", Path::new(a(2)), a(3), a(4), &mut out),
+        Op::Abort {
+            mode,
+            dry_run,
+            endpoint,
+            snapshot,
+            owner,
+        } => abort(
+            mode.word(),
+            x(dry_run) == "1",
+            Path::new(&x(endpoint)),
+            &x(snapshot),
+            &x(owner),
+            &mut out,
+        ),
         _ => return None,
     };
     Some(Done { code, output: out })
@@ -96,7 +126,7 @@ fn entry_is_dir(e: &fs::DirEntry) -> bool {
 }
 
 /// Snapshot names in `<ep>/snapshots`, in the glob's (byte) order.
-fn snapshot_names(ep: &Path) -> Vec<String> {
+pub(crate) fn snapshot_names(ep: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(ep.join("snapshots"))
         .into_iter()
         .flatten()
@@ -159,7 +189,7 @@ fn lock(ep: &Path, owner: &str, stale: &str, out: &mut String) -> i32 {
         return 1;
     }
     out.push_str(&format!("locked {}\n", token(h.as_deref().unwrap_or(""))));
-    73
+    op::LOCKED
 }
 
 fn unlock(ep: &Path, owner: &str) {
@@ -274,6 +304,25 @@ fn set_latest(ep: &Path, name: &str) -> bool {
         && fs::rename(&tmp, ep.join("latest")).is_ok()
 }
 
+/// A hard-link snapshot being written: marked unfinished by its name until
+/// `commit` renames it (lib.sh's `.nbkp-partial-<name>`).
+pub(crate) const PARTIAL_PREFIX: &str = ".nbkp-partial-";
+
+fn partial(ep: &Path, name: &str) -> PathBuf {
+    ep.join("snapshots").join(format!("{PARTIAL_PREFIX}{name}"))
+}
+
+/// `nbkp_newest`: "clock NOW NEWEST" when NOW is not after the newest name.
+fn report_clock(names: &[String], now: &str, out: &mut String) {
+    let Some(newest) = names.last() else {
+        return;
+    };
+    let (n, t) = (parse_name(newest), parse_name(now));
+    if t.unwrap_or(0) <= n.unwrap_or(0) {
+        out.push_str(&format!("clock {now} {newest}\n"));
+    }
+}
+
 fn begin(
     mode: &str,
     dry: bool,
@@ -289,35 +338,51 @@ fn begin(
             return code;
         }
     }
+    if mode == "none" {
+        return 0;
+    }
+    report_clock(&snapshot_names(ep), candidate, out);
     if mode != "hard-link" {
         return 0;
     }
     let latest = find_latest(ep);
-    if let (false, Some(l)) = (dry, &latest) {
-        let mut after = false;
-        for n in snapshot_names(ep) {
-            if after {
-                if remove_snapshot("hard-link", ep, &n, &[]) {
-                    out.push_str(&format!("orphan {n}\n"));
-                } else {
-                    out.push_str(&format!("warning could not remove orphaned snapshot {n}\n"));
-                }
-            }
-            if &n == l {
-                after = true;
-            }
-        }
+    if !dry {
+        remove_unfinished(ep, candidate, out);
     }
-    let dir = ep.join("snapshots").join(candidate);
-    if dir.exists() {
-        return 75;
+    if present(&ep.join("snapshots").join(candidate)) || present(&partial(ep, candidate)) {
+        return op::NAME_TAKEN;
     }
+    let dir = partial(ep, candidate);
     if !dry && fs::create_dir(&dir).is_err() {
-        return if dir.exists() { 75 } else { 1 };
+        return if present(&dir) { op::NAME_TAKEN } else { 1 };
     }
     out.push_str(&format!("snapshot {candidate}\n"));
     out.push_str(&format!("latest {}\n", latest.as_deref().unwrap_or("-")));
     0
+}
+
+/// Removes what an interrupted run left marked unfinished, and only that
+/// (not `candidate`'s: a name already taken is retried with another).
+fn remove_unfinished(ep: &Path, candidate: &str, out: &mut String) {
+    let mut names: Vec<String> = fs::read_dir(ep.join("snapshots"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(entry_is_dir)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|n| n.strip_prefix(PARTIAL_PREFIX).map(str::to_string))
+        .filter(|n| is_name(n) && n != candidate)
+        .collect();
+    names.sort();
+    for n in names {
+        if fs::remove_dir_all(partial(ep, &n)).is_ok() {
+            out.push_str(&format!("unfinished {n}\n"));
+        } else {
+            out.push_str(&format!(
+                "warning could not remove unfinished snapshot {n}\n"
+            ));
+        }
+    }
 }
 
 fn commit(
@@ -332,30 +397,51 @@ fn commit(
     if dry {
         return 0;
     }
-    if mode == "btrfs" {
-        let dest = ep.join("snapshots").join(snapshot);
-        if dest.exists() {
-            return 75;
+    let dest = ep.join("snapshots").join(snapshot);
+    match mode {
+        "btrfs" => {
+            if dest.exists() {
+                return op::NAME_TAKEN;
+            }
+            let staging = ep.join("staging");
+            let ok = Command::new("btrfs")
+                .args(["subvolume", "snapshot", "-r"])
+                .arg(&staging)
+                .arg(&dest)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                return 1;
+            }
+            out.push_str(&format!("snapshot {snapshot}\n"));
         }
-        let staging = ep.join("staging");
-        let ok = Command::new("btrfs")
-            .args(["subvolume", "snapshot", "-r"])
-            .arg(&staging)
-            .arg(&dest)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            return 1;
+        "hard-link" => {
+            let unfinished = partial(ep, snapshot);
+            if is_dir(&unfinished) {
+                if present(&dest) {
+                    out.push_str(&format!(
+                        "warning snapshot {snapshot} exists already; the new one stays unfinished\n"
+                    ));
+                    return 1;
+                }
+                if fs::rename(&unfinished, &dest).is_err() {
+                    return 1;
+                }
+            }
+            if !is_dir(&dest) {
+                return 1;
+            }
         }
-        out.push_str(&format!("snapshot {snapshot}\n"));
+        _ => {}
     }
     if mode != "none" {
+        let previous = find_latest(ep);
         if !set_latest(ep, snapshot) {
             return 1;
         }
-        if !prune(mode, ep, snapshot, rules, out) {
+        if !prune(mode, ep, snapshot, previous.as_deref(), rules, out) {
             out.push_str("warning pruning failed; snapshots kept\n");
         }
     }
@@ -364,27 +450,46 @@ fn commit(
 }
 
 /// `nbkp_prune` right after a commit: `latest` is the new snapshot, whose
-/// time is now.
-fn prune(mode: &str, ep: &Path, latest: &str, rules: &[String], out: &mut String) -> bool {
+/// time is now; `keep` is what `latest` named before (the pair rule).
+fn prune(
+    mode: &str,
+    ep: &Path,
+    latest: &str,
+    keep: Option<&str>,
+    rules: &[String],
+    out: &mut String,
+) -> bool {
     let prio = priority_prefix(rules);
     finish_removals(ep, &prio);
     if rules.is_empty() {
         return true;
     }
+    let names = snapshot_names(ep);
+    if let Some(newest) = names.last().filter(|n| *n != latest) {
+        out.push_str(&format!(
+            "warning nothing is pruned: the clock ({latest}) is behind the newest snapshot {newest}\n"
+        ));
+        return true;
+    }
     let policy = Policy::from_tokens(rules);
     let now = parse_name(latest).unwrap_or(i64::MAX);
-    let names = snapshot_names(ep);
-    let mut drops: Vec<String> = decide(&policy, &names, Some(latest), now)
+    let mut drops: Vec<(String, &'static str)> = decide(&policy, &names, Some(latest), now)
         .into_iter()
         .filter(|d| !d.keep)
-        .map(|d| d.name)
+        .map(|d| {
+            let rule = d.drop_rule();
+            (d.name, rule)
+        })
         .collect();
     drops.reverse(); // oldest first
-    for n in drops {
+    for (n, rule) in drops {
+        if Some(n.as_str()) == keep {
+            continue;
+        }
         if !remove_snapshot(mode, ep, &n, &prio) {
             return false;
         }
-        out.push_str(&format!("pruned {n}\n"));
+        out.push_str(&format!("pruned {n} {rule}\n"));
     }
     true
 }
@@ -393,9 +498,11 @@ fn abort(mode: &str, dry: bool, ep: &Path, snapshot: &str, owner: &str, out: &mu
     if dry {
         return 0;
     }
+    let unfinished = partial(ep, snapshot);
     if mode == "hard-link"
-        && is_dir(&ep.join("snapshots").join(snapshot))
-        && !remove_snapshot("hard-link", ep, snapshot, &[])
+        && is_name(snapshot)
+        && is_dir(&unfinished)
+        && fs::remove_dir_all(&unfinished).is_err()
     {
         out.push_str(&format!(
             "warning could not remove unfinished snapshot {snapshot}\n"
@@ -408,6 +515,7 @@ fn abort(mode: &str, dry: bool, ep: &Path, snapshot: &str, owner: &str, out: &mu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Mode;
 
     #[test]
     fn pruning_at_the_syncs_priority() {
@@ -470,37 +578,270 @@ mod tests {
         );
         assert_eq!(find_latest(ep).as_deref(), Some(a));
         assert!(holder(ep).is_none(), "released");
-        // A second snapshot prunes the first (max 1); an abort removes its own.
+        // A second snapshot does not prune the first, though max is 1: it
+        // was `latest` when the run started (the pair rule).
         let b = "2026-01-02T00:00:00.000Z";
         let mut out = String::new();
         begin("hard-link", false, ep, b, "me_b_1", "-", &mut out);
         assert_eq!(out, format!("snapshot {b}\nlatest {a}\n"));
+        assert!(is_dir(&partial(ep, b)), "written marked unfinished");
+        assert!(!present(&ep.join("snapshots").join(b)));
+        let max1 = ["max=1".to_string()];
         let mut out = String::new();
-        commit(
-            "hard-link",
-            false,
-            ep,
-            b,
-            "me_b_1",
-            &["max=1".into()],
-            &mut out,
-        );
-        assert_eq!(out, format!("pruned {a}\n"));
+        commit("hard-link", false, ep, b, "me_b_1", &max1, &mut out);
+        assert_eq!(out, "");
+        assert_eq!(snapshot_names(ep), [a, b]);
+        // The third does, naming the rule; an abort removes only its own.
         let c = "2026-01-03T00:00:00.000Z";
         begin("hard-link", false, ep, c, "me_b_1", "-", &mut String::new());
+        let mut out = String::new();
+        commit("hard-link", false, ep, c, "me_b_1", &max1, &mut out);
+        assert_eq!(out, format!("pruned {a} max-snapshots\n"));
+        let d = "2026-01-04T00:00:00.000Z";
+        begin("hard-link", false, ep, d, "me_b_1", "-", &mut String::new());
         assert_eq!(
-            abort("hard-link", false, ep, c, "me_b_1", &mut String::new()),
+            abort("hard-link", false, ep, d, "me_b_1", &mut String::new()),
             0
         );
-        assert_eq!(snapshot_names(ep), [b]);
+        assert_eq!(snapshot_names(ep), [b, c]);
+        assert!(!present(&partial(ep, d)));
         assert!(holder(ep).is_none());
-        // An orphan (newer than latest) goes at the next begin.
-        fs::create_dir(ep.join("snapshots/2999-01-01T00:00:00.000Z")).unwrap();
+        // A complete snapshot newer than `latest` (the clock was behind) is
+        // kept; what a killed run left marked unfinished goes.
+        let future = "2999-01-01T00:00:00.000Z";
+        fs::create_dir(ep.join("snapshots").join(future)).unwrap();
+        fs::create_dir(partial(ep, "2998-01-01T00:00:00.000Z")).unwrap();
         let mut out = String::new();
-        begin("hard-link", false, ep, c, "me_b_1", "-", &mut out);
-        assert!(
-            out.starts_with("orphan 2999-01-01T00:00:00.000Z\n"),
-            "{out}"
+        begin("hard-link", false, ep, d, "me_b_1", "-", &mut out);
+        assert_eq!(
+            out,
+            format!(
+                "clock {d} {future}\nunfinished 2998-01-01T00:00:00.000Z\nsnapshot {d}\nlatest {c}\n"
+            )
         );
+        let mut out = String::new();
+        commit("hard-link", false, ep, d, "me_b_1", &max1, &mut out);
+        assert_eq!(
+            out,
+            format!("warning nothing is pruned: the clock ({d}) is behind the newest snapshot {future}\n")
+        );
+        assert_eq!(snapshot_names(ep), [b, c, d, future]);
+        assert_eq!(find_latest(ep).as_deref(), Some(d));
+    }
+
+    /// splitmix64: the same generated cases on every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) % n
+        }
+    }
+
+    /// A snapshot name `days` days and `ms` milliseconds after 2026-01-01.
+    fn gen_name(days: u64, ms: u64) -> String {
+        let t = std::time::UNIX_EPOCH
+            + std::time::Duration::from_millis(1_767_225_600_000 + days * 86_400_000 + ms);
+        crate::exec::clock::snapshot_name(t, "colons")
+    }
+
+    /// An endpoint as a run may find it: complete snapshots, some left
+    /// unfinished or half removed by a killed run, something that is not a
+    /// snapshot, `latest` anywhere (or /dev/null, or missing), and maybe a
+    /// lock. The same on both sides of the comparison.
+    fn gen_endpoint(r: &mut Rng, ep: &Path, names: &[String]) {
+        fs::create_dir_all(ep.join("snapshots/not-a-snapshot")).unwrap();
+        for n in names {
+            let d = match r.below(8) {
+                0 => ep.join("snapshots").join(format!("{PARTIAL_PREFIX}{n}")),
+                1 => ep.join("snapshots").join(format!(".nbkp-removing-{n}")),
+                _ => ep.join("snapshots").join(n),
+            };
+            fs::create_dir_all(d.join("sub")).unwrap();
+            fs::write(d.join("sub/f"), n).unwrap();
+        }
+        let complete: Vec<&String> = names
+            .iter()
+            .filter(|n| ep.join("snapshots").join(n).is_dir())
+            .collect();
+        match r.below(5) {
+            0 => {}
+            1 => symlink("/dev/null", ep.join("latest")).unwrap(),
+            _ if !complete.is_empty() => {
+                let n = complete[r.below(complete.len() as u64) as usize];
+                symlink(format!("snapshots/{n}"), ep.join("latest")).unwrap();
+            }
+            _ => {}
+        }
+        match r.below(6) {
+            0 => symlink("someone_b_9", ep.join(".nbkp-lock")).unwrap(),
+            1 => symlink("me_b_1", ep.join(".nbkp-lock")).unwrap(),
+            _ => {}
+        }
+    }
+
+    /// Every entry under `ep`, with a symlink's target: what both sides
+    /// must leave the same.
+    fn tree(ep: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![ep.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                let rel = p.strip_prefix(ep).unwrap().display().to_string();
+                match fs::read_link(&p) {
+                    Ok(t) => out.push(format!("{rel} -> {}", t.display())),
+                    Err(_) if p.is_dir() => {
+                        out.push(format!("{rel}/"));
+                        stack.push(p);
+                    }
+                    Err(_) => out.push(rel),
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The same operation through lib.sh, as the script renders it.
+    fn shell_op(op: &Op) -> (i32, String) {
+        let call = crate::plan::OpCall {
+            host: 0,
+            op: op.clone(),
+        };
+        let script = format!(
+            "{}\n{}\n",
+            crate::runtime::LIB,
+            crate::plan::words::op_text(&call)
+        );
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stderr(Stdio::null())
+            .output()
+            .expect("sh");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    #[test]
+    fn the_native_operations_do_what_lib_sh_does_on_generated_endpoints() {
+        let mut r = Rng(0x6c6f_6361_6c6f_7073);
+        let (mut committed, mut pruned, mut clocks, mut unfinished) = (0, 0, 0, 0);
+        for case in 0..400 {
+            let dir = tempfile::tempdir().unwrap();
+            let (native, shell) = (dir.path().join("native"), dir.path().join("shell"));
+            let mut names: Vec<String> = (0..r.below(12))
+                .map(|_| gen_name(r.below(400), r.below(3) * 500))
+                .collect();
+            names.sort();
+            names.dedup();
+            let seed = r.0;
+            for ep in [&native, &shell] {
+                r.0 = seed;
+                gen_endpoint(&mut r, ep, &names);
+            }
+            // The clock: usually after every snapshot, sometimes behind
+            // them or on a name already used.
+            let candidate = match r.below(6) {
+                0 if !names.is_empty() => names[r.below(names.len() as u64) as usize].clone(),
+                1 => gen_name(r.below(400), 250),
+                _ => gen_name(400 + r.below(4000), 750),
+            };
+            let mode = [
+                Mode::HardLink,
+                Mode::HardLink,
+                Mode::HardLink,
+                Mode::None,
+                Mode::Btrfs,
+            ][r.below(5) as usize];
+            let dry = Arg::lit(if r.below(8) == 0 { "1" } else { "0" });
+            let mut rules = Policy {
+                max_snapshots: (r.below(2) == 0).then(|| r.below(5) as u32 + 1),
+                keep_last: (r.below(3) == 0).then(|| r.below(3) as u32),
+                keep_within: (r.below(3) == 0).then(|| r.below(200) * 86_400),
+                max_age: (r.below(4) == 0).then(|| r.below(300) * 86_400),
+                ..Default::default()
+            }
+            .tokens();
+            if r.below(4) == 0 {
+                rules.push("prio=-:-:-".into());
+            }
+            let aborts = r.below(4) == 0;
+            let (name, owner) = (Arg::lit(candidate.clone()), Arg::lit("me_b_1"));
+            // The operations for an endpoint: begin, then commit or abort.
+            let ops_at = |ep: &Path| -> Vec<Op> {
+                let endpoint = Arg::lit(ep.display().to_string());
+                let end = if aborts {
+                    Op::Abort {
+                        mode,
+                        dry_run: dry.clone(),
+                        endpoint: endpoint.clone(),
+                        snapshot: name.clone(),
+                        owner: owner.clone(),
+                    }
+                } else {
+                    Op::Commit {
+                        mode,
+                        dry_run: dry.clone(),
+                        endpoint: endpoint.clone(),
+                        snapshot: name.clone(),
+                        owner: owner.clone(),
+                        rules: rules.clone(),
+                    }
+                };
+                let begin = Op::Begin {
+                    mode,
+                    dry_run: dry.clone(),
+                    endpoint,
+                    candidate: name.clone(),
+                    owner: owner.clone(),
+                    stale_lock: Arg::lit("-"),
+                };
+                vec![begin, end]
+            };
+            if mode == Mode::Btrfs && !aborts && dry == Arg::lit("0") {
+                continue; // a btrfs snapshot needs btrfs: the e2e tests do that
+            }
+            let mut transcript = Vec::new();
+            for (mine, theirs) in ops_at(&native).iter().zip(ops_at(&shell)) {
+                let op = mine.function();
+                let got = perform(mine, &Values::default()).unwrap();
+                let want = shell_op(&theirs);
+                let got_out = got.output.replace(&native.display().to_string(), "EP");
+                let want_out = want.1.replace(&shell.display().to_string(), "EP");
+                transcript.push(format!("{op} {candidate} -> {} {got_out:?}", got.code));
+                assert_eq!(
+                    (got.code, &got_out),
+                    (want.0, &want_out),
+                    "case {case}: {op} differs from lib.sh\nnames {names:?}\n{}",
+                    transcript.join("\n")
+                );
+                assert_eq!(
+                    tree(&native),
+                    tree(&shell),
+                    "case {case}: {op} left another tree than lib.sh\n{}",
+                    transcript.join("\n")
+                );
+                committed += usize::from(op == "nbkp_commit" && got.code == 0);
+                pruned += got_out.matches("pruned ").count();
+                clocks += got_out.matches("clock ").count();
+                unfinished += got_out.matches("unfinished ").count();
+                if got.code != 0 {
+                    break;
+                }
+            }
+        }
+        // The cases must exercise what they claim to.
+        assert!(committed > 100, "commits: {committed}");
+        assert!(pruned > 50, "prunes: {pruned}");
+        assert!(clocks > 30, "clock warnings: {clocks}");
+        assert!(unfinished > 30, "unfinished removed: {unfinished}");
     }
 }

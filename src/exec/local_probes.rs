@@ -65,6 +65,11 @@ pub fn answer(probe: &Probe, v: &Values) -> Option<String> {
             }
         }
         Probe::Latest { endpoint } => latest_state(&path_of(endpoint, v)).into(),
+        Probe::NewestSnapshot { endpoint } => {
+            super::local_ops::snapshot_names(Path::new(&path_of(endpoint, v)))
+                .pop()
+                .unwrap_or_else(|| "-".into())
+        }
         Probe::MountOption { .. } | Probe::DaemonFile { .. } | Probe::Mount { .. } => return None,
     })
 }
@@ -121,6 +126,7 @@ fn fs_type(path: &str) -> Option<String> {
     };
     // SAFETY: `buf` is a plain C struct, written by statfs before it is read.
     let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is NUL-terminated and `buf` a valid statfs for the call.
     if unsafe { libc::statfs(c.as_ptr(), &mut buf) } != 0 {
         return Some("unknown".into());
     }
@@ -172,8 +178,8 @@ mod tests {
     fn shell_answers(probes: &[Probe]) -> Vec<String> {
         let script = format!(
             "{}\n{}\n",
-            crate::render::LIB,
-            crate::render::words::probe_script(probes)
+            crate::runtime::LIB,
+            crate::plan::words::probe_script(probes)
         );
         let out = std::process::Command::new("sh")
             .arg("-c")
@@ -213,6 +219,10 @@ mod tests {
         mk("ep-other");
         symlink("/etc", d.join("ep-other/latest")).unwrap();
         mk("ep-plain/latest");
+        // Newest: by name; unfinished and half-removed ones are not snapshots.
+        mk("ep-snap/snapshots/2026-03-05T10:00:00.000Z");
+        mk("ep-snap/snapshots/.nbkp-partial-2027-01-01T00:00:00.000Z");
+        mk("ep-snap/snapshots/.nbkp-removing-2028-01-01T00:00:00.000Z");
         mk("ep-none");
         std::fs::write(d.join("sentinel"), "").unwrap();
         symlink(d.join("sentinel"), d.join("sentinel-link")).unwrap();
@@ -235,6 +245,7 @@ mod tests {
             "ep-snap", "ep-null", "ep-gone", "ep-bad", "ep-other", "ep-plain", "ep-none", "nothing",
         ] {
             probes.push(Probe::Latest { endpoint: lit(ep) });
+            probes.push(Probe::NewestSnapshot { endpoint: lit(ep) });
         }
         for name in ["sh", "rsync", "no-such-program-nbkp"] {
             probes.push(Probe::Command { name: name.into() });

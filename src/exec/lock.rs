@@ -92,4 +92,48 @@ mod tests {
         );
         assert!(!is_stale("garbage", &me));
     }
+
+    /// The script's `nbkp_lock_is_stale` (templates/script.sh.j2), as text.
+    fn script_function() -> &'static str {
+        let t = include_str!("../../templates/script.sh.j2");
+        let start = t
+            .find("nbkp_lock_is_stale() {")
+            .expect("the script defines it");
+        let len = t[start..].find("\n}\n").expect("it ends") + 3;
+        &t[start..start + len]
+    }
+
+    /// The twin of the script's function: both decide alike on holders of
+    /// every shape (this machine or another, this boot or another, a live,
+    /// a dead or no pid, and malformed ones).
+    #[test]
+    fn staleness_is_decided_as_the_script_decides_it() {
+        let me = owner();
+        let (h, rest) = me.split_once('_').unwrap();
+        let (b, _) = rest.rsplit_once('_').unwrap();
+        let live = std::process::id().to_string();
+        let mut holders = Vec::new();
+        for host in [h, "elsewhere", "", "a-b.c"] {
+            for boot in [b, "another-boot", "", "x_y"] {
+                for pid in [live.as_str(), "999999999", "", "12a", "1"] {
+                    holders.push(format!("{host}_{boot}_{pid}"));
+                }
+                holders.push(format!("{host}_{boot}"));
+            }
+            holders.push(host.to_string());
+        }
+        let mut script = format!("NBKP_HOST='{h}'\nNBKP_BOOT='{b}'\n{}\n", script_function());
+        for (i, holder) in holders.iter().enumerate() {
+            script.push_str(&format!(
+                "if nbkp_lock_is_stale '{holder}'; then echo '{i} 1'; else echo '{i} 0'; fi\n"
+            ));
+        }
+        let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let answers: Vec<bool> = text.lines().map(|l| l.ends_with(" 1")).collect();
+        assert_eq!(answers.len(), holders.len(), "{text}");
+        for (holder, shell) in holders.iter().zip(answers) {
+            assert_eq!(is_stale(holder, &me), shell, "holder {holder:?}");
+        }
+    }
 }

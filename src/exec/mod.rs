@@ -27,7 +27,8 @@ use crate::plan::{CheckLayer, CheckStep, OpCall, Plan, SnapshotPlan, SyncPlan, V
 use hosts::Hosts;
 use values::{argv, expand, Values};
 
-/// How strict preflight is (spec §6.4).
+/// How strict preflight is (spec §6.4): the Python nbkp's names.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strictness {
@@ -61,6 +62,10 @@ pub struct Preflight {
     pub sync_slug: String,
     pub status: &'static str,
     pub errors: Vec<CheckFailure>,
+    /// Problems that keep no sync from running (a clock behind the newest
+    /// snapshot).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -132,15 +137,17 @@ impl Report {
     /// stopped the run, 3 when nothing failed but a destination was locked by
     /// another run (spec §10.6, plus the lock).
     pub fn exit_code(&self) -> i32 {
-        if self.interrupted {
-            130
+        use crate::exit::Exit;
+        let exit = if self.interrupted {
+            Exit::Interrupted
         } else if self.aborted || self.counts().0 > 0 {
-            1
+            Exit::Failed
         } else if self.results.iter().any(|r| r.failure == Some("locked")) {
-            3
+            Exit::Locked
         } else {
-            0
-        }
+            Exit::Ok
+        };
+        exit.code()
     }
 }
 
@@ -422,7 +429,7 @@ impl<'p> Executor<'p> {
             // unless that sync runs. (Before the socket exists, ssh would
             // make a second connection of its own.)
             let channels = &mut self.channels;
-            let socket = early.map(|(_, ssh)| values::expand(&ssh.control_socket, base).concat());
+            let socket = early.map(|(_, ssh)| expand(&ssh.control_socket, base).concat());
             answers.push(self.hosts.ask_then(
                 i,
                 base,
@@ -476,10 +483,12 @@ impl<'p> Executor<'p> {
                 2 => "inactive",
                 _ => "pending",
             };
+            let warnings = clock_warning(sync, &answers).into_iter().collect();
             preflight.push(Preflight {
                 sync_slug: sync.slug.clone(),
                 status,
                 errors,
+                warnings,
             });
         }
         for ex in &self.plan.excluded_syncs {
@@ -493,6 +502,7 @@ impl<'p> Executor<'p> {
                     message: ex.reason.clone(),
                     fix: Some(ex.fix.clone()),
                 }],
+                warnings: Vec::new(),
             });
         }
         let fatal = match self.options.strictness {
@@ -518,7 +528,7 @@ impl<'p> Executor<'p> {
     fn sync_all(&mut self, report: &mut Report, codes: &HashMap<String, u8>, base: &Values) {
         let mut status: HashMap<String, Status> = HashMap::new();
         for (index, sync) in self.plan.syncs.iter().enumerate() {
-            if let Some(next) = sync.opens_channel_of {
+            if let Some(next) = sync.schedule.opens_channel_of {
                 self.open_channel(next, codes, &status, base);
             }
             if self.interrupted.load(Ordering::SeqCst) {
@@ -546,6 +556,7 @@ impl<'p> Executor<'p> {
                 })
                 .unwrap_or_default();
             let overlapped = sync
+                .schedule
                 .overlaps_next
                 .filter(|&next| self.will_run(next, codes, &status));
             self.prepare_next = overlapped.map(|next| (next, base.clone()));
@@ -580,6 +591,15 @@ impl<'p> Executor<'p> {
             self.log("Interrupted: the current sync was stopped and cleaned up, the rest not run");
         } else if failures > 0 {
             self.log(&format!("{failures} sync(s) failed"));
+        } else if let locked @ 1.. = report
+            .results
+            .iter()
+            .filter(|r| r.failure == Some("locked"))
+            .count()
+        {
+            self.log(&format!(
+                "{locked} sync(s) not run: another run is writing their destination; try again later"
+            ));
         } else if skipped > 0 {
             self.log(&format!(
                 "All active syncs completed successfully ({skipped} skipped)"
@@ -605,7 +625,7 @@ impl<'p> Executor<'p> {
             _ => false,
         };
         // An upstream that has not run yet may still succeed.
-        let upstream = sync.upstream.as_ref().is_none_or(|up| {
+        let upstream = sync.schedule.upstream.as_ref().is_none_or(|up| {
             matches!(
                 status.get(up),
                 None | Some(Status::Ok) | Some(Status::Pending)
@@ -751,7 +771,7 @@ impl<'p> Executor<'p> {
     ) -> Option<(Status, SyncResult)> {
         let dry = self.options.dry_run;
         let slug = sync.slug.as_str();
-        if let Some(up) = &sync.upstream {
+        if let Some(up) = &sync.schedule.upstream {
             let up_status = status.get(up).copied().unwrap_or(Status::Skipped);
             match up_status {
                 Status::Failed | Status::CancelledByFailure => {
@@ -872,7 +892,11 @@ impl<'p> Executor<'p> {
                 None => self.op(sync, prepare, v, &mut result),
             };
             if let Err(e) = outcome {
-                result.failure = Some(if e.locked { "locked" } else { prepare.failure });
+                result.failure = Some(if e.locked {
+                    "locked"
+                } else {
+                    prepare.failure()
+                });
                 result.detail = Some(e.message);
                 return result;
             }
@@ -943,7 +967,7 @@ impl<'p> Executor<'p> {
                 if let Some(abort) = &sync.abort {
                     let _ = self.op(sync, abort, v, &mut result);
                 }
-                result.failure = Some(commit.failure);
+                result.failure = Some(commit.failure());
                 result.detail = Some(e.message);
                 return result;
             }
@@ -984,7 +1008,7 @@ impl<'p> Executor<'p> {
         loop {
             self.flush_log();
             let native = if self.plan.hosts[call.host].ssh.is_none() {
-                local_ops::perform(call.op, &argv(&call.args, v)).map(|d| hosts::Answer {
+                local_ops::perform(&call.op, v).map(|d| hosts::Answer {
                     code: Some(d.code),
                     output: d.output,
                 })
@@ -995,13 +1019,16 @@ impl<'p> Executor<'p> {
                 native.or_else(|| self.hosts.run(call.host, &hosts::op_message(call, v), v));
             let Some(out) = answer else {
                 let host = &self.plan.hosts[call.host].name;
-                return Err(OpError::new(format!("{}: {host} did not answer", call.op)));
+                return Err(OpError::new(format!(
+                    "{}: {host} did not answer",
+                    call.op.function()
+                )));
             };
             let stdout = out.output;
             self.report(sync, &stdout, v, result);
             match out.code {
                 Some(0) => return Ok(()),
-                Some(73) => {
+                Some(crate::exit::op::LOCKED) => {
                     let holder = stdout
                         .lines()
                         .find_map(|l| l.strip_prefix("locked "))
@@ -1029,12 +1056,14 @@ impl<'p> Executor<'p> {
                         locked: true,
                     });
                 }
-                Some(75) if renames + 1 < crate::plan::rsync::SNAPSHOT_NAME_TRIES => {
+                Some(crate::exit::op::NAME_TAKEN)
+                    if renames + 1 < crate::plan::rsync::SNAPSHOT_NAME_TRIES =>
+                {
                     renames += 1;
                     std::thread::sleep(std::time::Duration::from_millis(2));
                     v.candidate = clock::snapshot_name(SystemTime::now(), sync.snapshot_format);
                 }
-                Some(75) => {
+                Some(crate::exit::op::NAME_TAKEN) => {
                     let msg = format!("snapshot name {} is already taken", v.candidate);
                     self.log(&format!("ERROR: {}: {msg}", sync.slug));
                     return Err(OpError::new(msg));
@@ -1046,7 +1075,7 @@ impl<'p> Executor<'p> {
                         .collect();
                     return Err(OpError::new(format!(
                         "{} failed (exit {}): {}",
-                        call.op,
+                        call.op.function(),
                         code.unwrap_or(-1),
                         said.join("; ")
                     )));
@@ -1177,16 +1206,32 @@ impl<'p> Executor<'p> {
                         String::new()
                     };
                 }
-                "orphan" => self.log(&format!(
+                "unfinished" => self.log(&format!(
                     "{}: removed unfinished snapshot {rest}",
                     sync.slug
                 )),
                 "pruned" => {
-                    self.log(&format!("{}: pruned snapshot {rest}", sync.slug));
+                    let (name, rule) = rest.split_once(' ').unwrap_or((rest, ""));
+                    self.log(&format!(
+                        "{}: pruned snapshot {name} (retention: {rule})",
+                        sync.slug
+                    ));
                     result
                         .pruned_paths
                         .get_or_insert_with(Vec::new)
-                        .push(rest.to_string());
+                        .push(name.to_string());
+                }
+                "clock" => {
+                    let (now, newest) = rest.split_once(' ').unwrap_or((rest, ""));
+                    let message = format!(
+                        "the clock ({now}) is behind the newest snapshot {newest}; \
+                         the backup runs, nothing is pruned this run"
+                    );
+                    self.log(&format!("WARN: {}: {message}", sync.slug));
+                    result.warnings.push(Warning {
+                        kind: "clock",
+                        message,
+                    });
                 }
                 "warning" => {
                     self.log(&format!("WARN: {}: {rest}", sync.slug));
@@ -1199,6 +1244,26 @@ impl<'p> Executor<'p> {
             }
         }
     }
+}
+
+/// A clock behind the sync's newest destination snapshot, which a run would
+/// back up with but prune nothing: what to say, where the plan asked.
+fn clock_warning(sync: &SyncPlan, answers: &[Vec<Option<String>>]) -> Option<String> {
+    let p = sync.newest_snapshot?;
+    let newest = answers.get(p.host)?.get(p.index)?.as_deref()?;
+    let at = crate::retention::parse_name(newest)?;
+    let now = SystemTime::now();
+    let now_ms = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    (at >= now_ms).then(|| {
+        format!(
+            "the clock ({}) is behind the newest snapshot {newest} of {}; \
+             a run backs up, but prunes nothing",
+            clock::snapshot_name(now, "colons"),
+            sync.destination
+        )
+    })
 }
 
 /// Why an operation failed.

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::credentials::Cache;
 use crate::plan::mount::{self, code, MountPlan};
+use crate::plan::words;
 use crate::plan::OpCall;
-use crate::render::words;
 
 use super::hosts::Hosts;
 use super::values::Values;
@@ -119,7 +119,7 @@ fn mount_one(
         };
         let text = mount_text(&m.mount, v);
         let mut answer = hosts.run(m.host, &text, v);
-        let mounting = m.mount.args.get(3) == Some(&crate::plan::Arg::lit("1"));
+        let mounting = matches!(m.mount.op, crate::plan::Op::Mount { mounting: true, .. });
         if mounting && answer.as_ref().and_then(|a| a.code) == Some(code::LOCKED) {
             let (Some(creds), Some(i)) = (&plan.credentials, m.passphrase) else {
                 result.detail = Some(format!("volume '{}': no passphrase-id", m.shown));

@@ -42,7 +42,7 @@ pub enum Var {
 
 impl Var {
     /// The shell variable the script keeps this value in.
-    pub fn shell_name(self) -> std::borrow::Cow<'static, str> {
+    pub fn shell_name(self) -> Cow<'static, str> {
         match self {
             Var::DryRunMode => "NBKP_DRY_RUN".into(),
             Var::SnapshotCandidate => "NBKP_CANDIDATE".into(),

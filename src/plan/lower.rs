@@ -1,10 +1,11 @@
 //! Config + endpoint choices → [`Plan`]. A pure function: no clock, no
 //! environment, no file system; the same inputs give the same plan.
 
-use crate::fast_hash::FastMap;
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::args::{Arg, Piece, Var};
+use super::ops::RootRule;
 use super::rsync::{self, Direction};
 use super::select::{Selection, VolumeRoute};
 use super::ssh::SshCommand;
@@ -15,6 +16,10 @@ use crate::retention::Policy;
 use crate::shell::{quote, quote_into, quote_pair_into};
 
 /// Choices that shape the plan beyond the config itself.
+/// Where a hard-link snapshot is written until it is complete (lib.sh's
+/// `.nbkp-partial-<name>`, renamed by `nbkp_commit`).
+pub const UNFINISHED_DIR: &str = "/snapshots/.nbkp-partial-";
+
 #[derive(Debug, Clone, Default)]
 pub struct LowerOptions {
     /// Write local source paths relative to the script (`--relative-src`).
@@ -39,6 +44,9 @@ pub struct LowerOptions {
     /// `nbkp init --allow-unmounted`: write into a volume under /mnt (etc.)
     /// even when it is not a mount point.
     pub allow_unmounted: bool,
+    /// `nbkp preflight`: probe each snapshot destination's newest snapshot,
+    /// to warn about a clock behind it.
+    pub clock_check: bool,
 }
 
 /// Why a config cannot become a plan.
@@ -72,7 +80,7 @@ struct Side {
     /// For hooks: the endpoint's SSH endpoint name (empty here) and path as written.
     place: (String, Arg),
     /// An rsync daemon's module (then `host` is this machine, which runs rsync).
-    daemon: Option<super::daemon::DaemonSide>,
+    daemon: Option<daemon::DaemonSide>,
     /// Index into the plan's mounts, for a mount-managed volume.
     mount: Option<usize>,
 }
@@ -96,14 +104,14 @@ struct Lowering<'c> {
     /// with that hash, so a shared probe is asked once. Keyed by the hash,
     /// not a copy of the probe: most of a large config's probes are asked
     /// once, and the plan holds them already.
-    probe_index: Vec<FastMap<u64, usize>>,
+    probe_index: Vec<HashMap<Probe, usize>>,
     groups: Vec<CheckGroup>,
-    group_index: FastMap<Vec<CheckLayer>, usize>,
+    group_index: HashMap<Vec<CheckLayer>, usize>,
     /// Shared checks already built, by the pair of volumes (see `SharedKey`).
-    shared_index: FastMap<SharedKey<'c>, usize>,
+    shared_index: HashMap<SharedKey<'c>, usize>,
     sites: Vec<Site>,
     /// Endpoint slug → its index in `sites`.
-    site_index: FastMap<&'c str, usize>,
+    site_index: HashMap<&'c str, usize>,
     mounts: Vec<mount::MountPlan>,
     credentials: mount::CredentialPlan,
     /// No sync lowered yet: the next one is the first (see
@@ -155,12 +163,12 @@ pub fn lower(
             session_fds: None,
             waiting_session: None,
         }],
-        probe_index: vec![FastMap::default()],
+        probe_index: vec![HashMap::default()],
         groups: Vec::new(),
-        group_index: FastMap::default(),
-        shared_index: FastMap::default(),
+        group_index: HashMap::default(),
+        shared_index: HashMap::default(),
         sites: Vec::new(),
-        site_index: FastMap::default(),
+        site_index: HashMap::default(),
         mounts: Vec::new(),
         credentials: mount::CredentialPlan::from_config(config),
         first_pending: true,
@@ -198,13 +206,13 @@ pub fn lower(
     let first_channel = syncs.first().and_then(|s| s.channel.as_ref()).map(|_| 0);
     for i in 1..syncs.len() {
         if syncs[i].channel.is_some() {
-            syncs[i - 1].opens_channel_of = Some(i);
+            syncs[i - 1].schedule.opens_channel_of = Some(i);
         }
         if may_overlap(&syncs[i - 1], &syncs[i]) {
-            syncs[i - 1].overlaps_next = Some(i);
+            syncs[i - 1].schedule.overlaps_next = Some(i);
             if may_carry_prepare(&lw.hosts, &syncs[i - 1], &syncs[i]) {
-                syncs[i - 1].commit_carries_prepare_of = Some(i);
-                syncs[i].prepare_carried = true;
+                syncs[i - 1].schedule.commit_carries_prepare_of = Some(i);
+                syncs[i].schedule.prepare_carried = true;
             }
         }
     }
@@ -215,7 +223,7 @@ pub fn lower(
         if !lw.mounts.is_empty() || !first.prepare_with_probes.as_ref().is_some_and(keeps_shell) {
             first.prepare_with_probes = None;
         }
-        first.prepare_carried |= first.prepare_with_probes.is_some();
+        first.schedule.prepare_carried |= first.prepare_with_probes.is_some();
     }
     let uses_script_dir = options.relative_src || options.relative_dst;
     let init = init_ops(&lw.sites, options.allow_unmounted);
@@ -248,7 +256,7 @@ fn may_carry_prepare(hosts: &[Host], current: &SyncPlan, next: &SyncPlan) -> boo
     commit.host == prepare.host
         && hosts[prepare.host].ssh.is_some()
         && hosts[prepare.host].session_fds.is_some()
-        && next.upstream.is_none()
+        && next.schedule.upstream.is_none()
 }
 
 /// Whether `next`'s prepare (lock, orphan cleanup, new snapshot directory)
@@ -262,7 +270,7 @@ fn may_overlap(current: &SyncPlan, next: &SyncPlan) -> bool {
     };
     current.hooks.is_empty()
         && next.hooks.is_empty()
-        && next.upstream.as_deref() != Some(current.slug.as_str())
+        && next.schedule.upstream.as_deref() != Some(current.slug.as_str())
         && prepare.host != 0
         && next.destination != current.destination
         && next.destination != current.source
@@ -271,7 +279,10 @@ fn may_overlap(current: &SyncPlan, next: &SyncPlan) -> bool {
 
 /// The host and the destination endpoint a sync's prepare locks.
 fn prepared_endpoint(sync: &SyncPlan) -> Option<(usize, Option<&Arg>)> {
-    sync.prepare.as_ref().map(|p| (p.host, p.args.get(2)))
+    sync.prepare.as_ref().map(|p| match &p.op {
+        Op::Begin { endpoint, .. } => (p.host, Some(endpoint)),
+        _ => (p.host, None),
+    })
 }
 
 /// Where removable drives are mounted: a volume there that is not a mount
@@ -283,12 +294,10 @@ const DRIVE_PARENTS: &[&str] = &["/mnt/", "/media/", "/run/media/", "/Volumes/"]
 /// but is not, 2 only warn (`--allow-unmounted`), 0 no drive expected.
 fn init_ops(sites: &[Site], allow_unmounted: bool) -> Vec<OpCall> {
     let var = |v: Var| Arg::template(vec![Piece::Var(v)]);
-    let rule = |s: &Site| {
-        Arg::lit(match (s.expect_mount, allow_unmounted) {
-            (false, _) => "0",
-            (true, false) => "1",
-            (true, true) => "2",
-        })
+    let rule = |s: &Site| match (s.expect_mount, allow_unmounted) {
+        (false, _) => RootRule::Anywhere,
+        (true, false) => RootRule::MountPointOnly,
+        (true, true) => RootRule::WarnIfNotMounted,
     };
     let mut ops = Vec::new();
     let mut seen: Vec<(usize, &Arg)> = Vec::new();
@@ -299,26 +308,25 @@ fn init_ops(sites: &[Site], allow_unmounted: bool) -> Vec<OpCall> {
         seen.push((s.host, &s.volume_path));
         ops.push(OpCall {
             host: s.host,
-            op: "nbkp_init_volume",
-            args: vec![var(Var::DryRunMode), s.volume_path.clone(), rule(s)],
-            failure: "init",
+            op: Op::InitVolume {
+                dry_run: var(Var::DryRunMode),
+                volume: s.volume_path.clone(),
+                root: rule(s),
+            },
         });
     }
     for s in sites {
-        let flag = |b: bool| Arg::lit(if b { "1" } else { "0" });
         ops.push(OpCall {
             host: s.host,
-            op: "nbkp_init_endpoint",
-            args: vec![
-                var(Var::DryRunMode),
-                s.volume_path.clone(),
-                s.path.clone(),
-                rule(s),
-                flag(s.source),
-                flag(s.destination),
-                Arg::lit(s.snapshots),
-            ],
-            failure: "init",
+            op: Op::InitEndpoint {
+                dry_run: var(Var::DryRunMode),
+                volume: s.volume_path.clone(),
+                endpoint: s.path.clone(),
+                root: rule(s),
+                source: s.source,
+                destination: s.destination,
+                mode: s.snapshots,
+            },
         });
     }
     ops
@@ -380,11 +388,6 @@ fn ssh_into(out: &mut String, ssh: &SshCommand, command: &str) {
     quote_into(out, command);
 }
 
-fn probe_hash(probe: &Probe) -> u64 {
-    use std::hash::BuildHasher;
-    std::hash::BuildHasherDefault::<crate::fast_hash::FastHasher>::default().hash_one(probe)
-}
-
 fn ident(slug: &str) -> String {
     slug.replace('-', "_")
 }
@@ -423,7 +426,7 @@ fn check(
 
 impl<'c> Lowering<'c> {
     /// The host index for an SSH endpoint, adding the host on first use.
-    fn host_for(&mut self, ep: &super::ssh::Endpoint) -> usize {
+    fn host_for(&mut self, ep: &ssh::Endpoint) -> usize {
         if let Some(i) = self.hosts.iter().position(|h| h.name == ep.slug) {
             return i;
         }
@@ -442,7 +445,7 @@ impl<'c> Lowering<'c> {
             session_fds,
         });
         self.probe_index
-            .push(FastMap::from_iter([(probe_hash(&Probe::Reachable), 0)]));
+            .push(HashMap::from_iter([(Probe::Reachable, 0)]));
         self.hosts.len() - 1
     }
 
@@ -470,25 +473,13 @@ impl<'c> Lowering<'c> {
     }
 
     fn probe(&mut self, host: usize, probe: Probe) -> ProbeRef {
-        use std::collections::hash_map::Entry;
         let probes = &mut self.hosts[host].probes;
-        let index = match self.probe_index[host].entry(probe_hash(&probe)) {
-            Entry::Occupied(first) if probes[*first.get()] == probe => *first.get(),
-            // Another probe has the same hash (rare): any equal one is found
-            // by a search.
-            Entry::Occupied(_) => match probes.iter().position(|p| *p == probe) {
-                Some(i) => i,
-                None => {
-                    probes.push(probe);
-                    probes.len() - 1
-                }
-            },
-            Entry::Vacant(slot) => {
-                slot.insert(probes.len());
+        let index = *self.probe_index[host]
+            .entry(probe.clone())
+            .or_insert_with(|| {
                 probes.push(probe);
                 probes.len() - 1
-            }
-        };
+            });
         ProbeRef { host, index }
     }
 
@@ -552,7 +543,7 @@ impl<'c> Lowering<'c> {
                 // Not selected (no candidates resolved): use the primary as written.
                 let slug = volume.primary_endpoint().unwrap_or_default();
                 let cfg = &self.config.ssh_endpoints[slug];
-                primary = super::ssh::Endpoint::from_config(cfg, Vec::new());
+                primary = ssh::Endpoint::from_config(cfg, Vec::new());
                 &primary
             }
         };
@@ -588,7 +579,7 @@ impl<'c> Lowering<'c> {
             }),
             None => {
                 let slug = volume.primary_endpoint().unwrap_or_default();
-                super::ssh::Endpoint::from_config(&self.config.ssh_endpoints[slug], Vec::new())
+                ssh::Endpoint::from_config(&self.config.ssh_endpoints[slug], Vec::new())
             }
         };
         Ok(self.host_for(&endpoint))
@@ -747,10 +738,10 @@ impl<'c> Lowering<'c> {
                     .into(),
             }),
             None => d.ssh_endpoint.as_ref().map(|r| {
-                super::ssh::Endpoint::from_config(&self.config.ssh_endpoints[&r.slug], Vec::new())
+                ssh::Endpoint::from_config(&self.config.ssh_endpoints[&r.slug], Vec::new())
             }),
         };
-        let side = super::daemon::DaemonSide::new(d, tunnel.as_ref());
+        let side = daemon::DaemonSide::new(d, tunnel.as_ref());
         let full = join(&side.base, ep.subdir.as_deref());
         Ok(Side {
             host: 0,
@@ -796,7 +787,7 @@ impl<'c> Lowering<'c> {
             "If this is the right place, create {name} in that folder of the module on the daemon's host, or from here: touch /tmp/{name} && rsync --mkpath {rsh}/tmp/{name} {}",
             quote(&format!("{dir}/"))
         );
-        super::daemon::sentinel_check(c.probe, &d.base, absent.message.clone(), fix)
+        daemon::sentinel_check(c.probe, &d.base, absent.message.clone(), fix)
     }
 
     /// `<role> <where>: snapshots/ directory not found`, with its fix.
@@ -1470,7 +1461,7 @@ impl<'c> Lowering<'c> {
         let var = |v: Var| Arg::template(vec![Piece::Var(v)]);
         let (mode, policy, target, link_dest) = match &snapshots {
             SnapshotPlan::None => (
-                "none",
+                Mode::None,
                 Policy::default(),
                 dst.endpoint_path.with_suffix("/"),
                 false,
@@ -1479,7 +1470,7 @@ impl<'c> Lowering<'c> {
                 endpoint,
                 retention,
             } => (
-                "btrfs",
+                Mode::Btrfs,
                 *retention,
                 endpoint.with_suffix("/staging/"),
                 false,
@@ -1488,77 +1479,53 @@ impl<'c> Lowering<'c> {
                 endpoint,
                 retention,
             } => (
-                "hard-link",
+                Mode::HardLink,
                 *retention,
+                // Written marked unfinished; nbkp_commit gives it its name.
                 endpoint
-                    .with_suffix("/snapshots/")
+                    .with_suffix(UNFINISHED_DIR)
                     .then_var(Var::Snapshot)
                     .with_suffix("/"),
                 true,
             ),
         };
         let endpoint = dst.endpoint_path.clone();
-        // btrfs names its snapshot at commit time, hard-link at begin time.
-        let name = if mode == "btrfs" {
-            var(Var::SnapshotCandidate)
-        } else {
-            var(Var::Snapshot)
-        };
-        let call = |op: &'static str, failure: &'static str, args: Vec<Arg>| OpCall {
-            host: dst.host,
-            op,
-            failure,
-            args,
-        };
-        let prepare = Some(call(
-            "nbkp_begin",
-            "mkdir",
-            vec![
-                Arg::lit(mode),
-                var(Var::DryRunMode),
-                endpoint.clone(),
-                var(Var::SnapshotCandidate),
-                var(Var::LockOwner),
-                var(Var::StaleLock),
-            ],
-        ));
-        let commit = Some(call(
-            "nbkp_commit",
-            if mode == "btrfs" {
-                "snapshot"
+        let call = |op: Op| OpCall { host: dst.host, op };
+        let prepare = Some(call(Op::Begin {
+            mode,
+            dry_run: var(Var::DryRunMode),
+            endpoint: endpoint.clone(),
+            candidate: var(Var::SnapshotCandidate),
+            owner: var(Var::LockOwner),
+            stale_lock: var(Var::StaleLock),
+        }));
+        let rules = self.prune_tokens(&policy);
+        // Pruning at the sync's priority (absent: unchanged).
+        let prio = sync
+            .priority
+            .as_ref()
+            .filter(|_| !rules.is_empty())
+            .map(|p| format!("prio={}", rsync::priority_token(p)));
+        let commit = Some(call(Op::Commit {
+            mode,
+            dry_run: var(Var::DryRunMode),
+            endpoint: endpoint.clone(),
+            // btrfs names its snapshot at commit time, hard-link at begin time.
+            snapshot: if mode == Mode::Btrfs {
+                var(Var::SnapshotCandidate)
             } else {
-                "symlink"
+                var(Var::Snapshot)
             },
-            {
-                let mut args = vec![
-                    Arg::lit(mode),
-                    var(Var::DryRunMode),
-                    endpoint.clone(),
-                    name,
-                    var(Var::LockOwner),
-                ];
-                let rules = self.prune_tokens(&policy);
-                // Pruning at the sync's priority (absent: unchanged).
-                let prio = sync
-                    .priority
-                    .as_ref()
-                    .filter(|_| !rules.is_empty())
-                    .map(|p| format!("prio={}", rsync::priority_token(p)));
-                args.extend(rules.into_iter().chain(prio).map(Arg::lit));
-                args
-            },
-        ));
-        let abort = Some(call(
-            "nbkp_abort",
-            "snapshot-dir-cleanup",
-            vec![
-                Arg::lit(mode),
-                var(Var::DryRunMode),
-                endpoint,
-                var(Var::Snapshot),
-                var(Var::LockOwner),
-            ],
-        ));
+            owner: var(Var::LockOwner),
+            rules: rules.into_iter().chain(prio).collect(),
+        }));
+        let abort = Some(call(Op::Abort {
+            mode,
+            dry_run: var(Var::DryRunMode),
+            endpoint,
+            snapshot: var(Var::Snapshot),
+            owner: var(Var::LockOwner),
+        }));
         let daemon = src.daemon.as_ref().or(dst.daemon.as_ref());
         // The first sync's prepare may go with its host's probes, where it
         // runs only if the destination's sentinels are there: it writes
@@ -1576,20 +1543,15 @@ impl<'c> Lowering<'c> {
                     && sync.hooks.is_empty()
                     && config.hooks.is_empty()
             })
-            .map(|p| {
-                let mut args = vec![
-                    dst.volume_path.with_suffix("/.nbkp-vol"),
-                    dst.endpoint_path.with_suffix("/.nbkp-dst"),
-                    Arg::lit("--"),
-                    Arg::lit(p.op),
-                ];
-                args.extend(p.args.iter().cloned());
-                OpCall {
-                    host: p.host,
-                    op: "nbkp_if_there",
-                    args,
-                    failure: p.failure,
-                }
+            .map(|p| OpCall {
+                host: p.host,
+                op: Op::IfThere {
+                    sentinels: vec![
+                        dst.volume_path.with_suffix("/.nbkp-vol"),
+                        dst.endpoint_path.with_suffix("/.nbkp-dst"),
+                    ],
+                    then: Box::new(p.op.clone()),
+                },
             });
         let (prepare, commit, abort) = if daemon.is_some() {
             // Snapshots are refused on daemons (validation); a lock needs a shell.
@@ -1636,21 +1598,29 @@ impl<'c> Lowering<'c> {
             SnapshotMode::None => String::new(),
             m => format!(" ({} snapshots)", m.name()),
         };
+        let newest_snapshot =
+            (self.options.clock_check && dst_ep.snapshots.is_enabled()).then(|| {
+                self.probe(
+                    dst.host,
+                    Probe::NewestSnapshot {
+                        endpoint: dst.endpoint_path.clone(),
+                    },
+                )
+            });
         Ok(Ok(SyncPlan {
             slug: slug.to_string(),
             ident: ident(slug),
             source: sync.source.slug.clone(),
             destination: sync.destination.slug.clone(),
-            upstream,
+            schedule: Schedule {
+                upstream,
+                ..Schedule::default()
+            },
             checks: layers,
             snapshots,
             prepare,
             rsync,
             channel,
-            opens_channel_of: None,
-            overlaps_next: None,
-            commit_carries_prepare_of: None,
-            prepare_carried: false,
             prepare_with_probes,
             commit,
             abort,
@@ -1660,6 +1630,7 @@ impl<'c> Lowering<'c> {
             } else {
                 "colons"
             },
+            newest_snapshot,
             hooks,
             rsync_password: daemon.map(|d| d.password.clone()),
         }))

@@ -16,15 +16,18 @@ pub mod daemon;
 pub mod hooks;
 pub mod lower;
 pub mod mount;
+pub mod ops;
 pub mod rsync;
 pub mod select;
 pub mod ssh;
+pub mod words;
 
 use crate::retention::Policy;
 use serde::Serialize;
 
 pub use args::{Arg, Piece, Var};
-pub use lower::{lower, LowerError, LowerOptions};
+pub use lower::{lower, LowerOptions};
+pub use ops::{Mode, Op, OpCall};
 
 /// Everything a run does, in order.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -119,6 +122,9 @@ pub enum Probe {
     /// `snapshots/<valid name>` that exists), `devnull`, `missing` (absent or
     /// not a symlink) or `invalid`.
     Latest { endpoint: Arg },
+    /// The newest snapshot name of an endpoint (names sort in time order),
+    /// or `-` when it has none: `preflight` compares it with the clock.
+    NewestSnapshot { endpoint: Arg },
     /// Asked here of an rsync daemon with `rsync --list-only`: `1` a regular
     /// file, `0` absent, `unreachable`, `denied` (unknown module, refused
     /// login), `nopassword` (the password command failed) or `unknown`.
@@ -260,9 +266,10 @@ impl Site {
     pub fn list_call(&self) -> OpCall {
         OpCall {
             host: self.host,
-            op: "nbkp_list",
-            args: vec![self.volume_path.clone(), self.path.clone()],
-            failure: "list",
+            op: Op::List {
+                volume: self.volume_path.clone(),
+                endpoint: self.path.clone(),
+            },
         }
     }
 
@@ -270,20 +277,17 @@ impl Site {
     /// `latest` (`-`: none) — what `nbkp snapshots prune` decided.
     pub fn prune_call(&self, latest: &str, names: &[String]) -> OpCall {
         let var = |v: Var| Arg::template(vec![Piece::Var(v)]);
-        let mut args = vec![
-            Arg::lit(self.snapshots),
-            self.volume_path.clone(),
-            self.path.clone(),
-            var(Var::LockOwner),
-            var(Var::StaleLock),
-            Arg::lit(latest.to_owned()),
-        ];
-        args.extend(names.iter().map(|n| Arg::lit(n.clone())));
         OpCall {
             host: self.host,
-            op: "nbkp_prune_named",
-            args,
-            failure: "prune",
+            op: Op::PruneNamed {
+                mode: self.snapshots,
+                volume: self.volume_path.clone(),
+                endpoint: self.path.clone(),
+                owner: var(Var::LockOwner),
+                stale_lock: var(Var::StaleLock),
+                latest: latest.to_owned(),
+                names: names.to_vec(),
+            },
         }
     }
 }
@@ -305,40 +309,12 @@ pub enum SnapshotPlan {
     },
 }
 
-/// A call to one of the runtime library's operations (`templates/lib.sh`),
-/// made on `host`. The same library text runs in the script and, through
-/// `sh -s`, under `nbkp run`, so each operation exists once.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct OpCall {
-    pub host: usize,
-    /// A function of the runtime library.
-    pub op: &'static str,
-    pub args: Vec<Arg>,
-    /// The failure kind reported when it fails (`mkdir`, `snapshot`, `symlink`).
-    pub failure: &'static str,
-}
-
-/// What one sync does, in order.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct SyncPlan {
-    pub slug: String,
-    /// Identifier-safe form of the slug, for shell function names.
-    pub ident: String,
-    pub source: String,
-    pub destination: String,
+/// A sync's place in the run, decided once while lowering: what it waits
+/// for, and what may overlap or travel with it. Both back-ends follow it.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Schedule {
     /// The sync that writes this sync's source in this run, if any.
     pub upstream: Option<String>,
-    pub checks: Vec<CheckStep>,
-    pub snapshots: SnapshotPlan,
-    /// Before rsync: prepare the destination (orphan cleanup, the new
-    /// snapshot directory). Prints `snapshot <name>` and `latest <name>`.
-    pub prepare: Option<OpCall>,
-    /// The transfer itself.
-    pub rsync: Vec<Arg>,
-    /// For a push or pull: the session opened ahead that rsync can use
-    /// instead of a new one (then with `channel.rsync` as its command).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub channel: Option<channel::Channel>,
     /// A later sync whose channel opens when this sync starts, so that it
     /// is ready when that sync's rsync starts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -362,6 +338,30 @@ pub struct SyncPlan {
     /// The previous sync's commit carries this sync's prepare.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub prepare_carried: bool,
+}
+
+/// What one sync does, in order.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SyncPlan {
+    pub slug: String,
+    /// Identifier-safe form of the slug, for shell function names.
+    pub ident: String,
+    pub source: String,
+    pub destination: String,
+    /// What may run before what, and what shares a round trip.
+    #[serde(flatten)]
+    pub schedule: Schedule,
+    pub checks: Vec<CheckStep>,
+    pub snapshots: SnapshotPlan,
+    /// Before rsync: prepare the destination (orphan cleanup, the new
+    /// snapshot directory). Prints `snapshot <name>` and `latest <name>`.
+    pub prepare: Option<OpCall>,
+    /// The transfer itself.
+    pub rsync: Vec<Arg>,
+    /// For a push or pull: the session opened ahead that rsync can use
+    /// instead of a new one (then with `channel.rsync` as its command).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<channel::Channel>,
     /// For the first sync only: its prepare, run by the library's
     /// `nbkp_if_there` only where the destination's sentinels are, sent
     /// with its host's probes (one round trip fewer before the first
@@ -379,6 +379,10 @@ pub struct SyncPlan {
     /// Snapshot names: `colons` (`…T14:30:00.123Z`), or `hyphens`
     /// (`…T14-30-00.123Z`) for local destinations on macOS.
     pub snapshot_format: &'static str,
+    /// `preflight` only: the destination's newest snapshot, which a clock
+    /// behind it is warned about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub newest_snapshot: Option<ProbeRef>,
     /// Commands run on this machine around the sync (see `hooks`).
     #[serde(skip_serializing_if = "hooks::SyncHooks::is_empty")]
     pub hooks: hooks::SyncHooks,

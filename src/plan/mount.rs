@@ -9,8 +9,8 @@
 
 use serde::Serialize;
 
-use super::args::{Arg, Var};
-use super::{Check, Failure, OpCall, ProbeRef, Verdict};
+use super::args::Var;
+use super::{Check, Failure, Op, OpCall, ProbeRef, Verdict};
 use crate::config::{Config, CredentialProvider};
 
 /// What a pathless volume's mount point is while it is not mounted: a path
@@ -223,23 +223,21 @@ pub fn ops(
     mounting: bool,
     unmounting: bool,
 ) -> (OpCall, Option<OpCall>) {
-    let enc = if encrypted { "1" } else { "0" };
     let mount = OpCall {
         host,
-        op: "nbkp_mount",
-        args: vec![
-            Arg::lit(uuid.to_owned()),
-            Arg::lit(enc),
-            Arg::lit("-"),
-            Arg::lit(if mounting { "1" } else { "0" }),
-        ],
-        failure: "mount",
+        op: Op::Mount {
+            uuid: uuid.to_owned(),
+            encrypted,
+            key: "-",
+            mounting,
+        },
     };
     let umount = unmounting.then(|| OpCall {
         host,
-        op: "nbkp_umount",
-        args: vec![Arg::lit(uuid.to_owned()), Arg::lit(enc)],
-        failure: "umount",
+        op: Op::Umount {
+            uuid: uuid.to_owned(),
+            encrypted,
+        },
     });
     (mount, umount)
 }
@@ -247,8 +245,8 @@ pub fn ops(
 /// The same mount call, with the passphrase coming on standard input.
 pub fn with_key(call: &OpCall) -> OpCall {
     let mut c = call.clone();
-    if let Some(a) = c.args.get_mut(2) {
-        *a = Arg::lit("stdin");
+    if let Op::Mount { key, .. } = &mut c.op {
+        *key = "stdin";
     }
     c
 }

@@ -250,15 +250,8 @@ fn remote_priority(priority: Option<&Priority>) -> Option<Arg> {
 
 /// `nbkp_prio`'s definition, taken from the runtime library, then a call.
 pub fn priority_wrapper() -> String {
-    let lib = crate::render::LIB;
-    let start = lib
-        .find("nbkp_prio() {")
-        .expect("templates/lib.sh defines nbkp_prio");
-    let len = lib[start..]
-        .find("\n}\n")
-        .expect("nbkp_prio ends with a closing brace line")
-        + 3;
-    format!("{}nbkp_prio \"$@\"", &lib[start..start + len])
+    let prio = crate::runtime::function("nbkp_prio").expect("templates/lib.sh defines nbkp_prio");
+    format!("{prio}nbkp_prio \"$@\"")
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 //! always safe and a raw insertion needs an explicit `|safe`.
 
 mod mount;
-pub mod words;
 
 use minijinja::value::{Object, Value};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
@@ -18,14 +17,8 @@ use crate::shell::quoted;
 const SCRIPT: &str = include_str!("../../templates/script.sh.j2");
 const MOUNT: &str = include_str!("../../templates/mount.sh.j2");
 const SYNC: &str = include_str!("../../templates/sync.sh.j2");
-/// The runtime library shared by scripts and `nbkp run` (the mount
-/// operations live in their own file; scripts without mount-managed
-/// volumes leave them out).
-pub const LIB: &str = concat!(
-    include_str!("../../templates/lib.sh"),
-    include_str!("../../templates/lib-mount.sh")
-);
-const LIB_CORE: &str = include_str!("../../templates/lib.sh");
+use crate::plan::words;
+use crate::runtime::{LIB, LIB_CORE};
 
 /// Shell syntax the formatter knows how to print.
 #[derive(Debug)]
@@ -378,10 +371,10 @@ fn sync_view<'p>(plan: &'p Plan, s: &'p crate::plan::SyncPlan) -> SyncView<'p> {
             .collect(),
         snapshot_style: Value::from_safe_string(s.snapshot_format.to_string()),
         prepare: op(&s.prepare),
-        prepared_ahead: s.prepare_carried,
+        prepared_ahead: s.schedule.prepare_carried,
         transfer: transfer(s),
         commit: op(&s.commit),
-        carries: s.commit_carries_prepare_of.and_then(|i| {
+        carries: s.schedule.commit_carries_prepare_of.and_then(|i| {
             let next = &plan.syncs[i];
             Some(CarryView {
                 ident: ident(&next.ident),
@@ -402,7 +395,7 @@ fn sync_view<'p>(plan: &'p Plan, s: &'p crate::plan::SyncPlan) -> SyncView<'p> {
 
 /// The sync (if any) whose session opens when this one starts, and its host.
 fn ahead(plan: &Plan, s: &crate::plan::SyncPlan) -> Option<(Value, String)> {
-    let next = &plan.syncs[s.opens_channel_of?];
+    let next = &plan.syncs[s.schedule.opens_channel_of?];
     let host = next.channel.as_ref()?.host;
     Some((ident(&next.ident), plan.hosts[host].id.clone()))
 }
@@ -420,7 +413,9 @@ fn sync_functions(
     // of it that are never written are never touched.
     let mut text = String::with_capacity(4096 * syncs.len());
     for s in syncs {
-        text.push_str(&tmpl.render(minijinja::context! { s => sync_view(plan, s) })?);
+        text.push_str(&tmpl.render(
+            minijinja::context! { s => sync_view(plan, s), exit => crate::exit::for_script() },
+        )?);
     }
     Ok(text)
 }
@@ -461,13 +456,6 @@ fn sync_functions_of_all(env: &Environment<'_>, plan: &Plan) -> Result<Value, Er
     Ok(Value::from_object(Shell::Rendered(texts)))
 }
 
-/// The whole script for a plan.
-pub fn script(plan: &Plan) -> Result<String, Error> {
-    let mut out = Vec::new();
-    script_to(plan, &mut out)?;
-    String::from_utf8(out).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
-}
-
 /// [`script`], written to `out` as it is rendered (a large script is
 /// never held whole in memory).
 pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
@@ -497,8 +485,12 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
             slug: &s.slug,
             ident: ident(&s.ident),
             summary: &s.summary,
-            upstream: s.upstream.as_ref().map(|u| ident(&u.replace('-', "_"))),
-            upstream_slug: s.upstream.as_deref(),
+            upstream: s
+                .schedule
+                .upstream
+                .as_ref()
+                .map(|u| ident(&u.replace('-', "_"))),
+            upstream_slug: s.schedule.upstream.as_deref(),
             ahead: ahead(plan, s),
         })
         .collect();
@@ -529,11 +521,12 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
     );
     let tmpl = env.get_template("script.sh")?;
     let context = minijinja::context! {
+        exit => crate::exit::for_script(),
         config_path => plan.config_path.clone(),
         hosts => hosts,
         remote_hosts => plan.hosts.iter().any(|h| h.ssh.is_some()),
         channels => plan.syncs.iter().any(|s| s.channel.is_some()),
-        carries => plan.syncs.iter().any(|s| s.commit_carries_prepare_of.is_some() || s.prepare_with_probes.is_some()),
+        carries => plan.syncs.iter().any(|s| s.schedule.commit_carries_prepare_of.is_some() || s.prepare_with_probes.is_some()),
         early => plan.syncs.first().and_then(|s| {
             let op = |c: &crate::plan::OpCall| OpView {
                 host: &plan.hosts[c.host].id,

@@ -4,8 +4,8 @@
 use minijinja::value::Value;
 use serde::Serialize;
 
-use super::words;
 use crate::plan::mount::{self, code};
+use crate::plan::words;
 use crate::plan::Plan;
 
 #[derive(Serialize)]
@@ -61,7 +61,7 @@ pub fn views(plan: &Plan) -> (Vec<MountView>, Option<CredentialsView>) {
                     .as_ref()
                     .map(|c| c.passphrases[i].id.clone())
             });
-            let mounting = m.mount.args.get(3) == Some(&crate::plan::Arg::lit("1"));
+            let mounting = matches!(m.mount.op, crate::plan::Op::Mount { mounting: true, .. });
             let mut codes = vec![code::ABSENT, code::LOCKED, code::UNMOUNTED];
             codes.extend([
                 code::WRONG_PASSPHRASE,

@@ -6,7 +6,7 @@
 //! and `max-snapshots` caps the total by removing the oldest. Whatever the
 //! policy, these are never removed: the snapshot `latest` points to (which
 //! the next `--link-dest` uses), anything newer than it (a run in progress,
-//! or an unfinished snapshot that orphan cleanup owns), everything when
+//! or a complete snapshot a run with its clock behind left), everything when
 //! `latest` does not name a snapshot (nothing to trust), and anything not
 //! named like a snapshot (never listed here at all).
 //!
@@ -187,6 +187,24 @@ pub struct Decision {
     pub reasons: Vec<String>,
 }
 
+impl Decision {
+    /// For a removed snapshot, the rule that removes it, as lib.sh's
+    /// `nbkp_retain` names it: `max-snapshots`, `max-age`, or `keep-rules`
+    /// (no keep rule keeps it).
+    pub fn drop_rule(&self) -> &'static str {
+        drop_rule(&self.reasons)
+    }
+}
+
+/// [`Decision::drop_rule`] from a removed snapshot's reasons.
+pub fn drop_rule(reasons: &[String]) -> &'static str {
+    match reasons.first() {
+        Some(r) if r.starts_with("over max-snapshots") => "max-snapshots",
+        Some(r) if r.starts_with("older than max-age") => "max-age",
+        _ => "keep-rules",
+    }
+}
+
 /// Decides every snapshot in `names` (those named like snapshots; others
 /// are ignored), newest first. `latest` is the snapshot `latest` points to,
 /// if it points to one; `now` is milliseconds since the epoch.
@@ -217,7 +235,9 @@ pub fn decide(policy: &Policy, names: &[String], latest: Option<&str>, now: i64)
                 true
             }
             Some(_) if !seen_latest => {
-                reasons.push("newer than latest (in progress or unfinished)".into());
+                reasons.push(
+                    "newer than latest (a run in progress, or a clock that was behind)".into(),
+                );
                 true
             }
             Some(_) => false,

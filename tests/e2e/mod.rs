@@ -95,6 +95,7 @@ impl Backend for Script {
         let script = self.generate(world, config);
         let mut cmd = self.0.command();
         cmd.arg(&script).args(args);
+        world.apply_clock(&mut cmd);
         let out = run_timeout(&mut cmd, Duration::from_secs(180)).expect("run the script");
         Outcome {
             code: out.status.code().unwrap_or(-1),
@@ -160,6 +161,7 @@ impl Backend for Run {
         cmd.args(["run", "-c"]).arg(&cfg).args(args);
         // The run records completed syncs: in this world, not the machine's.
         cmd.env("XDG_STATE_HOME", world.state_home());
+        world.apply_clock(&mut cmd);
         let out = run_timeout(&mut cmd, Duration::from_secs(180)).expect("run nbkp run");
         Outcome {
             code: out.status.code().unwrap_or(-1),
@@ -187,6 +189,8 @@ impl Backend for Run {
 
 /// Local folders, maybe a remote host, maybe btrfs volumes.
 pub struct World {
+    /// The clock the next runs see, as libfaketime's offset (`-5d`, `+10y`).
+    clock: std::sync::Mutex<Option<String>>,
     tmp: tempfile::TempDir,
     pub remote: Option<RemoteHost>,
     local_btrfs: Vec<BtrfsVolume>,
@@ -211,11 +215,28 @@ impl World {
             return None;
         }
         Some(World {
+            clock: std::sync::Mutex::new(None),
             tmp: testbed::temp_dir("e2e"),
             remote: remote.then(RemoteHost::start),
             local_btrfs: Vec::new(),
             remote_btrfs: Vec::new(),
         })
+    }
+
+    /// Runs from now on see the clock moved by `offset` (libfaketime's
+    /// syntax: `-5d`, `+10y`; `None`: the true time), as a machine without
+    /// a real-time clock does before NTP answers. Only the wall clock moves.
+    pub fn set_clock(&self, offset: Option<&str>) {
+        *self.clock.lock().unwrap() = offset.map(str::to_string);
+    }
+
+    fn apply_clock(&self, cmd: &mut Command) {
+        if let Some(offset) = self.clock.lock().unwrap().as_deref() {
+            cmd.env("LD_PRELOAD", testbed::faketime_library())
+                .env("FAKETIME", offset)
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+                .env("FAKETIME_DONT_RESET", "1");
+        }
     }
 
     pub fn root(&self) -> &Path {

@@ -82,6 +82,8 @@ pub enum Component {
     /// LUKS and udisks2 inside the guest: cryptsetup, udisksd with its
     /// crypto module, dbus, udevd.
     Udisks,
+    /// libfaketime: runs whose wall clock is behind or ahead.
+    Faketime,
 }
 
 impl Component {
@@ -101,6 +103,7 @@ impl Component {
             Component::Shellcheck => "shellcheck",
             Component::Uml => "user-mode-linux kmod gcc",
             Component::Keyring => "dbus gnome-keyring libsecret-tools",
+            Component::Faketime => "faketime",
             Component::Udisks => {
                 "cryptsetup-bin udisks2 libblockdev-crypto2 polkitd dbus udev strace"
             }
@@ -142,6 +145,13 @@ impl Component {
             Component::Shell(s) => &[s.program()],
             Component::Shellcheck => &["shellcheck"],
             Component::Keyring => &["dbus-daemon", "gnome-keyring-daemon", "secret-tool"],
+            Component::Faketime => {
+                return if Path::new(&faketime_library()).exists() {
+                    Ok(())
+                } else {
+                    Err("libfaketime missing".into())
+                };
+            }
             Component::Uml => {
                 need_programs(&["linux.uml", "gcc", "modprobe"])?;
                 return uml::modules_dir().map(|_| ());
@@ -571,4 +581,19 @@ pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     d
+}
+
+/// libfaketime's preload library (Debian's `faketime` package).
+pub fn faketime_library() -> String {
+    for dir in [
+        "/usr/lib/x86_64-linux-gnu/faketime",
+        "/usr/lib/aarch64-linux-gnu/faketime",
+        "/usr/lib/faketime",
+    ] {
+        let lib = format!("{dir}/libfaketime.so.1");
+        if Path::new(&lib).exists() {
+            return lib;
+        }
+    }
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1".into()
 }

@@ -4,13 +4,6 @@
 use crate::plan::{Arg, Check, Failure, OpCall, Piece, Probe, Var};
 use crate::shell::{quote_into, quote_rsh_into};
 
-/// One argument as shell syntax, expanded by the shell that reads it.
-pub fn word(arg: &Arg) -> String {
-    let mut out = String::new();
-    word_into(&mut out, arg);
-    out
-}
-
 /// [`word`], appended to `out` (spares an allocation per word of the script).
 pub fn word_into(out: &mut String, arg: &Arg) {
     match arg {
@@ -108,14 +101,7 @@ fn dq_escape_into(out: &mut String, s: &str) {
     out.push_str(rest);
 }
 
-/// `case` patterns matching exactly these answers.
-pub fn patterns(answers: &[&str]) -> String {
-    let mut out = String::new();
-    patterns_into(&mut out, answers);
-    out
-}
-
-/// [`patterns`], appended to `out`.
+/// `case` patterns matching exactly these answers, appended to `out`.
 fn patterns_into(out: &mut String, answers: &[&str]) {
     for (i, a) in answers.iter().enumerate() {
         if i > 0 {
@@ -186,9 +172,10 @@ pub const OP_VARS: &[Var] = &[
 
 /// The text of an operation call, as sent to `sh -s` on its host.
 pub fn op_text(call: &OpCall) -> String {
-    let mut out = String::with_capacity(call.op.len() + 24 * call.args.len());
-    out.push_str(call.op);
-    for a in &call.args {
+    let args = call.op.args();
+    let mut out = String::with_capacity(24 * (args.len() + 1));
+    out.push_str(call.op.function());
+    for a in &args {
         out.push(' ');
         word_into(&mut out, a);
     }
@@ -247,6 +234,10 @@ fn probe_line_into(line: &mut String, index: usize, probe: &Probe) {
             word(line, "latest");
             arg(line, endpoint);
         }
+        Probe::NewestSnapshot { endpoint } => {
+            word(line, "newest");
+            arg(line, endpoint);
+        }
         // TARGET RSH ('' for none) [PASSWORD-COMMAND...]
         Probe::DaemonFile {
             target,
@@ -296,6 +287,12 @@ pub fn probe_script(probes: &[Probe]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn word(arg: &Arg) -> String {
+        let mut out = String::new();
+        word_into(&mut out, arg);
+        out
+    }
 
     #[test]
     fn words_quote_literals_and_reference_values() {
