@@ -246,6 +246,45 @@ fn restore_from_an_older_local_snapshot_one_file_a_tree_and_no_overwrite() {
     restore_checks(&mut w, Side::Local, Mode::HardLink);
 }
 
+/// Back over the live source, on purpose: only the named file changes.
+#[test]
+fn restore_over_the_source_with_overwrite_puts_back_only_what_was_named() {
+    let Some(mut w) = World::new(false, false) else {
+        return;
+    };
+    let b = backup(&mut w, Side::Local, Mode::HardLink, "");
+    w.sample_tree(Side::Local, &b.src);
+    b.run(&w);
+    let old = b.snapshots(&w)[0].clone();
+    change_source(&b);
+    let src = b.src.display().to_string();
+    let (code, out, err) = nbkp(
+        &w,
+        &b.config,
+        &[
+            "restore",
+            "-s",
+            "s",
+            "--snapshot",
+            &old,
+            "--to",
+            &src,
+            "--overwrite",
+            "a.txt",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(strings(&json(&out)["replaced"]), ["a.txt"]);
+    assert_eq!(
+        std::fs::read_to_string(b.src.join("a.txt")).unwrap(),
+        "alpha\n"
+    );
+    assert!(b.src.join("new.txt").exists() && !b.src.join("sub/b.txt").exists());
+    assert!(b.src.join(".nbkp-src").exists());
+}
+
 /// `-p overall` shows rsync's progress on stderr, and still reports what
 /// was copied.
 #[test]
@@ -348,6 +387,24 @@ fn restore_refuses_without_to_and_into_the_backup() {
         assert!(err.contains("inside the backup"), "{err}");
     }
     assert!(!b.dst.join("snapshots/x").exists());
+    // An unfinished snapshot is never a snapshot to restore from.
+    let partial = ".nbkp-partial-2099-01-01T00:00:00.000Z";
+    std::fs::create_dir(b.dst.join("snapshots").join(partial)).unwrap();
+    let (code, _, err) = nbkp(
+        &w,
+        &b.config,
+        &[
+            "restore",
+            "-s",
+            "s",
+            "--snapshot",
+            partial,
+            "--to",
+            "/tmp/x",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no snapshot named"), "{err}");
     assert_eq!(w.manifest(Side::Local, &b.dst), before);
     let (code, _, err) = nbkp(
         &w,
