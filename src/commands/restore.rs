@@ -69,10 +69,9 @@ pub fn run(args: &RestoreArgs) -> i32 {
             eprintln!("Error: {msg}");
             1
         };
-        let source_root = target
-            .source
-            .filter(|s| s.host == 0)
-            .map(|s| expand(&s.path, v).concat());
+        // A full path as the source has it (here, or on its host) is
+        // taken relative to the source.
+        let source_root = target.source.map(|s| expand(&s.path, v).concat());
         let mut paths = Vec::new();
         for p in &args.paths {
             match relative_path(p, source_root.as_deref()) {
@@ -255,7 +254,7 @@ pub fn rsync_argv(r: &Request) -> Vec<Arg> {
 }
 
 /// A path as the user gave it → relative to the sync's source. An
-/// absolute path under the (local) source is taken relative to it; any
+/// absolute path under the source is taken relative to it; any
 /// other leading `/` is dropped (paths are always inside the backup).
 /// `..` is refused: nothing outside the snapshot is read.
 pub fn relative_path(path: &str, source_root: Option<&str>) -> Result<String, String> {
