@@ -448,6 +448,16 @@ nbkp_unlock() {
   if [ "$(readlink "$1/.nbkp-lock" 2>/dev/null)" = "$2" ]; then rm -f "$1/.nbkp-lock"; fi
 }
 
+# A mirror's prepare and end (no snapshots): only the lock, and nothing in
+# a dry run. nbkp_lock_for DRY ENDPOINT OWNER STALE; nbkp_unlock_for DRY
+# ENDPOINT OWNER
+nbkp_lock_for() {
+  [ "$1" = 1 ] || nbkp_lock "$2" "$3" "$4"
+}
+nbkp_unlock_for() {
+  [ "$1" = 1 ] || nbkp_unlock "$2" "$3"
+}
+
 # Before a sync writes: the lock, then for hard-link snapshots the cleanup
 # of unfinished snapshots (.nbkp-partial-<name>, left by an interrupted run:
 # only what is marked unfinished, never a complete snapshot), the new
@@ -996,9 +1006,9 @@ nbkp_pf_other() {
 }
 nbkp_sync_other() {
   nbkp_candidate colons
-  nbkp_op h0 'nbkp_begin none "${NBKP_DRY_RUN}" /data/spare/main "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
-  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} /data/src/ /data/spare/main/ </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 'nbkp_abort none "${NBKP_DRY_RUN}" /data/spare/main "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
-  nbkp_op h0 'nbkp_commit none "${NBKP_DRY_RUN}" /data/spare/main "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"' || { nbkp_op h0 'nbkp_abort none "${NBKP_DRY_RUN}" /data/spare/main "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_op h0 'nbkp_lock_for "${NBKP_DRY_RUN}" /data/spare/main "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
+  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} /data/src/ /data/spare/main/ </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /data/spare/main "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /data/spare/main "${NBKP_LOCK_OWNER}"' || { nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /data/spare/main "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
 # step-2: /data/stage → /data/final/out (btrfs snapshots)
@@ -1040,9 +1050,9 @@ nbkp_pf_step_3() {
 }
 nbkp_sync_step_3() {
   nbkp_candidate colons
-  nbkp_op h0 'nbkp_begin none "${NBKP_DRY_RUN}" /data/final/copy "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
-  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} /data/final/out/latest/ /data/final/copy/ </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 'nbkp_abort none "${NBKP_DRY_RUN}" /data/final/copy "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
-  nbkp_op h0 'nbkp_commit none "${NBKP_DRY_RUN}" /data/final/copy "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"' || { nbkp_op h0 'nbkp_abort none "${NBKP_DRY_RUN}" /data/final/copy "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_op h0 'nbkp_lock_for "${NBKP_DRY_RUN}" /data/final/copy "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
+  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} /data/final/out/latest/ /data/final/copy/ </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /data/final/copy "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /data/final/copy "${NBKP_LOCK_OWNER}"' || { nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /data/final/copy "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.

@@ -444,6 +444,16 @@ nbkp_unlock() {
   if [ "$(readlink "$1/.nbkp-lock" 2>/dev/null)" = "$2" ]; then rm -f "$1/.nbkp-lock"; fi
 }
 
+# A mirror's prepare and end (no snapshots): only the lock, and nothing in
+# a dry run. nbkp_lock_for DRY ENDPOINT OWNER STALE; nbkp_unlock_for DRY
+# ENDPOINT OWNER
+nbkp_lock_for() {
+  [ "$1" = 1 ] || nbkp_lock "$2" "$3" "$4"
+}
+nbkp_unlock_for() {
+  [ "$1" = 1 ] || nbkp_unlock "$2" "$3"
+}
+
 # Before a sync writes: the lock, then for hard-link snapshots the cleanup
 # of unfinished snapshots (.nbkp-partial-<name>, left by an interrupted run:
 # only what is marked unfinished, never a complete snapshot), the new
@@ -921,9 +931,9 @@ nbkp_pf_docs_to_usb() {
 }
 nbkp_sync_docs_to_usb() {
   nbkp_candidate colons
-  nbkp_op h0 'nbkp_begin none "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
-  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} /data/laptop/Documents/ /media/usb/docs/ </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 'nbkp_abort none "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
-  nbkp_op h0 'nbkp_commit none "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"' || { nbkp_op h0 'nbkp_abort none "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_op h0 'nbkp_lock_for "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
+  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} /data/laptop/Documents/ /media/usb/docs/ </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_LOCK_OWNER}"' || { nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.

@@ -445,6 +445,16 @@ nbkp_unlock() {
   if [ "$(readlink "$1/.nbkp-lock" 2>/dev/null)" = "$2" ]; then rm -f "$1/.nbkp-lock"; fi
 }
 
+# A mirror's prepare and end (no snapshots): only the lock, and nothing in
+# a dry run. nbkp_lock_for DRY ENDPOINT OWNER STALE; nbkp_unlock_for DRY
+# ENDPOINT OWNER
+nbkp_lock_for() {
+  [ "$1" = 1 ] || nbkp_lock "$2" "$3" "$4"
+}
+nbkp_unlock_for() {
+  [ "$1" = 1 ] || nbkp_unlock "$2" "$3"
+}
+
 # Before a sync writes: the lock, then for hard-link snapshots the cleanup
 # of unfinished snapshots (.nbkp-partial-<name>, left by an interrupted run:
 # only what is marked unfinished, never a complete snapshot), the new
@@ -1097,9 +1107,9 @@ nbkp_pf_home_to_nas() {
   [ "$NBKP_V" = 0 ] || return "$NBKP_V"
 }
 nbkp_sync_home_to_nas() {
-  nbkp_prepared home_to_nas || { nbkp_candidate colons && nbkp_op h1 'nbkp_begin none "${NBKP_DRY_RUN}" /srv "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"'; } || return $?
-  if nbkp_chan_ready home_to_nas; then rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} --protect-args -e "sh -c '[ \"\$1\" = -l ] && shift 2; shift; exec 5<&0; { printf \"%s\\n@@nbkp-go\\n\" \"\$*\"; exec cat <&5; } >&9 & exec cat <&8' nbkp-relay" /home/me/ 192.168.1.2:/srv/ 9>"$NBKP_CTL/ch-home_to_nas.in" 8<"$NBKP_CTL/ch-home_to_nas.out"; else rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} --protect-args -e "ssh -o ControlPath=${NBKP_CTL}/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes" /home/me/ 192.168.1.2:/srv/; fi </dev/null || { nbkp_rsync_failed $?; nbkp_op h1 'nbkp_abort none "${NBKP_DRY_RUN}" /srv "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
-  nbkp_op h1 'nbkp_commit none "${NBKP_DRY_RUN}" /srv "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"' || { nbkp_op h1 'nbkp_abort none "${NBKP_DRY_RUN}" /srv "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_prepared home_to_nas || { nbkp_candidate colons && nbkp_op h1 'nbkp_lock_for "${NBKP_DRY_RUN}" /srv "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"'; } || return $?
+  if nbkp_chan_ready home_to_nas; then rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} --protect-args -e "sh -c '[ \"\$1\" = -l ] && shift 2; shift; exec 5<&0; { printf \"%s\\n@@nbkp-go\\n\" \"\$*\"; exec cat <&5; } >&9 & exec cat <&8' nbkp-relay" /home/me/ 192.168.1.2:/srv/ 9>"$NBKP_CTL/ch-home_to_nas.in" 8<"$NBKP_CTL/ch-home_to_nas.out"; else rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} --protect-args -e "ssh -o ControlPath=${NBKP_CTL}/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes" /home/me/ 192.168.1.2:/srv/; fi </dev/null || { nbkp_rsync_failed $?; nbkp_op h1 'nbkp_unlock_for "${NBKP_DRY_RUN}" /srv "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_op h1 'nbkp_unlock_for "${NBKP_DRY_RUN}" /srv "${NBKP_LOCK_OWNER}"' || { nbkp_op h1 'nbkp_unlock_for "${NBKP_DRY_RUN}" /srv "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.
@@ -1112,7 +1122,7 @@ NBKP_EARLY=$!
 nbkp_ask h0
 # The first sync's prepare goes with the probes (it acts only where the
 # destination's sentinels are; undone below if the sync does not run).
-NBKP_CARRY=home_to_nas NBKP_CARRY_STYLE=colons NBKP_CARRY_OP='nbkp_if_there /srv/.nbkp-vol /srv/.nbkp-dst -- nbkp_begin none "${NBKP_DRY_RUN}" /srv "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"'
+NBKP_CARRY=home_to_nas NBKP_CARRY_STYLE=colons NBKP_CARRY_OP='nbkp_if_there /srv/.nbkp-vol /srv/.nbkp-dst -- nbkp_lock_for "${NBKP_DRY_RUN}" /srv "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"'
 nbkp_ask h1
 NBKP_CARRY=
 nbkp_chan_early_end "$NBKP_EARLY" "${NBKP_CTL}"/h1
@@ -1125,7 +1135,7 @@ case $NBKP_STRICTNESS in
   *) nbkp_fatal=0 ;;
 esac
 if [ "$nbkp_fatal" -gt 0 ] || ! nbkp_will_run home_to_nas; then
-  (nbkp_unprepare home-to-nas home_to_nas h1 'nbkp_abort none "${NBKP_DRY_RUN}" /srv "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"')
+  (nbkp_unprepare home-to-nas home_to_nas h1 'nbkp_unlock_for "${NBKP_DRY_RUN}" /srv "${NBKP_LOCK_OWNER}"')
 fi
 if [ "$nbkp_fatal" -gt 0 ]; then
   nbkp_log "Aborting: preflight checks found errors in $nbkp_fatal sync(s)"

@@ -444,6 +444,16 @@ nbkp_unlock() {
   if [ "$(readlink "$1/.nbkp-lock" 2>/dev/null)" = "$2" ]; then rm -f "$1/.nbkp-lock"; fi
 }
 
+# A mirror's prepare and end (no snapshots): only the lock, and nothing in
+# a dry run. nbkp_lock_for DRY ENDPOINT OWNER STALE; nbkp_unlock_for DRY
+# ENDPOINT OWNER
+nbkp_lock_for() {
+  [ "$1" = 1 ] || nbkp_lock "$2" "$3" "$4"
+}
+nbkp_unlock_for() {
+  [ "$1" = 1 ] || nbkp_unlock "$2" "$3"
+}
+
 # Before a sync writes: the lock, then for hard-link snapshots the cleanup
 # of unfinished snapshots (.nbkp-partial-<name>, left by an interrupted run:
 # only what is marked unfinished, never a complete snapshot), the new
@@ -1045,9 +1055,9 @@ nbkp_pf_pull_latest() {
 }
 nbkp_sync_pull_latest() {
   nbkp_candidate colons
-  nbkp_op h0 'nbkp_begin none "${NBKP_DRY_RUN}" /restore "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
-  if nbkp_chan_ready pull_latest; then rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} --protect-args -e "sh -c '[ \"\$1\" = -l ] && shift 2; shift; exec 5<&0; { printf \"%s\\n@@nbkp-go\\n\" \"\$*\"; exec cat <&5; } >&9 & exec cat <&8' nbkp-relay" pi@pi.lan:./backups/latest/ /restore/ 9>"$NBKP_CTL/ch-pull_latest.in" 8<"$NBKP_CTL/ch-pull_latest.out"; else rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} --protect-args -e "ssh -o ControlPath=${NBKP_CTL}/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes" pi@pi.lan:./backups/latest/ /restore/; fi </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 'nbkp_abort none "${NBKP_DRY_RUN}" /restore "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
-  nbkp_op h0 'nbkp_commit none "${NBKP_DRY_RUN}" /restore "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"' || { nbkp_op h0 'nbkp_abort none "${NBKP_DRY_RUN}" /restore "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_op h0 'nbkp_lock_for "${NBKP_DRY_RUN}" /restore "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
+  if nbkp_chan_ready pull_latest; then rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} --protect-args -e "sh -c '[ \"\$1\" = -l ] && shift 2; shift; exec 5<&0; { printf \"%s\\n@@nbkp-go\\n\" \"\$*\"; exec cat <&5; } >&9 & exec cat <&8' nbkp-relay" pi@pi.lan:./backups/latest/ /restore/ 9>"$NBKP_CTL/ch-pull_latest.in" 8<"$NBKP_CTL/ch-pull_latest.out"; else rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} --protect-args -e "ssh -o ControlPath=${NBKP_CTL}/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes" pi@pi.lan:./backups/latest/ /restore/; fi </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /restore "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /restore "${NBKP_LOCK_OWNER}"' || { nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /restore "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
 # Preflight: each host answers all its probes at once, then every sync is checked.

@@ -445,6 +445,16 @@ nbkp_unlock() {
   if [ "$(readlink "$1/.nbkp-lock" 2>/dev/null)" = "$2" ]; then rm -f "$1/.nbkp-lock"; fi
 }
 
+# A mirror's prepare and end (no snapshots): only the lock, and nothing in
+# a dry run. nbkp_lock_for DRY ENDPOINT OWNER STALE; nbkp_unlock_for DRY
+# ENDPOINT OWNER
+nbkp_lock_for() {
+  [ "$1" = 1 ] || nbkp_lock "$2" "$3" "$4"
+}
+nbkp_unlock_for() {
+  [ "$1" = 1 ] || nbkp_unlock "$2" "$3"
+}
+
 # Before a sync writes: the lock, then for hard-link snapshots the cleanup
 # of unfinished snapshots (.nbkp-partial-<name>, left by an interrupted run:
 # only what is marked unfinished, never a complete snapshot), the new

@@ -81,6 +81,25 @@ pub fn perform(op: &Op, v: &Values) -> Option<Done> {
             &x(owner),
             &mut out,
         ),
+        Op::Lock {
+            dry_run,
+            endpoint,
+            owner,
+            stale_lock,
+        } => match x(dry_run) == "1" {
+            true => 0,
+            false => lock(Path::new(&x(endpoint)), &x(owner), &x(stale_lock), &mut out),
+        },
+        Op::Unlock {
+            dry_run,
+            endpoint,
+            owner,
+        } => {
+            if x(dry_run) != "1" {
+                unlock(Path::new(&x(endpoint)), &x(owner));
+            }
+            0
+        }
         _ => return None,
     };
     Some(Done { code, output: out })
@@ -778,6 +797,22 @@ mod tests {
             // The operations for an endpoint: begin, then commit or abort.
             let ops_at = |ep: &Path| -> Vec<Op> {
                 let endpoint = Arg::lit(ep.display().to_string());
+                if mode == Mode::None {
+                    // A mirror: only the lock (as lowering gives it).
+                    return vec![
+                        Op::Lock {
+                            dry_run: dry.clone(),
+                            endpoint: endpoint.clone(),
+                            owner: owner.clone(),
+                            stale_lock: Arg::lit("-"),
+                        },
+                        Op::Unlock {
+                            dry_run: dry.clone(),
+                            endpoint,
+                            owner: owner.clone(),
+                        },
+                    ];
+                }
                 let end = if aborts {
                     Op::Abort {
                         mode,

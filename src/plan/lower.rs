@@ -280,7 +280,7 @@ fn may_overlap(current: &SyncPlan, next: &SyncPlan) -> bool {
 /// The host and the destination endpoint a sync's prepare locks.
 fn prepared_endpoint(sync: &SyncPlan) -> Option<(usize, Option<&Arg>)> {
     sync.prepare.as_ref().map(|p| match &p.op {
-        Op::Begin { endpoint, .. } => (p.host, Some(endpoint)),
+        Op::Begin { endpoint, .. } | Op::Lock { endpoint, .. } => (p.host, Some(endpoint)),
         _ => (p.host, None),
     })
 }
@@ -1491,41 +1491,58 @@ impl<'c> Lowering<'c> {
         };
         let endpoint = dst.endpoint_path.clone();
         let call = |op: Op| OpCall { host: dst.host, op };
-        let prepare = Some(call(Op::Begin {
-            mode,
-            dry_run: var(Var::DryRunMode),
-            endpoint: endpoint.clone(),
-            candidate: var(Var::SnapshotCandidate),
-            owner: var(Var::LockOwner),
-            stale_lock: var(Var::StaleLock),
-        }));
-        let rules = self.prune_tokens(&policy);
-        // Pruning at the sync's priority (absent: unchanged).
-        let prio = sync
-            .priority
-            .as_ref()
-            .filter(|_| !rules.is_empty())
-            .map(|p| format!("prio={}", rsync::priority_token(p)));
-        let commit = Some(call(Op::Commit {
-            mode,
-            dry_run: var(Var::DryRunMode),
-            endpoint: endpoint.clone(),
-            // btrfs names its snapshot at commit time, hard-link at begin time.
-            snapshot: if mode == Mode::Btrfs {
-                var(Var::SnapshotCandidate)
-            } else {
-                var(Var::Snapshot)
-            },
-            owner: var(Var::LockOwner),
-            rules: rules.into_iter().chain(prio).collect(),
-        }));
-        let abort = Some(call(Op::Abort {
-            mode,
-            dry_run: var(Var::DryRunMode),
-            endpoint,
-            snapshot: var(Var::Snapshot),
-            owner: var(Var::LockOwner),
-        }));
+        let (prepare, commit, abort) = if mode == Mode::None {
+            // A mirror keeps no history: only the lock, around rsync.
+            let unlock = call(Op::Unlock {
+                dry_run: var(Var::DryRunMode),
+                endpoint: endpoint.clone(),
+                owner: var(Var::LockOwner),
+            });
+            let lock = call(Op::Lock {
+                dry_run: var(Var::DryRunMode),
+                endpoint,
+                owner: var(Var::LockOwner),
+                stale_lock: var(Var::StaleLock),
+            });
+            (Some(lock), Some(unlock.clone()), Some(unlock))
+        } else {
+            let rules = self.prune_tokens(&policy);
+            // Pruning at the sync's priority (absent: unchanged).
+            let prio = sync
+                .priority
+                .as_ref()
+                .filter(|_| !rules.is_empty())
+                .map(|p| format!("prio={}", rsync::priority_token(p)));
+            let begin = call(Op::Begin {
+                mode,
+                dry_run: var(Var::DryRunMode),
+                endpoint: endpoint.clone(),
+                candidate: var(Var::SnapshotCandidate),
+                owner: var(Var::LockOwner),
+                stale_lock: var(Var::StaleLock),
+            });
+            let commit = call(Op::Commit {
+                mode,
+                dry_run: var(Var::DryRunMode),
+                endpoint: endpoint.clone(),
+                // btrfs names its snapshot at commit time, hard-link at begin time.
+                snapshot: if mode == Mode::Btrfs {
+                    var(Var::SnapshotCandidate)
+                } else {
+                    var(Var::Snapshot)
+                },
+                owner: var(Var::LockOwner),
+                rules: rules.into_iter().chain(prio).collect(),
+            });
+            let abort = call(Op::Abort {
+                mode,
+                dry_run: var(Var::DryRunMode),
+                endpoint,
+                snapshot: var(Var::Snapshot),
+                owner: var(Var::LockOwner),
+            });
+            (Some(begin), Some(commit), Some(abort))
+        };
         let daemon = src.daemon.as_ref().or(dst.daemon.as_ref());
         // The first sync's prepare may go with its host's probes, where it
         // runs only if the destination's sentinels are there: it writes

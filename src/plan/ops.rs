@@ -82,6 +82,20 @@ pub enum Op {
         snapshot: Arg,
         owner: Arg,
     },
+    /// A mirror's prepare: only the lock (`nbkp_lock_for`).
+    Lock {
+        dry_run: Arg,
+        endpoint: Arg,
+        owner: Arg,
+        stale_lock: Arg,
+    },
+    /// A mirror's end, whether rsync succeeded or not: the lock released
+    /// (`nbkp_unlock_for`).
+    Unlock {
+        dry_run: Arg,
+        endpoint: Arg,
+        owner: Arg,
+    },
     /// `then`, only where every sentinel is (`nbkp_if_there`).
     IfThere { sentinels: Vec<Arg>, then: Box<Op> },
     /// Unlock and mount a drive (`nbkp_mount`); `key` is `-` (none) or
@@ -136,6 +150,8 @@ impl Op {
             Op::Begin { .. } => "nbkp_begin",
             Op::Commit { .. } => "nbkp_commit",
             Op::Abort { .. } => "nbkp_abort",
+            Op::Lock { .. } => "nbkp_lock_for",
+            Op::Unlock { .. } => "nbkp_unlock_for",
             Op::IfThere { .. } => "nbkp_if_there",
             Op::Mount { .. } => "nbkp_mount",
             Op::Umount { .. } => "nbkp_umount",
@@ -150,7 +166,8 @@ impl Op {
     /// nbkp's names: `mkdir`, `snapshot`, `symlink`, …).
     pub fn failure(&self) -> &'static str {
         match self {
-            Op::Begin { .. } => "mkdir",
+            Op::Begin { .. } | Op::Lock { .. } => "mkdir",
+            Op::Unlock { .. } => "symlink",
             Op::Commit {
                 mode: Mode::Btrfs, ..
             } => "snapshot",
@@ -215,6 +232,22 @@ impl Op {
                 snapshot.clone(),
                 owner.clone(),
             ],
+            Op::Lock {
+                dry_run,
+                endpoint,
+                owner,
+                stale_lock,
+            } => vec![
+                dry_run.clone(),
+                endpoint.clone(),
+                owner.clone(),
+                stale_lock.clone(),
+            ],
+            Op::Unlock {
+                dry_run,
+                endpoint,
+                owner,
+            } => vec![dry_run.clone(), endpoint.clone(), owner.clone()],
             Op::IfThere { sentinels, then } => {
                 let mut a = sentinels.clone();
                 a.push(Arg::lit("--"));
