@@ -136,7 +136,7 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum DisksCommand {
-    /// Unlock (LUKS) and mount mount-managed volumes; exit 1 if one is not mounted afterwards
+    /// Unlock (LUKS) and mount mount-managed volumes; exit 1 if one could not be (absent is reported, exit 0)
     Mount(DisksActArgs),
     /// Unmount and lock them; exit 1 if one could not be unmounted
     Umount(DisksActArgs),

@@ -86,7 +86,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
                         "no-config-found",
                         None,
                         format!(
-                            "No config file found. Searched: {}. Create one at {} or pass --config PATH (see docs/config.md for the format)",
+                            "No config file found. Searched: {}. Create one at {} or pass --config PATH (see docs/config.md for the format), or run `nbkp demo seed` for a sample setup",
                             list.join(", "),
                             list[0]
                         ),
