@@ -485,6 +485,11 @@ fn demo_seed_makes_a_setup_that_runs_and_never_overwrites() {
     );
     assert!(dir.join("usb-drive/documents/latest/letter.txt").is_file());
     assert!(dir.join("backup-drive/documents/letter.txt").is_file());
+    // The drive that is not plugged in was skipped, not written to.
+    assert_eq!(
+        std::fs::read_dir(dir.join("spare-drive")).unwrap().count(),
+        0
+    );
 
     let before = std::fs::read(&config).unwrap();
     let again = w.run(&w.line(&["demo", "seed", "--base-dir", path(&dir)]));

@@ -73,8 +73,9 @@ fn q(s: &str) -> String {
 fn config_text(dir: &Path, args: &DemoSeedArgs) -> String {
     let d = dir.display().to_string();
     let mut c = String::from(
-        "# nbkp demo seed: a laptop, a USB drive with dated snapshots, and a\n\
-         # backup drive that copies the USB drive's latest snapshot.\n",
+        "# nbkp demo seed: a laptop, a USB drive with dated snapshots, a backup\n\
+         # drive that copies the USB drive's latest snapshot, and a spare drive\n\
+         # that is not plugged in (its syncs are skipped, never written to).\n",
     );
     if let Some(p) = args.credential_provider {
         let name = match p {
@@ -89,7 +90,7 @@ fn config_text(dir: &Path, args: &DemoSeedArgs) -> String {
         }
     }
     c.push_str("volumes:\n");
-    for v in ["laptop", "usb-drive", "backup-drive"] {
+    for v in ["laptop", "usb-drive", "backup-drive", "spare-drive"] {
         c.push_str(&format!(
             "  {v}:\n    type: local\n    path: {}\n",
             q(&format!("{d}/{v}"))
@@ -102,6 +103,7 @@ fn config_text(dir: &Path, args: &DemoSeedArgs) -> String {
          \x20 usb-documents:\n    volume: usb-drive\n    subdir: documents\n    hard-link-snapshots: {enabled: true, max-snapshots: 10}\n\
          \x20 usb-photos: {volume: usb-drive, subdir: photos}\n\
          \x20 backup-documents: {volume: backup-drive, subdir: documents}\n\
+         \x20 spare-photos: {volume: spare-drive, subdir: photos}\n\
          syncs:\n",
     );
     let extra = match &args.bandwidth_limit {
@@ -120,6 +122,7 @@ fn config_text(dir: &Path, args: &DemoSeedArgs) -> String {
         ),
         ("photos-to-usb", "photos", "usb-photos", ""),
         ("usb-to-backup", "usb-documents", "backup-documents", ""),
+        ("photos-to-spare", "photos", "spare-photos", ""),
     ] {
         c.push_str(&format!(
             "  {name}:\n    source: {src}\n    destination: {dst}{filters}{extra}\n"
@@ -170,6 +173,8 @@ fn entries(dir: &Path, args: &DemoSeedArgs) -> Vec<Entry> {
         f("usb-drive/photos/.nbkp-dst", ""),
         f("backup-drive/.nbkp-vol", ""),
         f("backup-drive/documents/.nbkp-dst", ""),
+        // Not plugged in: its mount point is an empty folder.
+        Entry::Dir(dir.join("spare-drive")),
     ]);
     e
 }
