@@ -523,8 +523,9 @@ pub enum DemoCommand {
     /// The sample data lives in a temporary folder that is removed afterwards;
     /// nothing of yours is read or written.
     Output,
-    /// Create the sample setup of the Python nbkp: a config, a "laptop" with
-    /// data and two local "drives", ready for `nbkp preflight check` and `nbkp run`
+    /// Create a sample setup, as the Python nbkp's `demo seed` does: a config,
+    /// a "laptop" with data, a "USB drive", a "backup drive" and one not
+    /// plugged in (local folders), ready for `nbkp preflight check` and `nbkp run`
     Seed(DemoSeedArgs),
 }
 

@@ -1,4 +1,4 @@
-//! `nbkp demo seed`: the Python nbkp's sample setup, with local volumes only.
+//! `nbkp demo seed`: a sample setup as the Python nbkp's makes, with local volumes only.
 //!
 //! What it writes is first listed as data ([`Entry`]), so `-n` shows exactly
 //! what a real seed creates. It never writes into a folder that already holds
