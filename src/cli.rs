@@ -72,7 +72,10 @@ pub enum Command {
     /// makes a second snapshot whose unchanged files are hard links to the
     /// first, and the unplugged drive is skipped, not written to. Prints where to
     /// look. Everything stays in that folder.
-    Demo(DemoArgs),
+    ///
+    /// `demo seed` and `demo output` are the Python nbkp's demo commands.
+    #[command(args_conflicts_with_subcommands = true)]
+    Demo(DemoCommandArgs),
     /// Check that every sync could run, without running anything
     #[command(subcommand, arg_required_else_help = true)]
     Preflight(PreflightCommand),
@@ -156,10 +159,10 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum DisksCommand {
-    /// Unlock (LUKS) and mount mount-managed volumes; exit 1 if one is not mounted afterwards
-    Mount(DisksArgs),
+    /// Unlock (LUKS) and mount mount-managed volumes; exit 1 if one could not be (absent is reported, exit 0)
+    Mount(DisksActArgs),
     /// Unmount and lock them; exit 1 if one could not be unmounted
-    Umount(DisksArgs),
+    Umount(DisksActArgs),
     /// Show whether each is plugged in, unlocked and mounted
     Status(DisksArgs),
     /// Print the polkit rule that lets a user do this without a password
@@ -178,6 +181,16 @@ pub struct DisksArgs {
     /// Output format
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DisksActArgs {
+    #[command(flatten)]
+    pub common: DisksArgs,
+    /// Only look: print what would be done for each volume (unlock, mount /
+    /// unmount, lock) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -241,6 +254,11 @@ pub struct SnapshotsArgs {
     /// Only the endpoints of these syncs (repeatable)
     #[arg(short = 's', long = "sync", value_name = "SYNC")]
     pub sync: Vec<String>,
+    /// What counts as a failure: with ignore-none an endpoint whose drive or
+    /// host is absent makes the exit code 1; ignore-inactive and ignore-all
+    /// only report it (these commands run no other preflight checks)
+    #[arg(short = 'S', long, value_enum, default_value_t = StrictnessArg::IgnoreInactive)]
+    pub strictness: StrictnessArg,
     #[command(flatten)]
     pub mount: MountArgs,
     /// Output format
@@ -265,7 +283,9 @@ pub enum OrderingCommand {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GraphFormat {
-    /// Indented trees, roots first
+    /// Indented trees, roots first (also accepted as `rich-tree` and
+    /// `mermaid-ascii`, the Python nbkp's names for its drawings)
+    #[value(aliases = ["rich-tree", "mermaid-ascii"])]
     Tree,
     /// A Mermaid flowchart (paste into Markdown)
     Mermaid,
@@ -412,13 +432,6 @@ pub struct SelectArgs {
     pub network: Option<NetworkArg>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Platform {
-    Linux,
-    /// Local snapshot names use `-` instead of `:` in the time (Finder-friendly)
-    Darwin,
-}
-
 #[derive(Debug, Args)]
 pub struct ShArgs {
     #[command(flatten)]
@@ -434,9 +447,17 @@ pub struct ShArgs {
     /// Write local destination paths relative to the script's directory (needs -o)
     #[arg(long)]
     pub relative_dst: bool,
-    /// The system the script will run on [default: this one]
-    #[arg(long, value_enum)]
-    pub platform: Option<Platform>,
+    /// The system the script will run on: linux or darwin [default: this
+    /// one]; like the Python nbkp, any other name is taken as not darwin
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+    /// Accepted for the Python nbkp's command lines: the script is always POSIX sh
+    #[arg(long, overrides_with = "no_portable")]
+    pub portable: bool,
+    /// Accepted for the Python nbkp's command lines: the script is POSIX sh
+    /// here too (there it meant bash 4 arrays)
+    #[arg(long, overrides_with = "portable")]
+    pub no_portable: bool,
     /// Print the plan the script is made from, as JSON, instead of the script
     #[arg(long)]
     pub plan: bool,
@@ -514,10 +535,73 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DemoCommandArgs {
+    #[command(subcommand)]
+    pub command: Option<DemoCommand>,
+    #[command(flatten)]
+    pub demo: DemoArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where to create the demo [default: a new folder under the temp dir]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Show every human output (config, graph, preflight, troubleshoot, init,
+    /// run, snapshots, status, disks, credentials) on sample data
+    ///
+    /// The sample data lives in a temporary folder that is removed afterwards;
+    /// nothing of yours is read or written.
+    Output,
+    /// Create a sample setup, as the Python nbkp's `demo seed` does: a config,
+    /// a "laptop" with data, a "USB drive", a "backup drive" and one not
+    /// plugged in (local folders), ready for `nbkp preflight check` and `nbkp run`
+    Seed(DemoSeedArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CredentialProviderArg {
+    Keyring,
+    Prompt,
+    Env,
+    Command,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoSeedArgs {
+    /// Where to create it [default: a new folder under the temp dir]
+    #[arg(long, value_name = "DIR")]
+    pub base_dir: Option<PathBuf>,
+    /// Also write a file of this many MiB of random data, to watch a long transfer
+    #[arg(long, value_name = "MIB", default_value_t = 0)]
+    pub big_file_size: u64,
+    /// The Python nbkp's remote (docker) part: it needs an SSH host, so only
+    /// the local part is made and the message says how to add a host
+    #[arg(long, overrides_with = "no_docker")]
+    pub docker: bool,
+    /// Local volumes only [default]
+    #[arg(long, overrides_with = "docker")]
+    pub no_docker: bool,
+    /// An encrypted drive: needs a real LUKS device and udisks2, so the
+    /// message says how to add one (docs/getting-started.md)
+    #[arg(long, overrides_with = "no_luks")]
+    pub luks: bool,
+    /// No encrypted drive [default]
+    #[arg(long, overrides_with = "luks")]
+    pub no_luks: bool,
+    /// rsync --bwlimit for the sample syncs, e.g. 1M (as rsync reads it)
+    #[arg(long, value_name = "RATE")]
+    pub bandwidth_limit: Option<String>,
+    /// The config's credential-provider
+    #[arg(long, value_enum)]
+    pub credential_provider: Option<CredentialProviderArg>,
+    /// List what would be created; create nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
 }
 
 // --- Everyday use: completions, man, schedule, status ---

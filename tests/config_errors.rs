@@ -61,6 +61,43 @@ fn every_invalid_config_gets_its_expected_message() {
     golden.finish("the invalid-config corpus");
 }
 
+/// Whatever is wrong with the file (an empty file, a list, a scalar,
+/// YAML that does not parse, bytes that are not text, a bad field), the
+/// message points into it as `FILE:LINE:COL:`, the form editors jump to.
+#[test]
+fn every_invalid_config_is_reported_at_file_line_column() {
+    let dir = corpus();
+    let mut missing = Vec::new();
+    for case in files_with_suffix(&dir, ".yaml") {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let (_, _, stderr) = show(&dir, &name, false);
+        let located = stderr.lines().any(|l| {
+            l.strip_prefix(&format!("{name}:"))
+                .and_then(|rest| rest.split_once(": error["))
+                .and_then(|(pos, _)| pos.split_once(':'))
+                .is_some_and(|(line, col)| {
+                    line.parse::<u32>().is_ok() && col.parse::<u32>().is_ok()
+                })
+        });
+        if !located {
+            missing.push(format!("{name}:\n{stderr}"));
+        }
+        // The JSON form carries the same position.
+        let (_, stdout, _) = show(&dir, &name, true);
+        let v: serde_json::Value = serde_json::from_str(&stdout).expect("JSON error");
+        let first = &v["error"]["errors"][0];
+        if first["line"].as_u64().is_none() || first["column"].as_u64().is_none() {
+            missing.push(format!("{name} (JSON): {stdout}"));
+        }
+        assert_eq!(v["error"]["file"], name.as_str(), "{stdout}");
+    }
+    assert!(
+        missing.is_empty(),
+        "errors without FILE:LINE:COL:\n{}",
+        missing.join("\n")
+    );
+}
+
 #[test]
 fn json_errors_carry_type_loc_line_and_column() {
     let (code, stdout, _) = show(&corpus(), "several-problems-at-once.yaml", true);

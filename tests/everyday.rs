@@ -145,6 +145,15 @@ fn bash_completion_parses_and_completes_commands_and_values() {
         bash_complete(&script, &["nbkp", "run", "--dry"]),
         ["--dry-run"]
     );
+    // The Python nbkp's command lines complete too.
+    let demo = bash_complete(&script, &["nbkp", "demo", ""]);
+    for sub in ["seed", "output"] {
+        assert!(demo.iter().any(|c| c == sub), "{sub} missing from {demo:?}");
+    }
+    assert_eq!(
+        bash_complete(&script, &["nbkp", "sh", "--no-port"]),
+        ["--no-portable"]
+    );
 }
 
 #[test]
@@ -254,6 +263,8 @@ fn man_dir_writes_a_page_per_command() {
         "nbkp-run.1",
         "nbkp-preflight-troubleshoot.1",
         "nbkp-config-show.1",
+        "nbkp-demo-seed.1",
+        "nbkp-demo-output.1",
     ] {
         let path = man1.join(page);
         assert!(path.is_file(), "{page} not written");

@@ -7,32 +7,40 @@ use crate::plan::LowerOptions;
 
 pub fn run(cmd: &DisksCommand) -> i32 {
     match cmd {
-        DisksCommand::Mount(a) => act(a, DisksAction::Mount),
-        DisksCommand::Umount(a) => act(a, DisksAction::Umount),
+        DisksCommand::Mount(a) if a.dry_run => dry_run(&a.common, DisksAction::Mount),
+        DisksCommand::Umount(a) if a.dry_run => dry_run(&a.common, DisksAction::Umount),
+        DisksCommand::Mount(a) => act(&a.common, DisksAction::Mount),
+        DisksCommand::Umount(a) => act(&a.common, DisksAction::Umount),
         DisksCommand::Status(a) => act(a, DisksAction::Status),
         DisksCommand::SetupAuth(a) => setup_auth(a),
     }
 }
 
-fn act(args: &DisksArgs, action: DisksAction) -> i32 {
+/// The plan of the selected mount-managed volumes, and how to run it.
+fn executor(args: &DisksArgs) -> Result<(crate::plan::Plan, RunOptions), i32> {
     let options = LowerOptions {
         mounts_only: Some(args.name.clone()),
         ..LowerOptions::default()
     };
-    let plan = match super::plan_for(
+    let plan = super::plan_for(
         args.file.config.as_deref(),
         &args.select,
         args.output,
         &options,
-    ) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+    )?;
     let run = RunOptions {
         dry_run: false,
         progress: "none".into(),
         strictness: Strictness::IgnoreInactive,
         stream_rsync: false,
+    };
+    Ok((plan, run))
+}
+
+fn act(args: &DisksArgs, action: DisksAction) -> i32 {
+    let (plan, run) = match executor(args) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     let executor = match Executor::new(
         &plan,
@@ -66,6 +74,93 @@ fn act(args: &DisksArgs, action: DisksAction) -> i32 {
         DisksAction::Status => false,
     };
     i32::from(failed)
+}
+
+/// What `disks mount|umount` would do to a volume in `state` (as
+/// `disks status` finds it); the reason when nothing.
+fn planned(
+    action: DisksAction,
+    state: &str,
+    encrypted: bool,
+) -> (Vec<&'static str>, Option<&'static str>) {
+    let lock: &[&str] = if encrypted { &["lock"] } else { &[] };
+    match (action, state) {
+        (_, "absent") => (vec![], Some("device not plugged in")),
+        (_, "unknown") => (vec![], Some("could not be probed")),
+        (DisksAction::Mount, "locked") => (vec!["unlock", "mount"], None),
+        (DisksAction::Mount, "unmounted") => (vec!["mount"], None),
+        (DisksAction::Mount, _) => (vec![], Some("already mounted")),
+        (_, "mounted") => ([&["unmount"][..], lock].concat(), None),
+        (_, "unmounted") => (lock.to_vec(), (!encrypted).then_some("not mounted")),
+        (_, _) => (vec![], Some("not mounted")),
+    }
+}
+
+/// `disks mount|umount --dry-run`: the volumes' states, probed as `disks
+/// status` does, and what each would need; nothing is changed.
+fn dry_run(args: &DisksArgs, action: DisksAction) -> i32 {
+    let (plan, run) = match executor(args) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let encrypted: Vec<bool> = plan.mounts.iter().map(|m| m.passphrase.is_some()).collect();
+    let executor = match Executor::new(
+        &plan,
+        run,
+        Box::new(LogUi(|line: &str| eprintln!("{line}"))),
+    ) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return 1;
+        }
+    };
+    let states = executor.disks(DisksAction::Status);
+    let mut rows: Vec<serde_json::Value> = states
+        .iter()
+        .zip(&encrypted)
+        .map(|(r, &enc)| {
+            let (actions, detail) = planned(action, r.state, enc);
+            serde_json::json!({
+                "volume": r.volume,
+                "actions": actions,
+                "detail": detail,
+                "probe_failed": r.error,
+            })
+        })
+        .collect();
+    if action == DisksAction::Umount {
+        // Unmounting goes in the reverse order of mounting.
+        rows.reverse();
+    }
+    match args.output {
+        OutputFormat::Json => print_json(&serde_json::json!({"dry_run": true, "volumes": rows})),
+        OutputFormat::Human => {
+            let mut t = Table::new(
+                "Volumes (dry run: nothing changed)",
+                &["volume", "would do", "details"],
+            );
+            for r in &rows {
+                let actions: Vec<&str> = r["actions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str())
+                    .collect();
+                t.row(vec![
+                    r["volume"].as_str().unwrap_or_default().to_string(),
+                    if actions.is_empty() {
+                        "nothing".into()
+                    } else {
+                        actions.join(", ")
+                    },
+                    r["detail"].as_str().unwrap_or_default().to_string(),
+                ]);
+            }
+            print!("{}", t.render());
+        }
+    }
+    0
 }
 
 /// The udisks2 actions the rule grants (spec §8.4).

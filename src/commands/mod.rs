@@ -5,6 +5,8 @@ mod completions;
 mod config_show;
 mod credentials;
 mod demo;
+mod demo_output;
+mod demo_seed;
 mod disks;
 mod init;
 mod ordering;
@@ -34,7 +36,11 @@ pub fn run(cli: Cli) -> i32 {
         Command::Config(ConfigCommand::Show(args)) => config_show::run(&args),
         Command::Sh(args) => sh::run(&args),
         Command::Run(args) => run::run(&args),
-        Command::Demo(args) => demo::run(&args),
+        Command::Demo(args) => match &args.command {
+            None => demo::run(&args.demo),
+            Some(crate::cli::DemoCommand::Output) => demo_output::run(),
+            Some(crate::cli::DemoCommand::Seed(a)) => demo_seed::run(a),
+        },
         Command::Preflight(PreflightCommand::Check(args)) => preflight::run(&args, false),
         Command::Preflight(PreflightCommand::Troubleshoot(args)) => preflight::run(&args, true),
         Command::Snapshots(SnapshotsCommand::Show(args)) => snapshots::show(&args),

@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::cli::{OutputFormat, Platform, ShArgs};
+use crate::cli::{OutputFormat, ShArgs};
 use crate::plan::LowerOptions;
 
 pub fn run(args: &ShArgs) -> i32 {
@@ -15,8 +15,16 @@ pub fn run(args: &ShArgs) -> i32 {
         let abs = std::path::absolute(f).unwrap_or_else(|_| f.clone());
         abs.parent().map(|p| p.to_path_buf()).unwrap_or_default()
     });
-    let darwin = match args.platform {
-        Some(p) => p == Platform::Darwin,
+    // darwin: local snapshot names use `-` instead of `:` in the time
+    // (Finder-friendly). Any other name means "not darwin", as in the Python
+    // nbkp; one that is neither is said, in case it is a typo.
+    let darwin = match args.platform.as_deref() {
+        Some("darwin") => true,
+        Some("linux") => false,
+        Some(other) => {
+            eprintln!("Warning: unknown --platform {other:?}: writing the script as for linux (only darwin differs)");
+            false
+        }
         None => cfg!(target_os = "macos"),
     };
     let options = LowerOptions {

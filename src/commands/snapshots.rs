@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::cli::{OutputFormat, SnapshotsArgs, SnapshotsPruneArgs};
+use crate::cli::{OutputFormat, SnapshotsArgs, SnapshotsPruneArgs, StrictnessArg};
 use crate::exec::hosts::{op_message, Hosts};
 use crate::exec::values::Values;
 use crate::output::{print_json, table::Table};
@@ -52,7 +52,7 @@ pub fn show(args: &SnapshotsArgs) -> i32 {
             OutputFormat::Json => print_json(&serde_json::json!({ "endpoints": reports })),
             OutputFormat::Human => print!("{}", human(&reports, now, None)),
         }
-        0
+        i32::from(strict_failure(args, &reports))
     })
 }
 
@@ -103,6 +103,7 @@ pub fn prune(args: &SnapshotsPruneArgs) -> i32 {
             }
             reports.push(r);
         }
+        failed |= strict_failure(common, &reports);
         match common.output {
             OutputFormat::Json => print_json(&serde_json::json!({
                 "dry_run": args.dry_run,
@@ -112,6 +113,17 @@ pub fn prune(args: &SnapshotsPruneArgs) -> i32 {
         }
         i32::from(failed)
     })
+}
+
+/// `-S ignore-none`: an endpoint that is not there (drive absent, host
+/// unreachable) is a failure, as an inactive sync is for a run. The other
+/// strictness levels report it only: listing and pruning have no further
+/// preflight checks for them to relax.
+fn strict_failure(args: &SnapshotsArgs, reports: &[EndpointReport]) -> bool {
+    args.strictness == StrictnessArg::IgnoreNone
+        && reports
+            .iter()
+            .any(|r| matches!(r.state, "absent" | "unreachable"))
 }
 
 fn plan(args: &SnapshotsArgs) -> Option<(Plan, i64)> {

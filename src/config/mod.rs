@@ -87,7 +87,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
                         "no-config-found",
                         None,
                         format!(
-                            "No config file found. Searched: {}. Create one at {} or pass --config PATH (see docs/config.md for the format)",
+                            "No config file found. Searched: {}. Create one at {} or pass --config PATH (see docs/config.md for the format), or run `nbkp demo seed` for a sample setup",
                             list.join(", "),
                             list[0]
                         ),
@@ -148,16 +148,30 @@ fn read(path: &Path) -> Result<String, ConfigError> {
             let offset = e.utf8_error().valid_up_to();
             let valid = &e.as_bytes()[..offset];
             let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
-            fail(
+            let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let column = offset - line_start + 1;
+            let mut err = ConfigError::simple(
                 "invalid-yaml",
+                Some(path.to_path_buf()),
                 format!(
                     "Invalid YAML in {}: not UTF-8 text (invalid byte at line {line}, byte offset {offset})",
                     path.display()
                 ),
-            )
+            );
+            err.diagnostics.push(Diagnostic::error(
+                "invalid-yaml",
+                Vec::new(),
+                Some(yaml::Pos { line, column }),
+                format!("not UTF-8 text: the byte at offset {offset} does not start a valid character (the column counts bytes); save the config as UTF-8"),
+            ));
+            Err(err)
         }
     }
 }
+
+/// What a config's top level looks like, for a file that is not a mapping.
+const TOP_LEVEL_HINT: &str =
+    "a config is a mapping of sections: `volumes:`, `sync-endpoints:`, `syncs:` (and `ssh-endpoints:`)";
 
 /// Parses and validates config text; `path` is used in messages only.
 pub fn load_str(text: &str, path: &Path, home: &paths::Home) -> Result<Loaded, ConfigError> {
@@ -175,7 +189,12 @@ pub fn load_str(text: &str, path: &Path, home: &paths::Home) -> Result<Loaded, C
             return Err(with_diags(
                 "not-a-mapping",
                 "Config file must be a YAML mapping (the file is empty)".into(),
-                Vec::new(),
+                vec![Diagnostic::error(
+                    "not-a-mapping",
+                    Vec::new(),
+                    Some(yaml::Pos { line: 1, column: 1 }),
+                    format!("the file has no content; {TOP_LEVEL_HINT}"),
+                )],
             ))
         }
         Err(e) => {
@@ -201,7 +220,15 @@ pub fn load_str(text: &str, path: &Path, home: &paths::Home) -> Result<Loaded, C
                 fields::describe(&root),
                 root.pos.line
             ),
-            Vec::new(),
+            vec![Diagnostic::error(
+                "not-a-mapping",
+                Vec::new(),
+                Some(root.pos),
+                format!(
+                    "the file is {}, not a mapping; {TOP_LEVEL_HINT}",
+                    fields::describe(&root)
+                ),
+            )],
         ));
     }
     let mut d = diagnostic::Diagnostics::default();
