@@ -82,6 +82,8 @@ pub enum Component {
     /// LUKS and udisks2 inside the guest: cryptsetup, udisksd with its
     /// crypto module, dbus, udevd.
     Udisks,
+    /// libfaketime's `faketime`: a process (and its children) sees a wrong clock.
+    Faketime,
 }
 
 impl Component {
@@ -101,6 +103,7 @@ impl Component {
             Component::Shellcheck => "shellcheck",
             Component::Uml => "user-mode-linux kmod gcc",
             Component::Keyring => "dbus gnome-keyring libsecret-tools",
+            Component::Faketime => "faketime",
             Component::Udisks => {
                 "cryptsetup-bin udisks2 libblockdev-crypto2 polkitd dbus udev strace"
             }
@@ -141,6 +144,7 @@ impl Component {
             Component::UserAdmin => &["useradd", "usermod"],
             Component::Shell(s) => &[s.program()],
             Component::Shellcheck => &["shellcheck"],
+            Component::Faketime => &["faketime"],
             Component::Keyring => &["dbus-daemon", "gnome-keyring-daemon", "secret-tool"],
             Component::Uml => {
                 need_programs(&["linux.uml", "gcc", "modprobe"])?;
