@@ -506,31 +506,37 @@ impl Bed {
         cmd.spawn().expect("start a run")
     }
 
-    /// Fills the drive but for a few KiB.
+    /// Fills the drive but for a few KiB: filler files in `filler/`,
+    /// allocated until the filesystem (after a sync: btrfs reports its
+    /// free space late) has almost nothing left.
     fn fill(&self) {
-        let p = self.drive.mountpoint().join(FILLER);
-        let f = fs::File::create(&p).unwrap();
         use std::os::fd::AsRawFd;
-        // SAFETY: statvfs on a valid C string into a zeroed struct.
-        let free = unsafe {
-            let c = std::ffi::CString::new(self.drive.mountpoint().as_os_str().as_encoded_bytes())
-                .unwrap();
-            let mut s: libc::statvfs = std::mem::zeroed();
-            assert_eq!(libc::statvfs(c.as_ptr(), &mut s), 0);
-            s.f_bavail * s.f_frsize
-        };
-        let mut want = free.saturating_sub(64 * 1024) as i64;
-        for _ in 0..20 {
-            // SAFETY: fallocate on an open file descriptor.
-            if want <= 0 || unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, want) } == 0 {
+        let dir = self.drive.mountpoint().join(FILLER);
+        fs::create_dir_all(&dir).unwrap();
+        for k in 0..8 {
+            let Ok(f) = fs::File::create(dir.join(k.to_string())) else {
+                return; // not even room for a new file
+            };
+            // SAFETY: syncfs and fstatvfs on an open file descriptor.
+            let free = unsafe {
+                libc::syncfs(f.as_raw_fd());
+                let mut s: libc::statvfs = std::mem::zeroed();
+                assert_eq!(libc::fstatvfs(f.as_raw_fd(), &mut s), 0);
+                s.f_bavail * s.f_frsize
+            };
+            if free < 256 * 1024 {
                 return;
             }
-            want = want * 9 / 10;
+            let mut want = (free - 64 * 1024) as i64;
+            // SAFETY: fallocate on an open file descriptor.
+            while want > 4096 && unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, want) } != 0 {
+                want = want * 9 / 10;
+            }
         }
     }
 
     fn free(&self) {
-        let _ = fs::remove_file(self.drive.mountpoint().join(FILLER));
+        let _ = fs::remove_dir_all(self.drive.mountpoint().join(FILLER));
     }
 
     fn unplug(&self) {
@@ -780,11 +786,27 @@ struct Record {
     view: View,
     /// The mountpoint as it was when the drive was unplugged.
     unplugged: Option<String>,
-    /// Whether `latest` ever named a snapshot.
-    had_latest: bool,
+    /// Every snapshot `latest` has named, and the step that made it so.
+    was_latest: BTreeMap<String, usize>,
 }
 
-fn check_step(bed: &mut Bed, rec: &mut Record, done: &Done, case: &Case) -> Vec<Violation> {
+impl Record {
+    /// How a snapshot that went was known, for the report.
+    fn history(&self, name: &str) -> String {
+        match self.was_latest.get(name) {
+            Some(step) => format!(" (it was latest after step {step})"),
+            None => " (it was never latest)".into(),
+        }
+    }
+}
+
+fn check_step(
+    bed: &mut Bed,
+    rec: &mut Record,
+    step: usize,
+    done: &Done,
+    case: &Case,
+) -> Vec<Violation> {
     let mut v = Vec::new();
     // (d) nothing written to an unplugged drive's mountpoint.
     if let Some(before) = &rec.unplugged {
@@ -802,7 +824,7 @@ fn check_step(bed: &mut Bed, rec: &mut Record, done: &Done, case: &Case) -> Vec<
 
     // (a) latest names a complete snapshot of a source state.
     match &after.latest {
-        Latest::Nothing if rec.had_latest => v.push(Violation {
+        Latest::Nothing if !rec.was_latest.is_empty() => v.push(Violation {
             invariant: "(a) latest names a complete snapshot",
             detail: "latest fell back to /dev/null".into(),
         }),
@@ -830,8 +852,8 @@ fn check_step(bed: &mut Bed, rec: &mut Record, done: &Done, case: &Case) -> Vec<
             Some(_) => {}
         },
     }
-    if matches!(after.latest, Latest::Snapshot(_)) {
-        rec.had_latest = true;
+    if let Latest::Snapshot(n) = &after.latest {
+        rec.was_latest.entry(n.clone()).or_insert(step);
     }
 
     // (b) complete snapshots stay, unchanged, unless retention says it pruned them.
@@ -864,7 +886,8 @@ fn check_step(bed: &mut Bed, rec: &mut Record, done: &Done, case: &Case) -> Vec<
                             "(c) snapshots prune never removes latest"
                         },
                         detail: format!(
-                            "{name} was latest and is gone{}",
+                            "{name} was latest and is gone{}{}",
+                            rec.history(name),
                             if named.contains(name) {
                                 " (the output names a retention rule)"
                             } else {
@@ -877,7 +900,8 @@ fn check_step(bed: &mut Bed, rec: &mut Record, done: &Done, case: &Case) -> Vec<
                     v.push(Violation {
                         invariant: "(e) a run whose clock is behind the newest snapshot prunes nothing",
                         detail: format!(
-                            "{name} is gone; the run's clock started at {} s, the newest snapshot is {}",
+                            "{name} is gone{}; the run's clock started at {} s, the newest snapshot is {}",
+                            rec.history(name),
                             done.clock_at_start.unwrap(),
                             newest_at_start.clone().unwrap()
                         ),
@@ -891,7 +915,8 @@ fn check_step(bed: &mut Bed, rec: &mut Record, done: &Done, case: &Case) -> Vec<
                     v.push(Violation {
                         invariant: "(b) a complete snapshot stays unless a retention rule named in the output removed it",
                         detail: format!(
-                            "{name} is gone; the output has no `pruned snapshot {name} (retention: …)` line"
+                            "{name} is gone{}; the output has no `pruned snapshot {name} (retention: …)` line",
+                            rec.history(name)
                         ),
                     });
                 }
@@ -912,9 +937,10 @@ struct Failure {
 /// The steps to perform: all, or those `NBKP_PROPTEST_STEPS` lists
 /// (`0,3,5-9`).
 fn selected_steps(n: usize) -> Vec<usize> {
-    let Ok(spec) = std::env::var("NBKP_PROPTEST_STEPS") else {
+    let spec = std::env::var("NBKP_PROPTEST_STEPS").unwrap_or_default();
+    if spec.trim().is_empty() {
         return (0..n).collect();
-    };
+    }
     let mut out = BTreeSet::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
@@ -983,84 +1009,87 @@ fn group_has_live_process(pgid: i32) -> bool {
     })
 }
 
+impl Record {
+    fn new(bed: &mut Bed) -> Record {
+        Record {
+            sources: Vec::new(),
+            view: bed.view(),
+            unplugged: None,
+            was_latest: BTreeMap::new(),
+        }
+    }
+}
+
+/// Performs one step; what it did.
+fn perform(bed: &mut Bed, rec: &mut Record, i: usize, step: &Step) -> Done {
+    let out_path = bed.tmp.path().join(format!("step-{i}.out"));
+    match step {
+        Step::Edit { seed } => {
+            let what = bed.edit(*seed);
+            Done {
+                code: Some(0),
+                output: what,
+                clock_at_start: None,
+                is_run: false,
+            }
+        }
+        Step::Run { clock, .. } | Step::Prune { clock } => {
+            let kill_ms = if let Step::Run { kill_ms, .. } = step {
+                *kill_ms
+            } else {
+                None
+            };
+            let is_run = matches!(step, Step::Run { .. });
+            if is_run {
+                let src = bed.src.clone();
+                let d = bed.digest(&src);
+                rec.sources.push(d);
+            }
+            let clock_at_start = now() + clock;
+            let mut child = bed.spawn(step, &out_path);
+            let code = wait_run(&mut child, kill_ms);
+            Done {
+                code,
+                output: fs::read_to_string(&out_path).unwrap_or_default(),
+                clock_at_start: Some(clock_at_start),
+                is_run,
+            }
+        }
+        Step::Unplug | Step::Replug | Step::Fill | Step::Free => {
+            // Steps of a shortened replay may no longer fit the drive's state.
+            let plugged = rec.unplugged.is_none();
+            let full = bed.drive.mountpoint().join(FILLER).exists();
+            match step {
+                Step::Unplug if plugged => {
+                    bed.unplug();
+                    rec.unplugged = Some(bed.mountpoint_state());
+                }
+                Step::Replug if !plugged => {
+                    bed.drive.plug();
+                    rec.unplugged = None;
+                }
+                Step::Fill if plugged && !full => bed.fill(),
+                Step::Free if plugged && full => bed.free(),
+                _ => {}
+            }
+            Done {
+                code: Some(0),
+                output: String::new(),
+                clock_at_start: None,
+                is_run: false,
+            }
+        }
+    }
+}
+
 fn run_case(case: &Case) -> Result<(), Failure> {
     let mut bed = Bed::new(case);
-    let initial = bed.view();
-    let mut rec = Record {
-        sources: Vec::new(),
-        view: initial,
-        unplugged: None,
-        had_latest: false,
-    };
+    let mut rec = Record::new(&mut bed);
     let mut log = String::new();
-    let (mut plugged, mut full) = (true, false);
     for i in selected_steps(case.steps.len()) {
         let step = &case.steps[i];
-        let out_path = bed.tmp.path().join(format!("step-{i}.out"));
         let started = Instant::now();
-        let done = match step {
-            Step::Edit { seed } => {
-                let what = bed.edit(*seed);
-                Done {
-                    code: Some(0),
-                    output: what,
-                    clock_at_start: None,
-                    is_run: false,
-                }
-            }
-            Step::Run { clock, .. } | Step::Prune { clock } => {
-                let kill_ms = if let Step::Run { kill_ms, .. } = step {
-                    *kill_ms
-                } else {
-                    None
-                };
-                let is_run = matches!(step, Step::Run { .. });
-                if is_run {
-                    let src = bed.src.clone();
-                    let d = bed.digest(&src);
-                    rec.sources.push(d);
-                }
-                let clock_at_start = now() + clock;
-                let mut child = bed.spawn(step, &out_path);
-                let code = wait_run(&mut child, kill_ms);
-                Done {
-                    code,
-                    output: fs::read_to_string(&out_path).unwrap_or_default(),
-                    clock_at_start: Some(clock_at_start),
-                    is_run,
-                }
-            }
-            Step::Unplug | Step::Replug | Step::Fill | Step::Free => {
-                // Steps of a shortened replay may no longer fit the drive's state.
-                match step {
-                    Step::Unplug if plugged => {
-                        bed.unplug();
-                        plugged = false;
-                        rec.unplugged = Some(bed.mountpoint_state());
-                    }
-                    Step::Replug if !plugged => {
-                        bed.drive.plug();
-                        plugged = true;
-                        rec.unplugged = None;
-                    }
-                    Step::Fill if plugged && !full => {
-                        bed.fill();
-                        full = true;
-                    }
-                    Step::Free if plugged && full => {
-                        bed.free();
-                        full = false;
-                    }
-                    _ => {}
-                }
-                Done {
-                    code: Some(0),
-                    output: String::new(),
-                    clock_at_start: None,
-                    is_run: false,
-                }
-            }
-        };
+        let done = perform(&mut bed, &mut rec, i, step);
         let result = match done.code {
             None => "killed".to_string(),
             Some(c) if matches!(step, Step::Run { .. } | Step::Prune { .. }) => {
@@ -1075,7 +1104,7 @@ fn run_case(case: &Case) -> Result<(), Failure> {
             started.elapsed().as_millis()
         );
         check_fault_took_effect(&mut bed, &rec, step, &done);
-        let violations = check_step(&mut bed, &mut rec, &done, case);
+        let violations = check_step(&mut bed, &mut rec, i, &done, case);
         if !violations.is_empty() {
             let mut report = String::new();
             let _ = writeln!(
@@ -1085,6 +1114,8 @@ fn run_case(case: &Case) -> Result<(), Failure> {
                 case.seed,
                 case.seed,
                 std::env::var("NBKP_PROPTEST_STEPS")
+                    .ok()
+                    .filter(|s| !s.trim().is_empty())
                     .map(|s| format!(" NBKP_PROPTEST_STEPS={s}"))
                     .unwrap_or_default(),
                 test_name(case.dest),
@@ -1218,6 +1249,144 @@ fn nothing_lost(dest: Dest) {
             list.join("\n  "),
             failures[0].report
         );
+    }
+}
+
+/// The checks themselves: each invariant, broken by hand on a real
+/// destination, is reported; a removal the output names is not.
+#[test]
+fn the_checks_see_every_kind_of_loss() {
+    let mut needs = vec![Component::Root, Component::Rsync];
+    needs.extend_from_slice(Drive::COMPONENTS);
+    if !require(&needs) {
+        return;
+    }
+    let case = Case {
+        seed: 1,
+        dest: Dest::HardLink,
+        policy: String::new(),
+        steps: Vec::new(),
+    };
+    let mut bed = Bed::new(&case);
+    let mut rec = Record::new(&mut bed);
+    let run = Step::Run {
+        backend: Backend::NbkpRun,
+        clock: 0,
+        kill_ms: None,
+    };
+    let nothing = |is_run: bool| Done {
+        code: Some(0),
+        output: String::new(),
+        clock_at_start: is_run.then(now),
+        is_run,
+    };
+    let broken =
+        |v: Vec<Violation>| -> Vec<&'static str> { v.iter().map(|v| &v.invariant[..3]).collect() };
+    for i in 0..3 {
+        bed.edit(i);
+        let done = perform(&mut bed, &mut rec, i as usize, &run);
+        assert_eq!(done.code, Some(0), "{}", done.output);
+        assert!(broken(check_step(&mut bed, &mut rec, 0, &done, &case)).is_empty());
+    }
+    let snaps = bed.endpoint().join("snapshots");
+    let names: Vec<String> = rec.view.snapshots.keys().cloned().collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    let Latest::Snapshot(latest) = rec.view.latest.clone() else {
+        panic!("no latest")
+    };
+
+    // (b): a snapshot gone silently; then one gone with a retention line.
+    fs::remove_dir_all(snaps.join(&names[0])).unwrap();
+    assert_eq!(
+        broken(check_step(&mut bed, &mut rec, 0, &nothing(false), &case)),
+        ["(b)"]
+    );
+    fs::remove_dir_all(snaps.join(&names[1])).unwrap();
+    let named = Done {
+        output: format!(
+            "x: pruned snapshot {} (retention: over max-snapshots 1)\n",
+            names[1]
+        ),
+        ..nothing(true)
+    };
+    assert!(broken(check_step(&mut bed, &mut rec, 0, &named, &case)).is_empty());
+    // (b): a complete snapshot changed.
+    fs::write(snaps.join(&latest).join("big.bin"), "changed").unwrap();
+    let v = broken(check_step(&mut bed, &mut rec, 0, &nothing(false), &case));
+    assert!(v.contains(&"(b)"), "{v:?}");
+    // (a): latest on something that is no source state.
+    assert!(v.contains(&"(a)"), "{v:?}");
+    // (a): latest on unfinished work.
+    fs::create_dir(snaps.join(format!(".nbkp-partial-{latest}"))).unwrap();
+    let link = bed.endpoint().join("latest");
+    fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(format!("snapshots/.nbkp-partial-{latest}"), &link).unwrap();
+    assert_eq!(
+        broken(check_step(&mut bed, &mut rec, 0, &nothing(false), &case)),
+        ["(a)"]
+    );
+    fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(format!("snapshots/{latest}"), &link).unwrap();
+    check_step(&mut bed, &mut rec, 0, &nothing(false), &case);
+
+    // (c): latest removed, even with a retention line; (e): a run behind
+    // the newest snapshot removes one, even with a line.
+    let done = perform(&mut bed, &mut rec, 9, &run);
+    assert_eq!(done.code, Some(0), "{}", done.output);
+    check_step(&mut bed, &mut rec, 0, &done, &case);
+    let Latest::Snapshot(now_latest) = rec.view.latest.clone() else {
+        panic!("no latest")
+    };
+    fs::remove_dir_all(snaps.join(&now_latest)).unwrap();
+    fs::remove_dir_all(snaps.join(&latest)).unwrap();
+    let lines = Done {
+        output: format!(
+            "pruned snapshot {now_latest} (retention: x)\npruned snapshot {latest} (retention: x)\n"
+        ),
+        clock_at_start: Some(now() - 30 * DAY),
+        ..nothing(true)
+    };
+    let mut v = broken(check_step(&mut bed, &mut rec, 0, &lines, &case));
+    v.sort();
+    assert_eq!(v, ["(a)", "(c)", "(e)"]);
+
+    // (d): a file on the unplugged drive's mountpoint.
+    perform(&mut bed, &mut rec, 10, &Step::Unplug);
+    assert!(broken(check_step(&mut bed, &mut rec, 0, &nothing(true), &case)).is_empty());
+    fs::write(bed.drive.mountpoint().join("oops"), "").unwrap();
+    assert_eq!(
+        broken(check_step(&mut bed, &mut rec, 0, &nothing(true), &case)),
+        ["(d)"]
+    );
+    fs::remove_file(bed.drive.mountpoint().join("oops")).unwrap();
+    perform(&mut bed, &mut rec, 11, &Step::Replug);
+}
+
+/// The test's "full drive" really is full, on both filesystems.
+#[test]
+fn a_filled_drive_takes_no_more() {
+    let mut needs = vec![Component::Root];
+    needs.extend_from_slice(Drive::COMPONENTS);
+    needs.push(Component::Btrfs);
+    if !require(&needs) {
+        return;
+    }
+    for dest in [Dest::HardLink, Dest::Btrfs] {
+        let case = Case {
+            seed: 2,
+            dest,
+            policy: String::new(),
+            steps: Vec::new(),
+        };
+        let bed = Bed::new(&case);
+        bed.fill();
+        let probe = bed.drive.mountpoint().join("probe");
+        let wrote = fs::write(&probe, vec![7u8; 1024 * 1024])
+            .and_then(|_| fs::File::open(&probe)?.sync_all());
+        assert!(wrote.is_err(), "{dest:?}: 1 MiB still fits on a full drive");
+        let _ = fs::remove_file(&probe);
+        bed.free();
+        fs::write(&probe, vec![7u8; 1024 * 1024]).unwrap();
     }
 }
 
