@@ -146,6 +146,7 @@ impl Component {
             Component::Shellcheck => &["shellcheck"],
             Component::Keyring => &["dbus-daemon", "gnome-keyring-daemon", "secret-tool"],
             Component::Faketime => {
+                need_programs(&["faketime"])?;
                 return if Path::new(&faketime_library()).exists() {
                     Ok(())
                 } else {
