@@ -12,6 +12,19 @@ use crate::shell::quote;
 /// bridge the gap between a sync's steps; the run closes it explicitly.
 pub const CONTROL_PERSIST_SECONDS: u32 = 60;
 
+/// Seconds added to a host's connect timeouts to bound its probes: the
+/// login, starting `sh` and answering take well under a second once
+/// connected.
+pub const PROBE_MARGIN_SECONDS: u32 = 1;
+
+/// How long a host's probes may take: its own `connect-timeout`, each
+/// proxy hop's (they connect one after another), and the margin.
+pub fn probe_bound(ep: &Endpoint) -> u32 {
+    ep.options.connect_timeout
+        + ep.hops.iter().map(|h| h.options.connect_timeout).sum::<u32>()
+        + PROBE_MARGIN_SECONDS
+}
+
 /// An endpoint with `~/.ssh/config` values filled in where the config left
 /// them unset (spec §4.4), and its proxy hops, first hop first.
 #[derive(Debug, Clone, PartialEq)]
