@@ -486,7 +486,6 @@ mod tests {
             session_fds: None,
             waiting_session: None,
             probe_bound: None,
-            probe_bound: None,
         };
         let w: Vec<String> = find_argv(&local, Arg::lit("/b/snapshots/S/"))
             .iter()
