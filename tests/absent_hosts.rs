@@ -17,56 +17,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use testbed::absent::{Away, HOSTS, NAME};
+use testbed::absent::Away;
 use testbed::{require, Component, Shell};
 
 /// Far below three timeouts one after another (30 s and more).
 const SANITY: Duration = Duration::from_secs(25);
 
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
-
-/// The config: three remote syncs to the home hosts, then the local one.
+/// Three remote syncs to the home hosts, then the local one.
 fn setup(dir: &Path) -> (PathBuf, PathBuf) {
-    let src = dir.join("laptop");
-    let usb = dir.join("usb");
-    write(&src.join(".nbkp-vol"), "");
-    write(&src.join("docs/.nbkp-src"), "");
-    write(&src.join("docs/report.txt"), "quarterly\n");
-    write(&usb.join(".nbkp-vol"), "");
-    write(&usb.join("docs/.nbkp-dst"), "");
-    let cfg = dir.join("config.yaml");
-    let yaml = format!(
-        "ssh-endpoints:\n  \
-           server: {{host: {h0}, user: backup}}\n  \
-           pi: {{host: {h1}, user: backup}}\n  \
-           nas: {{host: {NAME}, user: backup}}\n\
-         volumes:\n  \
-           laptop: {{type: local, path: {src}}}\n  \
-           usb: {{type: local, path: {usb}}}\n  \
-           server: {{type: remote, ssh-endpoint: server, path: /srv/backup}}\n  \
-           pi: {{type: remote, ssh-endpoint: pi, path: /mnt/backup}}\n  \
-           nas: {{type: remote, ssh-endpoint: nas, path: /volume1/backup}}\n\
-         sync-endpoints:\n  \
-           docs: {{volume: laptop, subdir: docs}}\n  \
-           server-docs: {{volume: server, subdir: docs}}\n  \
-           pi-docs: {{volume: pi, subdir: docs}}\n  \
-           nas-docs: {{volume: nas, subdir: docs}}\n  \
-           usb-docs: {{volume: usb, subdir: docs}}\n\
-         syncs:\n  \
-           docs-to-server: {{source: docs, destination: server-docs}}\n  \
-           docs-to-pi: {{source: docs, destination: pi-docs}}\n  \
-           docs-to-nas: {{source: docs, destination: nas-docs}}\n  \
-           docs-to-usb: {{source: docs, destination: usb-docs}}\n",
-        h0 = HOSTS[0],
-        h1 = HOSTS[1],
-        src = src.display(),
-        usb = usb.display(),
-    );
-    write(&cfg, &yaml);
-    (cfg, usb.join("docs/report.txt"))
+    testbed::absent::config(dir, &[0, 1, 2])
 }
 
 /// Runs `cmd` to its end (bounded), noting when `done` first exists.
@@ -119,7 +78,12 @@ fn nbkp(away: &Away) -> Command {
 
 #[test]
 fn run_waits_one_timeout_for_three_absent_hosts_and_does_the_local_sync() {
-    if !require(&[Component::Root, Component::Netns, Component::Rsync, Component::SshClient]) {
+    if !require(&[
+        Component::Root,
+        Component::Netns,
+        Component::Rsync,
+        Component::SshClient,
+    ]) {
         return;
     }
     let away = Away::start();
@@ -146,7 +110,12 @@ fn run_waits_one_timeout_for_three_absent_hosts_and_does_the_local_sync() {
 
 #[test]
 fn preflight_check_waits_one_timeout_for_three_absent_hosts() {
-    if !require(&[Component::Root, Component::Netns, Component::Rsync, Component::SshClient]) {
+    if !require(&[
+        Component::Root,
+        Component::Netns,
+        Component::Rsync,
+        Component::SshClient,
+    ]) {
         return;
     }
     let away = Away::start();
@@ -189,7 +158,12 @@ fn the_script_waits_one_timeout_for_three_absent_hosts_under_dash_and_bash() {
         let mut cmd = away.command(shell.program());
         cmd.args(shell.args()).arg(&script);
         let (out, wall, local) = timed(cmd, &copied);
-        check(&format!("the script under {}", shell.display()), &out, wall, local);
+        check(
+            &format!("the script under {}", shell.display()),
+            &out,
+            wall,
+            local,
+        );
         assert_eq!(std::fs::read_to_string(&copied).unwrap(), "quarterly\n");
         let local = local.expect("the local sync's file appeared");
         assert!(

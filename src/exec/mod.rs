@@ -497,7 +497,11 @@ impl<'p> Executor<'p> {
         let first = self.first_channel();
         let early_prepare = self.early_prepare();
         let mut probing = Probing {
-            answers: plan.hosts.iter().map(|h| vec![None; h.probes.len()]).collect(),
+            answers: plan
+                .hosts
+                .iter()
+                .map(|h| vec![None; h.probes.len()])
+                .collect(),
             asking: Vec::new(),
             early_values: None,
         };
@@ -553,7 +557,8 @@ impl<'p> Executor<'p> {
             if let (Some((sync, call)), Some(answer)) = (early_prepare, then) {
                 if call.host == i && answer.code == Some(0) {
                     let mut values = probing.early_values.take().unwrap_or_else(|| base.clone());
-                    let mut result = skipped(&sync.slug, self.options.dry_run, "rsync", String::new());
+                    let mut result =
+                        skipped(&sync.slug, self.options.dry_run, "rsync", String::new());
                     self.report(sync, &answer.output, &mut values, &mut result);
                     self.prepared = Some(Prepared {
                         index: 0,

@@ -261,9 +261,18 @@ fn waits_for(hosts: &[Host], groups: &[CheckGroup], syncs: &mut [SyncPlan]) {
                 CheckStep::Group(id) => groups[*id].layers.as_slice(),
                 CheckStep::Layer(l) => std::slice::from_ref(l),
             };
-            wanted.extend(layers.iter().flat_map(|l| l.checks.iter().map(|c| c.probe.host)));
+            wanted.extend(
+                layers
+                    .iter()
+                    .flat_map(|l| l.checks.iter().map(|c| c.probe.host)),
+            );
         }
-        let ops = [&sync.prepare, &sync.commit, &sync.abort, &sync.prepare_with_probes];
+        let ops = [
+            &sync.prepare,
+            &sync.commit,
+            &sync.abort,
+            &sync.prepare_with_probes,
+        ];
         wanted.extend(ops.into_iter().flatten().map(|c| c.host));
         wanted.extend(sync.channel.as_ref().map(|c| c.host));
         if let Some(up) = &sync.schedule.upstream {

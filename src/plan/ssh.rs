@@ -21,7 +21,10 @@ pub const PROBE_MARGIN_SECONDS: u32 = 1;
 /// proxy hop's (they connect one after another), and the margin.
 pub fn probe_bound(ep: &Endpoint) -> u32 {
     ep.options.connect_timeout
-        + ep.hops.iter().map(|h| h.options.connect_timeout).sum::<u32>()
+        + ep.hops
+            .iter()
+            .map(|h| h.options.connect_timeout)
+            .sum::<u32>()
         + PROBE_MARGIN_SECONDS
 }
 

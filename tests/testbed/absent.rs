@@ -15,8 +15,9 @@
 //! let out = away.command("nbkp").args(["run", "-c", cfg]).output();
 //! ```
 
+use std::fmt::Write as _;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -64,7 +65,9 @@ impl Away {
         };
         check(&mut cmd("ip", ["netns", "add", &netns]));
         ip(&["link", "set", "lo", "up"]);
-        ip(&["link", "add", "away0", "type", "veth", "peer", "name", "away1"]);
+        ip(&[
+            "link", "add", "away0", "type", "veth", "peer", "name", "away1",
+        ]);
         ip(&["addr", "add", &format!("{OWN}/24"), "dev", "away0"]);
         ip(&["link", "set", "away0", "up"]);
         // away1 stays down: away0 has no carrier and drops what it sends.
@@ -115,4 +118,65 @@ impl Drop for Away {
         );
         let _ = std::fs::remove_dir_all(&self.etc);
     }
+}
+
+/// The home hosts of [`config`]: (endpoint, host), two by address and one
+/// by name.
+pub fn homes() -> [(&'static str, String); 3] {
+    [
+        ("server", HOSTS[0].to_string()),
+        ("pi", HOSTS[1].to_string()),
+        ("nas", NAME.to_string()),
+    ]
+}
+
+/// A config under `dir` with one remote sync to each of the home hosts
+/// `which` (indices into [`homes`]), then one local sync of `laptop/docs`
+/// to a USB folder, default connection settings. Returns the config and
+/// the file the local sync copies (absent until it has run).
+pub fn config(dir: &Path, which: &[usize]) -> (PathBuf, PathBuf) {
+    let put = |path: &Path, text: &str| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    let src = dir.join("laptop");
+    let usb = dir.join("usb");
+    put(&src.join(".nbkp-vol"), "");
+    put(&src.join("docs/.nbkp-src"), "");
+    put(&src.join("docs/report.txt"), "quarterly\n");
+    put(&usb.join(".nbkp-vol"), "");
+    put(&usb.join("docs/.nbkp-dst"), "");
+    let homes = homes();
+    let chosen: Vec<&(&str, String)> = which.iter().map(|&i| &homes[i]).collect();
+    let mut y = String::from("ssh-endpoints:\n");
+    for (name, host) in &chosen {
+        let _ = writeln!(y, "  {name}: {{host: {host}, user: backup}}");
+    }
+    let _ = writeln!(
+        y,
+        "volumes:\n  laptop: {{type: local, path: {}}}",
+        src.display()
+    );
+    let _ = writeln!(y, "  usb: {{type: local, path: {}}}", usb.display());
+    for (name, _) in &chosen {
+        let _ = writeln!(
+            y,
+            "  {name}: {{type: remote, ssh-endpoint: {name}, path: /srv/backup}}"
+        );
+    }
+    y.push_str("sync-endpoints:\n  docs: {volume: laptop, subdir: docs}\n  usb-docs: {volume: usb, subdir: docs}\n");
+    for (name, _) in &chosen {
+        let _ = writeln!(y, "  {name}-docs: {{volume: {name}, subdir: docs}}");
+    }
+    y.push_str("syncs:\n");
+    for (name, _) in &chosen {
+        let _ = writeln!(
+            y,
+            "  docs-to-{name}: {{source: docs, destination: {name}-docs}}"
+        );
+    }
+    y.push_str("  docs-to-usb: {source: docs, destination: usb-docs}\n");
+    let cfg = dir.join("config.yaml");
+    put(&cfg, &y);
+    (cfg, usb.join("docs/report.txt"))
 }
