@@ -430,6 +430,8 @@ impl<'p> Executor<'p> {
                 self.sync_all(&early, &mut partial, &checks.codes, &mut status, base);
                 results = partial.results;
                 done = early.clone();
+                // Nothing made ahead for an early sync outlives its phase.
+                self.abort_unused_prepared(|i| done.contains(&i));
             }
         }
         self.finish_probes(&mut probing, base);

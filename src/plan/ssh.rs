@@ -254,4 +254,15 @@ mod tests {
             "-o ConnectTimeout=3 -o BatchMode=yes -o Compression=yes -o ServerAliveInterval=60"
         );
     }
+
+    #[test]
+    fn a_probe_is_bounded_by_every_hop_s_connect_timeout_plus_the_margin() {
+        let mut t = ep("t", "nas");
+        assert_eq!(probe_bound(&t), 10 + PROBE_MARGIN_SECONDS);
+        let mut hop = ep("b", "bastion");
+        hop.options.connect_timeout = 5;
+        t.options.connect_timeout = 3;
+        t.hops = vec![hop.clone(), hop];
+        assert_eq!(probe_bound(&t), 3 + 5 + 5 + PROBE_MARGIN_SECONDS);
+    }
 }
