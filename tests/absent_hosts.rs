@@ -108,6 +108,36 @@ fn run_waits_one_timeout_for_three_absent_hosts_and_does_the_local_sync() {
     );
 }
 
+/// `-S ignore-none` wants every answer before anything runs: an absent
+/// host is an error there, so nothing runs, the local sync included.
+#[test]
+fn under_ignore_none_the_local_sync_waits_and_nothing_runs() {
+    if !require(&[
+        Component::Root,
+        Component::Netns,
+        Component::Rsync,
+        Component::SshClient,
+    ]) {
+        return;
+    }
+    let away = Away::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, copied) = setup(dir.path());
+    let mut cmd = nbkp(&away);
+    cmd.args(["run", "-S", "ignore-none", "-c"]).arg(&cfg);
+    let (out, _, local) = timed(cmd, &copied);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        local.is_none(),
+        "the local sync ran under ignore-none\n{log}"
+    );
+    assert!(
+        log.contains("Aborting: preflight checks found errors in 3 sync(s)"),
+        "{log}"
+    );
+}
+
 #[test]
 fn preflight_check_waits_one_timeout_for_three_absent_hosts() {
     if !require(&[

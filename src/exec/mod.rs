@@ -397,10 +397,10 @@ impl<'p> Executor<'p> {
     }
 
     /// The run: every host asked at once; where some syncs need no remote
-    /// host and the strictness is not `ignore-none`, those are checked and
-    /// run first, while the remote hosts' probes are still out (the plan's
-    /// `SyncPlan::early`); then the others, once every host has answered or
-    /// its bound has passed. Each phase keeps the plan's order, and the
+    /// host (the plan's `SyncPlan::early`), those are checked first and,
+    /// unless the strictness is `ignore-none`, run while the remote hosts'
+    /// probes are still out; then the others, once every host has answered
+    /// or reached its bound. Each phase keeps the plan's order, and the
     /// report lists the syncs in the plan's order.
     fn run_inner(&mut self, base: &Values) -> Report {
         self.opens_first_channel = true;
@@ -411,20 +411,23 @@ impl<'p> Executor<'p> {
             .copied()
             .filter(|&i| self.plan.syncs[i].early())
             .collect();
-        let phased = self.options.strictness != Strictness::IgnoreNone
-            && !early.is_empty()
-            && early.len() < all.len();
+        // The early syncs are checked first whenever there are both kinds
+        // (the script's order too); they run first unless the strictness
+        // wants every answer first or one of them has an error that stops
+        // the run.
+        let phased = !early.is_empty() && early.len() < all.len();
         let mut checks = Checks::default();
         let mut status: HashMap<String, Status> = HashMap::new();
         let mut results: Vec<SyncResult> = Vec::new();
         let mut done: Vec<usize> = Vec::new();
         if phased {
             self.check(&early, &probing.answers, &mut checks);
-            let fatal = match self.options.strictness {
-                Strictness::IgnoreInactive => checks.broken,
-                _ => 0,
+            let go = match self.options.strictness {
+                Strictness::IgnoreInactive => checks.broken == 0,
+                Strictness::IgnoreAll => true,
+                Strictness::IgnoreNone => false,
             };
-            if fatal == 0 {
+            if go {
                 let mut partial = self.empty_report();
                 partial.preflight = checks.preflight.clone();
                 self.sync_all(&early, &mut partial, &checks.codes, &mut status, base);
