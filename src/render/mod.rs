@@ -6,6 +6,8 @@
 //! always safe and a raw insertion needs an explicit `|safe`.
 
 mod mount;
+mod shake;
+mod wrap;
 
 use minijinja::value::{Object, Value};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
@@ -18,7 +20,10 @@ const SCRIPT: &str = include_str!("../../templates/script.sh.j2");
 const MOUNT: &str = include_str!("../../templates/mount.sh.j2");
 const SYNC: &str = include_str!("../../templates/sync.sh.j2");
 use crate::plan::words;
-use crate::runtime::{LIB, LIB_CORE};
+use crate::runtime::LIB;
+
+/// Where the runtime library goes in a rendered script.
+const RUNTIME_MARKER: &str = "@@NBKP_RUNTIME@@";
 
 /// Shell syntax the formatter knows how to print.
 #[derive(Debug)]
@@ -215,6 +220,8 @@ struct SyncView<'p> {
     /// Each step: a group id to call, or a layer's check lines.
     steps: Vec<StepView>,
     snapshot_style: Value,
+    /// The destination keeps snapshots (new snapshot names are needed).
+    snapshots: bool,
     prepare: Option<OpView<'p>>,
     /// The previous sync's commit carries this sync's prepare (its answer
     /// waits in a file, see `nbkp_prepared`).
@@ -370,6 +377,7 @@ fn sync_view<'p>(plan: &'p Plan, s: &'p crate::plan::SyncPlan) -> SyncView<'p> {
             })
             .collect(),
         snapshot_style: Value::from_safe_string(s.snapshot_format.to_string()),
+        snapshots: !matches!(s.snapshots, crate::plan::SnapshotPlan::None),
         prepare: op(&s.prepare),
         prepared_ahead: s.schedule.prepare_carried,
         transfer: transfer(s),
@@ -458,7 +466,7 @@ fn sync_functions_of_all(env: &Environment<'_>, plan: &Plan) -> Result<Value, Er
 
 /// [`script`], written to `out` as it is rendered (a large script is
 /// never held whole in memory).
-pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
+pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error> {
     let hosts: Vec<HostView> = plan
         .hosts
         .iter()
@@ -525,6 +533,7 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
         config_path => plan.config_path.clone(),
         hosts => hosts,
         remote_hosts => plan.hosts.iter().any(|h| h.ssh.is_some()),
+        snapshots => plan.syncs.iter().any(|s| !matches!(s.snapshots, crate::plan::SnapshotPlan::None)),
         channels => plan.syncs.iter().any(|s| s.channel.is_some()),
         carries => plan.syncs.iter().any(|s| s.schedule.commit_carries_prepare_of.is_some() || s.prepare_with_probes.is_some()),
         early => plan.syncs.first().and_then(|s| {
@@ -591,17 +600,14 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
         credentials => credentials,
         mount_block => mount_block,
         not_mounted => crate::plan::mount::NOT_MOUNTED,
-        // Safe: a constant file of the crate, inside a quoted here-document.
-        lib => Value::from_safe_string(
-            if plan.mounts.is_empty() { LIB_CORE } else { LIB }
-                .trim_end()
-                .to_string()
-        ),
+        // Safe: constant text, replaced by the part of the runtime library
+        // the script uses (see `shake`), inside a quoted here-document.
+        lib => Value::from_safe_string(RUNTIME_MARKER.to_string()),
     };
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
-    tmpl.render_captured_to(context, &mut out)?;
-    std::io::Write::flush(&mut out)
-        .map_err(|e| Error::new(ErrorKind::WriteFailure, "flushing the script").with_source(e))
+    let whole = tmpl.render(context)?;
+    out.write_all(wrap::wrap(&shake::shake(&whole, RUNTIME_MARKER), wrap::WIDTH).as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::new(ErrorKind::WriteFailure, "writing the script").with_source(e))
 }
 
 #[cfg(test)]
