@@ -405,20 +405,6 @@ impl Hosts<'_> {
     /// Asks host `index` all its probes; answers by probe index (`None`
     /// when the host did not answer at all or gave no valid answer).
     pub fn ask(&self, index: usize, values: &Values) -> Vec<Option<String>> {
-        self.ask_then(index, values, &mut || true, None)
-    }
-
-    /// [`Hosts::ask`], calling `waiting` every few milliseconds while the
-    /// host has not begun to answer (until it returns true), with `then`'s
-    /// commands sent right behind the probes and their answer read into
-    /// its slot.
-    pub fn ask_then(
-        &self,
-        index: usize,
-        values: &Values,
-        waiting: &mut dyn FnMut() -> bool,
-        then: Option<(&str, &mut Option<Answer>)>,
-    ) -> Vec<Option<String>> {
         let host = &self.plan.hosts[index];
         if host.ssh.is_none() {
             if let Some(answers) = super::local_probes::answer_all(&host.probes, values) {
@@ -426,7 +412,7 @@ impl Hosts<'_> {
             }
         }
         let script = probe_message(host, values);
-        let out = self.run_waiting(index, &script, values, waiting, then);
+        let out = self.run(index, &script, values);
         parse_answers(host.probes.len(), out)
     }
 
