@@ -22,7 +22,7 @@ pub(super) fn wrap(script: &str, width: usize) -> String {
             continue;
         }
         heredoc = heredoc_end(text);
-        if text.chars().count() <= width {
+        if text.len() <= width || text.chars().count() <= width {
             out.push_str(line);
             continue;
         }
