@@ -111,7 +111,8 @@ nbkp_mount_0() {
   if [ "$nbkp_rc" = 11 ]; then
     if nbkp_fetch 0; then
       # Through the system's sh (not this shell, which may keep here-documents in temporary files).
-      nbkp_out=$({ nbkp_lib; nbkp_mp_preamble; printf '%s <<'\''%s'\''\n%s\n%s\n' 'nbkp_mount 0f3c6a52-3d41-4b2e-9d0c-5a6b7c8d9e0f 1 stdin 1' NBKP_KEY_END "$NBKP_KEY_0" NBKP_KEY_END; } | sh -s)
+      nbkp_out=$({ nbkp_lib; nbkp_mp_preamble; printf '%s <<'\''%s'\''\n%s\n%s\n' 'nbkp_mount 0f3c6a52-3d41-4b2e-9d0c-5a6b7c8d9e0f 1 stdin 1' NBKP_KEY_END \
+          "$NBKP_KEY_0" NBKP_KEY_END; } | sh -s)
       nbkp_rc=$?
     else
       nbkp_log 'ERROR: volume '\''vault'\'': passphrase not available'

@@ -136,7 +136,8 @@ nbkp_mount_1() {
   nbkp_rc=$?
   if [ "$nbkp_rc" = 11 ]; then
     if nbkp_fetch 1; then
-      nbkp_out=$({ nbkp_mp_preamble; printf '%s <<'\''%s'\''\n%s\n%s\n' 'nbkp_mount 5941f273-f73c-44c5-a3ef-fae7248db1b6 1 stdin 1' NBKP_KEY_END "$NBKP_KEY_1" NBKP_KEY_END; } | nbkp_sh h1)
+      nbkp_out=$({ nbkp_mp_preamble; printf '%s <<'\''%s'\''\n%s\n%s\n' 'nbkp_mount 5941f273-f73c-44c5-a3ef-fae7248db1b6 1 stdin 1' NBKP_KEY_END "$NBKP_KEY_1" \
+          NBKP_KEY_END; } | nbkp_sh h1)
       nbkp_rc=$?
     else
       nbkp_log 'ERROR: volume '\''hub:seagate'\'': passphrase not available'
@@ -167,7 +168,8 @@ nbkp_mount_2() {
   nbkp_rc=$?
   if [ "$nbkp_rc" = 11 ]; then
     if nbkp_fetch 0; then
-      nbkp_out=$({ nbkp_mp_preamble; printf '%s <<'\''%s'\''\n%s\n%s\n' 'nbkp_mount 1467358c-d25f-44c7-a330-9cc6576075b7 1 stdin 1' NBKP_KEY_END "$NBKP_KEY_0" NBKP_KEY_END; } | nbkp_sh h1)
+      nbkp_out=$({ nbkp_mp_preamble; printf '%s <<'\''%s'\''\n%s\n%s\n' 'nbkp_mount 1467358c-d25f-44c7-a330-9cc6576075b7 1 stdin 1' NBKP_KEY_END "$NBKP_KEY_0" \
+          NBKP_KEY_END; } | nbkp_sh h1)
       nbkp_rc=$?
     else
       nbkp_log 'ERROR: volume '\''hub:wd'\'': passphrase not available'

@@ -256,7 +256,9 @@ nbkp_session() {
     nbkp_carried=
     if [ -n "${NBKP_CARRY-}" ]; then
       nbkp_candidate "$NBKP_CARRY_STYLE"
-      nbkp_carried=$(NBKP_SNAPSHOT='' NBKP_STALE_LOCK=-; printf 'NBKP_DRY_RUN=%s\nNBKP_CANDIDATE=%s\nNBKP_SNAPSHOT=%s\nNBKP_LOCK_OWNER=%s\nNBKP_STALE_LOCK=%s\n' "${NBKP_DRY_RUN}" "${NBKP_CANDIDATE}" "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"; printf '%s\n' "$NBKP_CARRY_OP")
+      nbkp_carried=$(NBKP_SNAPSHOT='' NBKP_STALE_LOCK=-; printf \
+          'NBKP_DRY_RUN=%s\nNBKP_CANDIDATE=%s\nNBKP_SNAPSHOT=%s\nNBKP_LOCK_OWNER=%s\nNBKP_STALE_LOCK=%s\n' "${NBKP_DRY_RUN}" "${NBKP_CANDIDATE}" \
+          "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"; printf '%s\n' "$NBKP_CARRY_OP")
     fi
     # shellcheck disable=SC2261 # $2 is the session's descriptor, not stderr
     if printf '(\n%s\n) 2>&1\necho "%s $?"\n' "$nbkp_msg" "$NBKP_MARK" >&"$2" 2>/dev/null; then
