@@ -21,83 +21,26 @@
 #   weird-copy: /data/it's $(touch /tmp/pwned) `id`/-leading dash → /data/line?break/ "q"
 
 set -u
-NBKP_DRY_RUN=0
-NBKP_PROGRESS_FLAGS=
-NBKP_STRICTNESS=ignore-inactive
-NBKP_CANDIDATE=
-NBKP_SNAPSHOT=
-NBKP_LINK_DEST=
-NBKP_CTL=
-NBKP_STALE_LOCK=-
-NBKP_LOCKED=0
-NBKP_FAILURES=0
-NBKP_SKIPPED=0
-NBKP_BROKEN=0
-NBKP_INACTIVE=0
+# The options' defaults; the values operations get; counts of outcomes.
+NBKP_DRY_RUN=0 NBKP_PROGRESS_FLAGS='' NBKP_STRICTNESS=ignore-inactive
+NBKP_CANDIDATE='' NBKP_SNAPSHOT='' NBKP_LINK_DEST='' NBKP_CTL='' NBKP_STALE_LOCK=-
+NBKP_LOCKED=0 NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_BROKEN=0 NBKP_INACTIVE=0
 
 # What the script does: check every sync, then run them in order. The syncs
 # follow, then the functions they call and the runtime library.
 nbkp_main() {
+  nbkp_options ${1+"$@"}
+  nbkp_start
+  # Preflight: every host is asked its probes at once (each remote host in a
+  # background job, bounded), then every sync is checked.
+  nbkp_ask h0
+  nbkp_pf_weird_copy; NBKP_PF_weird_copy=$?; nbkp_tally "$NBKP_PF_weird_copy"
+  nbkp_fatal
+  if [ "$nbkp_fatal" -gt 0 ]; then nbkp_log "Aborting: preflight checks found errors in $nbkp_fatal sync(s)"; exit 1; fi
 
-while [ $# -gt 0 ]; do
-  case $1 in
-    -n | --dry-run) NBKP_DRY_RUN=1 ;;
-    -p | --progress) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_progress "$2"; shift ;;
-    --progress=*) nbkp_progress "${1#*=}" ;;
-    -S | --strictness) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_strictness "$2"; shift ;;
-    --strictness=*) nbkp_strictness "${1#*=}" ;;
-    -h | --help) sed -n '6,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
-    *) nbkp_usage_error "Unknown option: $1" ;;
-  esac
-  shift
-done
-# rsync's run-time flags: plain words, given to each sync function as "$@".
-NBKP_RUN_FLAGS=$NBKP_PROGRESS_FLAGS
-if [ "$NBKP_DRY_RUN" = 1 ]; then NBKP_RUN_FLAGS="$NBKP_RUN_FLAGS --dry-run"; fi
-
-eval "$(nbkp_lib)"
-
-
-# This run's identity in destination locks: host_boot-id_pid.
-NBKP_HOST=$( (hostname || uname -n) 2>/dev/null | tr -cd 'A-Za-z0-9.-')
-NBKP_BOOT=$(tr -cd 'A-Za-z0-9-' </proc/sys/kernel/random/boot_id 2>/dev/null)
-NBKP_LOCK_OWNER=${NBKP_HOST:-unknown}_${NBKP_BOOT:-noboot}_$$
-trap nbkp_cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Preflight: every host is asked its probes at once (each remote host in a
-# background job, bounded), then every sync is checked.
-
-nbkp_ask h0
-nbkp_pf_weird_copy; NBKP_PF_weird_copy=$?; nbkp_tally "$NBKP_PF_weird_copy"
-case $NBKP_STRICTNESS in
-  ignore-none) nbkp_fatal=$((NBKP_BROKEN + NBKP_INACTIVE)) ;;
-  ignore-inactive) nbkp_fatal=$NBKP_BROKEN ;;
-  *) nbkp_fatal=0 ;;
-esac
-if [ "$nbkp_fatal" -gt 0 ]; then
-  nbkp_log "Aborting: preflight checks found errors in $nbkp_fatal sync(s)"
-  exit 1
-fi
-
-# Syncs, in order: a sync whose upstream failed or was skipped is cancelled.
-nbkp_run weird-copy weird_copy "$NBKP_PF_weird_copy" none none
-
-if [ "$NBKP_FAILURES" -gt 0 ]; then
-  nbkp_log "$NBKP_FAILURES sync(s) failed"
-  exit 1
-fi
-if [ "$NBKP_LOCKED" -gt 0 ]; then
-  nbkp_log "$NBKP_LOCKED sync(s) not run: another run is writing their destination; try again later"
-  exit 3
-fi
-if [ "$NBKP_SKIPPED" -gt 0 ]; then
-  nbkp_log "All active syncs completed successfully ($NBKP_SKIPPED skipped)"
-else
-  nbkp_log "All syncs completed successfully"
-fi
-exit 0
+  # Syncs, in order: a sync whose upstream failed or was skipped is cancelled.
+  nbkp_run weird-copy weird_copy "$NBKP_PF_weird_copy" none none
+  nbkp_summary
 }
 
 # The syncs, in the order they run: the checks each needs, then its steps.
@@ -154,12 +97,52 @@ break/ "q"'\'' "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
 # How: the functions the steps call (documented in nbkp's templates/).
-nbkp_log() {
-  if [ "$NBKP_DRY_RUN" = 1 ]; then
-    printf '[nbkp] [dry-run] %s\n' "$*" >&2
-  else
-    printf '[nbkp] %s\n' "$*" >&2
+nbkp_options() {
+  while [ $# -gt 0 ]; do
+    case $1 in
+      -n | --dry-run) NBKP_DRY_RUN=1 ;;
+      -p | --progress) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_progress "$2"; shift ;;
+      --progress=*) nbkp_progress "${1#*=}" ;;
+      -S | --strictness) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_strictness "$2"; shift ;;
+      --strictness=*) nbkp_strictness "${1#*=}" ;;
+      -h | --help) sed -n '6,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+      *) nbkp_usage_error "Unknown option: $1" ;;
+    esac
+    shift
+  done
+  NBKP_RUN_FLAGS=$NBKP_PROGRESS_FLAGS
+  if [ "$NBKP_DRY_RUN" = 1 ]; then NBKP_RUN_FLAGS="$NBKP_RUN_FLAGS --dry-run"; fi
+}
+nbkp_start() {
+  eval "$(nbkp_lib)"
+  NBKP_HOST=$( (hostname || uname -n) 2>/dev/null | tr -cd 'A-Za-z0-9.-')
+  NBKP_BOOT=$(tr -cd 'A-Za-z0-9-' </proc/sys/kernel/random/boot_id 2>/dev/null)
+  NBKP_LOCK_OWNER=${NBKP_HOST:-unknown}_${NBKP_BOOT:-noboot}_$$
+  trap nbkp_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+nbkp_fatal() {
+  case $NBKP_STRICTNESS in
+    ignore-none) nbkp_fatal=$((NBKP_BROKEN + NBKP_INACTIVE)) ;;
+    ignore-inactive) nbkp_fatal=$NBKP_BROKEN ;;
+    *) nbkp_fatal=0 ;;
+  esac
+}
+nbkp_summary() {
+  if [ "$NBKP_FAILURES" -gt 0 ]; then nbkp_log "$NBKP_FAILURES sync(s) failed"; exit 1; fi
+  if [ "$NBKP_LOCKED" -gt 0 ]; then
+    nbkp_log "$NBKP_LOCKED sync(s) not run: another run is writing their destination; try again later"; exit 3
   fi
+  if [ "$NBKP_SKIPPED" -gt 0 ]; then
+    nbkp_log "All active syncs completed successfully ($NBKP_SKIPPED skipped)"
+  else
+    nbkp_log "All syncs completed successfully"
+  fi
+  exit 0
+}
+nbkp_log() {
+  if [ "$NBKP_DRY_RUN" = 1 ]; then printf '[nbkp] [dry-run] %s\n' "$*" >&2; else printf '[nbkp] %s\n' "$*" >&2; fi
 }
 nbkp_usage_error() {
   printf '%s\n' "$1" >&2
@@ -197,10 +180,7 @@ nbkp_cleanup() {
   if [ -n "$NBKP_CTL" ]; then rm -rf "$NBKP_CTL"; fi
 }
 nbkp_here() {
-  (
-    set +u
-    eval "$nbkp_msg"
-  )
+  (set +u; eval "$nbkp_msg")
 }
 nbkp_sh() {
   nbkp_msg=$(cat)
@@ -225,13 +205,8 @@ nbkp_ask_take() {
   done
 }
 nbkp_fail() {
-  case $1 in
-    1) nbkp_log "ERROR: $NBKP_CUR: $2" ;;
-    *) nbkp_log "INACTIVE: $NBKP_CUR: $2" ;;
-  esac
-  if [ "$NBKP_V" = 0 ] || [ "$1" = 1 ] || { [ "$NBKP_V" = 3 ] && [ "$1" = 2 ]; }; then
-    NBKP_V=$1
-  fi
+  if [ "$1" = 1 ]; then nbkp_log "ERROR: $NBKP_CUR: $2"; else nbkp_log "INACTIVE: $NBKP_CUR: $2"; fi
+  if [ "$NBKP_V" = 0 ] || [ "$1" = 1 ] || { [ "$NBKP_V" = 3 ] && [ "$1" = 2 ]; }; then NBKP_V=$1; fi
 }
 nbkp_report() {
   nbkp_report_lines <<NBKP_EOF
@@ -246,8 +221,7 @@ nbkp_report_lines() {
   done
 }
 nbkp_op() {
-  nbkp_tries=0
-  NBKP_STALE_LOCK=-
+  nbkp_tries=0 NBKP_STALE_LOCK=-
   while :; do
     nbkp_msg="NBKP_DRY_RUN=${NBKP_DRY_RUN}
 NBKP_CANDIDATE=${NBKP_CANDIDATE}
@@ -261,10 +235,7 @@ $2"
     if [ "$nbkp_rc" = 73 ]; then
       nbkp_holder=$(printf '%s\n' "$nbkp_out" | sed -n 's/^locked //p')
       case $nbkp_holder in '' | *[!A-Za-z0-9_.-]*) nbkp_holder=unknown ;; esac
-      if [ "$NBKP_STALE_LOCK" = - ] && nbkp_lock_is_stale "$nbkp_holder"; then
-        NBKP_STALE_LOCK=$nbkp_holder
-        continue
-      fi
+      if [ "$NBKP_STALE_LOCK" = - ] && nbkp_lock_is_stale "$nbkp_holder"; then NBKP_STALE_LOCK=$nbkp_holder; continue; fi
       nbkp_log "ERROR: $NBKP_CUR: another run is writing the destination (lock held by $nbkp_holder;" \
         "if no nbkp run is using it, remove the destination's .nbkp-lock)"
       return 73
@@ -277,30 +248,19 @@ nbkp_rsync_failed() {
 }
 nbkp_run() {
   NBKP_CUR=$1
-  case $4 in
-    failed | cancelled-by-failure)
-      nbkp_log "CANCELLED $1: upstream sync $5 failed"
-      nbkp_st=cancelled-by-failure
-      NBKP_FAILURES=$((NBKP_FAILURES + 1)) ;;
-    skipped | cancelled)
-      nbkp_log "CANCELLED $1: upstream sync $5 was skipped"
-      nbkp_st=cancelled
-      nbkp_skip ;;
+  case $4:$3 in
+    failed:* | cancelled-by-failure:*)
+      nbkp_log "CANCELLED $1: upstream sync $5 failed"; nbkp_st=cancelled-by-failure; NBKP_FAILURES=$((NBKP_FAILURES + 1)) ;;
+    skipped:* | cancelled:*) nbkp_log "CANCELLED $1: upstream sync $5 was skipped"; nbkp_st=cancelled; nbkp_skip ;;
+    *:0) nbkp_attempt "$1" "$2" ;;
+    *:2) nbkp_log "SKIPPED $1: inactive"; nbkp_st=skipped; nbkp_skip ;;
+    *:3) nbkp_log "SKIPPED $1: source snapshot pending (dry-run)"; nbkp_st=pending; NBKP_SKIPPED=$((NBKP_SKIPPED + 1)) ;;
     *)
-      case $3 in
-        0) nbkp_attempt "$1" "$2" ;;
-        2) nbkp_log "SKIPPED $1: inactive"; nbkp_st=skipped; nbkp_skip ;;
-        3) nbkp_log "SKIPPED $1: source snapshot pending (dry-run)"; nbkp_st=pending; NBKP_SKIPPED=$((NBKP_SKIPPED + 1)) ;;
-        *)
-          if [ "$NBKP_STRICTNESS" = ignore-all ]; then
-            nbkp_log "WARN $1: preflight errors ignored (ignore-all), attempting"
-            nbkp_attempt "$1" "$2"
-          else
-            nbkp_log "SKIPPED $1: preflight errors"
-            nbkp_st=skipped
-            NBKP_FAILURES=$((NBKP_FAILURES + 1))
-          fi ;;
-      esac ;;
+      if [ "$NBKP_STRICTNESS" = ignore-all ]; then
+        nbkp_log "WARN $1: preflight errors ignored (ignore-all), attempting"; nbkp_attempt "$1" "$2"
+      else
+        nbkp_log "SKIPPED $1: preflight errors"; nbkp_st=skipped; NBKP_FAILURES=$((NBKP_FAILURES + 1))
+      fi ;;
   esac
   eval "NBKP_ST_$2=$nbkp_st"
 }
@@ -315,24 +275,14 @@ nbkp_attempt() {
   set -- $NBKP_RUN_FLAGS
   ("$nbkp_fn" ${1+"$@"})
   case $? in
-    0)
-      nbkp_log "Completed sync: $NBKP_CUR"
-      nbkp_st=ok ;;
+    0) nbkp_log "Completed sync: $NBKP_CUR"; nbkp_st=ok ;;
     73)
-      nbkp_log "SKIPPED $NBKP_CUR: destination locked by another run"
-      nbkp_st=skipped
-      NBKP_LOCKED=$((NBKP_LOCKED + 1)) ;;
-    *)
-      nbkp_log "FAILED $NBKP_CUR"
-      nbkp_st=failed
-      NBKP_FAILURES=$((NBKP_FAILURES + 1)) ;;
+      nbkp_log "SKIPPED $NBKP_CUR: destination locked by another run"; nbkp_st=skipped; NBKP_LOCKED=$((NBKP_LOCKED + 1)) ;;
+    *) nbkp_log "FAILED $NBKP_CUR"; nbkp_st=failed; NBKP_FAILURES=$((NBKP_FAILURES + 1)) ;;
   esac
 }
 nbkp_tally() {
-  case $1 in
-    1) NBKP_BROKEN=$((NBKP_BROKEN + 1)) ;;
-    2 | 3) NBKP_INACTIVE=$((NBKP_INACTIVE + 1)) ;;
-  esac
+  case $1 in 1) NBKP_BROKEN=$((NBKP_BROKEN + 1)) ;; 2 | 3) NBKP_INACTIVE=$((NBKP_INACTIVE + 1)) ;; esac
 }
 nbkp_lib() {
   cat <<'NBKP_LIB'
@@ -391,4 +341,4 @@ nbkp_unlock_for() {
 }
 NBKP_LIB
 }
-nbkp_main "$@"
+nbkp_main ${1+"$@"}

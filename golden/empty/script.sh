@@ -20,99 +20,74 @@
 # Syncs, in the order they run:
 
 set -u
-NBKP_DRY_RUN=0
-NBKP_PROGRESS_FLAGS=
-NBKP_STRICTNESS=ignore-inactive
-NBKP_CANDIDATE=
-NBKP_SNAPSHOT=
-NBKP_LINK_DEST=
-NBKP_CTL=
-NBKP_STALE_LOCK=-
-NBKP_LOCKED=0
-NBKP_FAILURES=0
-NBKP_SKIPPED=0
-NBKP_BROKEN=0
-NBKP_INACTIVE=0
+# The options' defaults; the values operations get; counts of outcomes.
+NBKP_DRY_RUN=0 NBKP_PROGRESS_FLAGS='' NBKP_STRICTNESS=ignore-inactive
+NBKP_CANDIDATE='' NBKP_SNAPSHOT='' NBKP_LINK_DEST='' NBKP_CTL='' NBKP_STALE_LOCK=-
+NBKP_LOCKED=0 NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_BROKEN=0 NBKP_INACTIVE=0
 
 # What the script does: check every sync, then run them in order. The syncs
 # follow, then the functions they call and the runtime library.
 nbkp_main() {
+  nbkp_options ${1+"$@"}
+  nbkp_start
+  # Preflight: every host is asked its probes at once (each remote host in a
+  # background job, bounded), then every sync is checked.
+  nbkp_fatal
+  if [ "$nbkp_fatal" -gt 0 ]; then nbkp_log "Aborting: preflight checks found errors in $nbkp_fatal sync(s)"; exit 1; fi
 
-while [ $# -gt 0 ]; do
-  case $1 in
-    -n | --dry-run) NBKP_DRY_RUN=1 ;;
-    -p | --progress) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_progress "$2"; shift ;;
-    --progress=*) nbkp_progress "${1#*=}" ;;
-    -S | --strictness) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_strictness "$2"; shift ;;
-    --strictness=*) nbkp_strictness "${1#*=}" ;;
-    -h | --help) sed -n '6,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
-    *) nbkp_usage_error "Unknown option: $1" ;;
-  esac
-  shift
-done
-# rsync's run-time flags: plain words, given to each sync function as "$@".
-NBKP_RUN_FLAGS=$NBKP_PROGRESS_FLAGS
-if [ "$NBKP_DRY_RUN" = 1 ]; then NBKP_RUN_FLAGS="$NBKP_RUN_FLAGS --dry-run"; fi
-
-eval "$(nbkp_lib)"
-
-
-# This run's identity in destination locks: host_boot-id_pid.
-NBKP_HOST=$( (hostname || uname -n) 2>/dev/null | tr -cd 'A-Za-z0-9.-')
-NBKP_BOOT=$(tr -cd 'A-Za-z0-9-' </proc/sys/kernel/random/boot_id 2>/dev/null)
-NBKP_LOCK_OWNER=${NBKP_HOST:-unknown}_${NBKP_BOOT:-noboot}_$$
-trap nbkp_cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Preflight: every host is asked its probes at once (each remote host in a
-# background job, bounded), then every sync is checked.
-
-nbkp_ask h0
-case $NBKP_STRICTNESS in
-  ignore-none) nbkp_fatal=$((NBKP_BROKEN + NBKP_INACTIVE)) ;;
-  ignore-inactive) nbkp_fatal=$NBKP_BROKEN ;;
-  *) nbkp_fatal=0 ;;
-esac
-if [ "$nbkp_fatal" -gt 0 ]; then
-  nbkp_log "Aborting: preflight checks found errors in $nbkp_fatal sync(s)"
-  exit 1
-fi
-
-# Syncs, in order: a sync whose upstream failed or was skipped is cancelled.
-
-if [ "$NBKP_FAILURES" -gt 0 ]; then
-  nbkp_log "$NBKP_FAILURES sync(s) failed"
-  exit 1
-fi
-if [ "$NBKP_LOCKED" -gt 0 ]; then
-  nbkp_log "$NBKP_LOCKED sync(s) not run: another run is writing their destination; try again later"
-  exit 3
-fi
-if [ "$NBKP_SKIPPED" -gt 0 ]; then
-  nbkp_log "All active syncs completed successfully ($NBKP_SKIPPED skipped)"
-else
-  nbkp_log "All syncs completed successfully"
-fi
-exit 0
+  # Syncs, in order: a sync whose upstream failed or was skipped is cancelled.
+  nbkp_summary
 }
 
 # The syncs, in the order they run: the checks each needs, then its steps.
 
-# Probes of localhost.
-nbkp_probes_h0() {
-  cat <<'NBKP_EOF'
-
-NBKP_EOF
-}
-
 # How: the functions the steps call (documented in nbkp's templates/).
-nbkp_log() {
-  if [ "$NBKP_DRY_RUN" = 1 ]; then
-    printf '[nbkp] [dry-run] %s\n' "$*" >&2
-  else
-    printf '[nbkp] %s\n' "$*" >&2
+nbkp_options() {
+  while [ $# -gt 0 ]; do
+    case $1 in
+      -n | --dry-run) NBKP_DRY_RUN=1 ;;
+      -p | --progress) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_progress "$2"; shift ;;
+      --progress=*) nbkp_progress "${1#*=}" ;;
+      -S | --strictness) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_strictness "$2"; shift ;;
+      --strictness=*) nbkp_strictness "${1#*=}" ;;
+      -h | --help) sed -n '6,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+      *) nbkp_usage_error "Unknown option: $1" ;;
+    esac
+    shift
+  done
+  NBKP_RUN_FLAGS=$NBKP_PROGRESS_FLAGS
+  if [ "$NBKP_DRY_RUN" = 1 ]; then NBKP_RUN_FLAGS="$NBKP_RUN_FLAGS --dry-run"; fi
+}
+nbkp_start() {
+  eval "$(nbkp_lib)"
+  NBKP_HOST=$( (hostname || uname -n) 2>/dev/null | tr -cd 'A-Za-z0-9.-')
+  NBKP_BOOT=$(tr -cd 'A-Za-z0-9-' </proc/sys/kernel/random/boot_id 2>/dev/null)
+  NBKP_LOCK_OWNER=${NBKP_HOST:-unknown}_${NBKP_BOOT:-noboot}_$$
+  trap nbkp_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+nbkp_fatal() {
+  case $NBKP_STRICTNESS in
+    ignore-none) nbkp_fatal=$((NBKP_BROKEN + NBKP_INACTIVE)) ;;
+    ignore-inactive) nbkp_fatal=$NBKP_BROKEN ;;
+    *) nbkp_fatal=0 ;;
+  esac
+}
+nbkp_summary() {
+  if [ "$NBKP_FAILURES" -gt 0 ]; then nbkp_log "$NBKP_FAILURES sync(s) failed"; exit 1; fi
+  if [ "$NBKP_LOCKED" -gt 0 ]; then
+    nbkp_log "$NBKP_LOCKED sync(s) not run: another run is writing their destination; try again later"; exit 3
   fi
+  if [ "$NBKP_SKIPPED" -gt 0 ]; then
+    nbkp_log "All active syncs completed successfully ($NBKP_SKIPPED skipped)"
+  else
+    nbkp_log "All syncs completed successfully"
+  fi
+  exit 0
+}
+nbkp_log() {
+  if [ "$NBKP_DRY_RUN" = 1 ]; then printf '[nbkp] [dry-run] %s\n' "$*" >&2; else printf '[nbkp] %s\n' "$*" >&2; fi
 }
 nbkp_usage_error() {
   printf '%s\n' "$1" >&2
@@ -136,38 +111,10 @@ nbkp_strictness() {
 nbkp_cleanup() {
   if [ -n "$NBKP_CTL" ]; then rm -rf "$NBKP_CTL"; fi
 }
-nbkp_here() {
-  (
-    set +u
-    eval "$nbkp_msg"
-  )
-}
-nbkp_sh() {
-  nbkp_msg=$(cat)
-  nbkp_sh_msg "$1"
-}
-nbkp_sh_msg() {
-  case $1 in
-    h0) nbkp_here ;;
-  esac
-}
-nbkp_ask() {
-  nbkp_ans=$("nbkp_probes_$1" | nbkp_sh "$1" 2>/dev/null) || nbkp_ans=
-  nbkp_ask_take "$1" <<NBKP_EOF
-$nbkp_ans
-NBKP_EOF
-}
-nbkp_ask_take() {
-  while read -r nbkp_k nbkp_v; do
-    case $nbkp_k in '' | *[!0-9]*) continue ;; esac
-    case $nbkp_v in '' | *[!A-Za-z0-9_.-]*) continue ;; esac
-    eval "NBKP_$1_$nbkp_k=\$nbkp_v"
-  done
-}
 nbkp_lib() {
   cat <<'NBKP_LIB'
 LC_ALL=C
 export LC_ALL
 NBKP_LIB
 }
-nbkp_main "$@"
+nbkp_main ${1+"$@"}

@@ -133,6 +133,8 @@ struct HostView {
     /// Safe: built by `words::probe_script`, which quotes every value; it
     /// goes into a quoted here-document and is run by `sh -s`.
     probes: Value,
+    /// Whether anything is asked of the host.
+    probed: bool,
     eof: Value,
 }
 
@@ -487,6 +489,7 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
                 fd_out: h.session_fds.map(|f| f.1),
                 probe_bound: h.probe_bound,
                 eof: Value::from_safe_string(terminator("NBKP_EOF", &body)),
+                probed: !h.probes.is_empty(),
                 probes: Value::from_safe_string(body),
             }
         })

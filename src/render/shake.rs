@@ -10,7 +10,7 @@
 //! is `}`; the comment lines directly above it go with it. A name followed
 //! by `$` (`"nbkp_sync_$2"`) calls functions by prefix: all of them count.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use crate::runtime;
 
@@ -63,7 +63,7 @@ fn is_name(s: &str) -> bool {
 
 /// The names `text` mentions: whole names, and prefixes (a name followed by `$`).
 /// Comment lines name nothing.
-fn mentions(text: &str, names: &mut BTreeSet<String>, prefixes: &mut BTreeSet<String>) {
+fn mentions<'t>(text: &'t str, names: &mut HashSet<&'t str>, prefixes: &mut BTreeSet<&'t str>) {
     for line in text.lines() {
         if !line.trim_start().starts_with('#') {
             mentions_in_line(line, names, prefixes);
@@ -71,7 +71,11 @@ fn mentions(text: &str, names: &mut BTreeSet<String>, prefixes: &mut BTreeSet<St
     }
 }
 
-fn mentions_in_line(text: &str, names: &mut BTreeSet<String>, prefixes: &mut BTreeSet<String>) {
+fn mentions_in_line<'t>(
+    text: &'t str,
+    names: &mut HashSet<&'t str>,
+    prefixes: &mut BTreeSet<&'t str>,
+) {
     let bytes = text.as_bytes();
     let mut i = 0;
     while let Some(found) = text[i..].find("nbkp_") {
@@ -87,9 +91,9 @@ fn mentions_in_line(text: &str, names: &mut BTreeSet<String>, prefixes: &mut BTr
         }
         let word = &text[start..end];
         if bytes.get(end) == Some(&b'$') {
-            prefixes.insert(word.to_string());
+            prefixes.insert(word);
         } else {
-            names.insert(word.to_string());
+            names.insert(word);
         }
         i = end;
     }
@@ -98,17 +102,17 @@ fn mentions_in_line(text: &str, names: &mut BTreeSet<String>, prefixes: &mut BTr
 /// Which of `defs` (texts in `text`) are reachable from `roots`.
 fn reachable<'t>(
     defs: &[(&'t str, &'t str)],
-    names: &mut BTreeSet<String>,
-    prefixes: &mut BTreeSet<String>,
-) -> BTreeSet<&'t str> {
-    let mut kept = BTreeSet::new();
+    names: &mut HashSet<&'t str>,
+    prefixes: &mut BTreeSet<&'t str>,
+) -> HashSet<&'t str> {
+    let mut kept = HashSet::new();
     loop {
         let before = kept.len();
         for (name, body) in defs {
             if kept.contains(name) {
                 continue;
             }
-            if names.contains(*name) || prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+            if names.contains(name) || prefixes.iter().any(|p| name.starts_with(p)) {
                 kept.insert(*name);
                 mentions(body, names, prefixes);
             }
@@ -123,7 +127,7 @@ fn reachable<'t>(
 /// line `marker` replaced by the part of the runtime library it uses.
 pub(super) fn shake(script: &str, marker: &str) -> String {
     let script_defs = definitions(script);
-    let mut names = BTreeSet::new();
+    let mut names = HashSet::new();
     let mut prefixes = BTreeSet::new();
     // The roots: everything outside the script's functions.
     let mut from = 0;
@@ -183,7 +187,7 @@ fn compact_how(script: &str) -> String {
 /// The runtime library's kept functions, in its order, without their
 /// comments (templates/lib.sh documents them), after the statements
 /// outside any function.
-fn library(defs: &[Definition<'_>], kept: &BTreeSet<&str>) -> String {
+fn library(defs: &[Definition<'_>], kept: &HashSet<&str>) -> String {
     let lib = runtime::LIB;
     let mut out = String::new();
     let mut from = 0;
