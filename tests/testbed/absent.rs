@@ -5,7 +5,8 @@
 //! no error: as from a café). Two home-host addresses and a DNS server
 //! address are on that link with permanent neighbour entries, so there is
 //! no ARP failure to report them absent early. `/etc/netns/<ns>/` gives
-//! the namespace a `resolv.conf` naming that silent DNS server, a
+//! the namespace a `resolv.conf` naming that silent DNS server (and slow:
+//! 20 s per try, two tries, so only nbkp's own bound stops the wait), a
 //! `nsswitch.conf` of `files dns` (no resolver daemon outside the
 //! namespace is asked) and an empty `hosts`. There is no route anywhere
 //! else, so no packet leaves the namespace.
@@ -53,7 +54,10 @@ impl Away {
         std::fs::create_dir_all(&etc).expect("mkdir /etc/netns/NS");
         std::fs::write(
             etc.join("resolv.conf"),
-            format!("nameserver {DNS}\noptions timeout:5 attempts:2\n"),
+            // A slow resolver (as with several silent servers or a search
+            // list): 40 s before it gives up, far past any connect timeout,
+            // so only a bound of nbkp's own stops the wait.
+            format!("nameserver {DNS}\noptions timeout:20 attempts:2\n"),
         )
         .unwrap();
         std::fs::write(etc.join("nsswitch.conf"), "hosts: files dns\n").unwrap();
