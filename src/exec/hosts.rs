@@ -110,61 +110,28 @@ impl<'p> Hosts<'p> {
 
     /// Runs `commands` (after the library) on host `index`; `None` when the
     /// host's shell cannot be reached. A shell that died since its last
-    /// answer (a dropped connection) is replaced once.
+    /// answer (a dropped connection) is replaced once; a host that did not
+    /// answer its probes is not tried again.
     pub fn run(&self, index: usize, commands: &str, values: &Values) -> Option<Answer> {
-        self.run_waiting(index, commands, values, &mut || true, None)
-    }
-
-    /// [`Hosts::run`], calling `waiting` every few milliseconds until the
-    /// answer begins to arrive or `waiting` returns true (done waiting);
-    /// `then`'s commands, if any, are sent right behind, their answer read
-    /// into its slot (one round trip for both).
-    fn run_waiting(
-        &self,
-        index: usize,
-        commands: &str,
-        values: &Values,
-        waiting: &mut dyn FnMut() -> bool,
-        mut then: Option<(&str, &mut Option<Answer>)>,
-    ) -> Option<Answer> {
         let had_session = matches!(self.sessions.borrow().get(&index), Some(Some(_)));
-        match self.run_once(index, commands, values, waiting, then.as_mut()) {
-            // A replaced shell gets the first commands only.
-            None if had_session => self.run_once(index, commands, values, waiting, None),
+        match self.run_once(index, commands, values) {
+            None if had_session => self.run_once(index, commands, values),
             answer => answer,
         }
     }
 
-    fn run_once(
-        &self,
-        index: usize,
-        commands: &str,
-        values: &Values,
-        waiting: &mut dyn FnMut() -> bool,
-        then: Option<&mut (&str, &mut Option<Answer>)>,
-    ) -> Option<Answer> {
+    fn run_once(&self, index: usize, commands: &str, values: &Values) -> Option<Answer> {
         let mut sessions = self.sessions.borrow_mut();
         let slot = sessions
             .entry(index)
             .or_insert_with(|| self.open(index, values));
         let session = slot.as_mut()?;
-        let mut message = wrap(commands, &session.marker);
-        if let Some((next, _)) = &then {
-            message.push_str(&wrap(next, &session.marker));
-        }
+        let message = wrap(commands, &session.marker);
         let answer = (|| {
             let stdin = session.stdin.as_mut()?;
             stdin.write_all(message.as_bytes()).ok()?;
             stdin.flush().ok()?;
-            while session.stdout.buffer().is_empty()
-                && !super::child_exit::readable(session.stdout.get_ref(), 10)
-                && !waiting()
-            {}
-            let first = session.read_answer()?;
-            if let Some((_, slot)) = then {
-                **slot = Some(session.read_answer()?);
-            }
-            Some(first)
+            session.read_answer()
         })();
         if answer.is_none() {
             // The shell is gone (host unreachable, connection dropped).
