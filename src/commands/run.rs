@@ -3,7 +3,8 @@
 use std::io::IsTerminal;
 
 use crate::cli::{OutputFormat, RunArgs, StrictnessArg};
-use crate::exec::{Executor, Report, RunOptions, Strictness, Ui};
+use crate::exec::{conditions, Executor, Report, RunOptions, Strictness, Ui};
+use crate::plan::conditions as plan_conditions;
 use crate::output::{print_json, table::Table};
 use crate::plan::LowerOptions;
 
@@ -13,12 +14,22 @@ pub fn run(args: &RunArgs) -> i32 {
 
 /// `nbkp run`, recording completed syncs in `state_file` (`nbkp status`).
 pub fn run_recording_to(args: &RunArgs, state_file: Option<std::path::PathBuf>) -> i32 {
+    // Conditions first: a run skipped on battery contacts nothing.
+    if args.conditions.on_ac_power && conditions::on_battery() == Some(true) {
+        eprintln!("[nbkp] SKIPPED: {}", plan_conditions::ON_BATTERY);
+        return 0;
+    }
+    let metered = args.conditions.not_metered && conditions::metered() == Some(true);
+    if metered {
+        eprintln!("[nbkp] {}", plan_conditions::METERED);
+    }
     let options = LowerOptions {
         only: args.sync.clone(),
         darwin: cfg!(target_os = "macos"),
         no_mount: args.mount.no_mount,
         no_umount: args.mount.no_umount,
         no_prune: args.no_prune,
+        skip_remote: metered,
         ..LowerOptions::default()
     };
     let plan = match super::plan_for(

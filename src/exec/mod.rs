@@ -5,6 +5,7 @@
 
 mod channels;
 mod child_exit;
+pub mod conditions;
 pub mod clock;
 mod daemon;
 mod hooks;

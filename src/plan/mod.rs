@@ -12,6 +12,7 @@
 
 pub mod args;
 pub mod channel;
+pub mod conditions;
 pub mod daemon;
 pub mod hooks;
 pub mod lower;
@@ -46,6 +47,11 @@ pub struct Plan {
     pub excluded_volumes: Vec<String>,
     /// Syncs that cannot run in this plan: skipped as inactive.
     pub excluded_syncs: Vec<ExcludedSync>,
+    /// Syncs with a remote side (an SSH host or an rsync daemon): what
+    /// `--not-metered` skips on a metered connection (the script decides
+    /// when it runs; `nbkp run` leaves them out while lowering).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remote_syncs: Vec<String>,
     /// Whether the script must compute `NBKP_SCRIPT_DIR` (relative paths).
     pub uses_script_dir: bool,
     /// Every endpoint the syncs read or write, where it is: what
