@@ -57,14 +57,28 @@ pub fn run_recording_to(args: &RunArgs, state_file: Option<std::path::PathBuf>) 
         state_file.clone(),
         args.dry_run,
     ));
+    let monitor = super::monitor::Monitor::new(plan.monitoring.as_ref(), args.dry_run);
+    let ui = match &monitor {
+        Some(m) => m.wrap(ui),
+        None => ui,
+    };
     let executor = match Executor::new(&plan, run, ui) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("Error: cannot prepare the run: {e}");
+            if let Some(m) = monitor {
+                m.could_not_start(&format!("cannot prepare the run: {e}"));
+            }
             return 1;
         }
     };
+    if let Some(m) = &monitor {
+        m.begin();
+    }
     let report = executor.run();
+    if let Some(m) = monitor {
+        m.finish(&report);
+    }
     super::record::notify_after_run(args.file.config.as_deref(), &report, state_file.as_deref());
     match args.output {
         OutputFormat::Json => print_json(&report),

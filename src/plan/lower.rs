@@ -239,6 +239,12 @@ pub fn lower(
         })
         .map(|s| s.slug.clone())
         .collect();
+    // Every sync the run could have run, in config order: one left out
+    // (-L, --not-metered) keeps its lines in the metrics file.
+    let monitoring = monitoring::lower(
+        config.monitoring.as_ref(),
+        enabled.iter().map(|s| s.to_string()).collect(),
+    );
     let uses_script_dir = options.relative_src || options.relative_dst;
     let init = init_ops(&lw.sites, options.allow_unmounted);
     let any_encrypted = lw.mounts.iter().any(|m| m.passphrase.is_some());
@@ -251,6 +257,7 @@ pub fn lower(
         excluded_volumes,
         excluded_syncs,
         remote_syncs,
+        monitoring,
         uses_script_dir,
         sites: lw.sites,
         init,

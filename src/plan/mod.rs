@@ -16,6 +16,7 @@ pub mod conditions;
 pub mod daemon;
 pub mod hooks;
 pub mod lower;
+pub mod monitoring;
 pub mod mount;
 pub mod ops;
 pub mod rsync;
@@ -52,6 +53,9 @@ pub struct Plan {
     /// when it runs; `nbkp run` leaves them out while lowering).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub remote_syncs: Vec<String>,
+    /// Pings and the metrics file (`monitoring:` in the config).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<monitoring::MonitoringPlan>,
     /// Whether the script must compute `NBKP_SCRIPT_DIR` (relative paths).
     pub uses_script_dir: bool,
     /// Every endpoint the syncs read or write, where it is: what
