@@ -5,6 +5,7 @@
 //! arguments become shell words (see [`words`]), so a plain `{{ value }}` is
 //! always safe and a raw insertion needs an explicit `|safe`.
 
+mod automatic;
 mod mount;
 
 use minijinja::value::{Object, Value};
@@ -17,6 +18,7 @@ use crate::shell::quoted;
 const SCRIPT: &str = include_str!("../../templates/script.sh.j2");
 const MOUNT: &str = include_str!("../../templates/mount.sh.j2");
 const SYNC: &str = include_str!("../../templates/sync.sh.j2");
+const AUTOMATIC: &str = include_str!("../../templates/automatic.sh.j2");
 use crate::plan::words;
 use crate::runtime::{LIB, LIB_CORE};
 
@@ -96,6 +98,8 @@ fn environment() -> Environment<'static> {
         .expect("templates/mount.sh.j2 parses");
     env.add_template("sync.sh", SYNC)
         .expect("templates/sync.sh.j2 parses");
+    env.add_template("automatic.sh", AUTOMATIC)
+        .expect("templates/automatic.sh.j2 parses");
     env
 }
 
@@ -519,6 +523,7 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
             .to_string()
             + "\n",
     );
+    let automatic_block = automatic::block(&env, plan)?;
     let tmpl = env.get_template("script.sh")?;
     let context = minijinja::context! {
         exit => crate::exit::for_script(),
@@ -590,6 +595,8 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
         mounts => mounts,
         credentials => credentials,
         mount_block => mount_block,
+        automatic_block => automatic_block,
+        monitoring => plan.monitoring.is_some(),
         not_mounted => crate::plan::mount::NOT_MOUNTED,
         // Safe: a constant file of the crate, inside a quoted here-document.
         lib => Value::from_safe_string(
