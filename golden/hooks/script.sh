@@ -13,6 +13,8 @@
 #                          hosts are absent; ignore-none: an absent drive or host
 #                          is an error; ignore-all: also attempt syncs whose
 #                          preflight found errors
+#   --on-ac-power          skip the run (exit 0) when on battery
+#   --not-metered          skip syncs with a remote side on a metered connection
 # Exit status: 0 when every attempted sync succeeded, 1 when one failed (or
 # preflight found errors), 3 when nothing failed but a destination was busy
 # (another nbkp run holds its lock; try again later).
@@ -29,6 +31,7 @@ set -u
 NBKP_DRY_RUN=0
 NBKP_PROGRESS_FLAGS=
 NBKP_STRICTNESS=ignore-inactive
+NBKP_ON_AC_POWER=0 NBKP_NOT_METERED=0 NBKP_METERED=0
 NBKP_CANDIDATE=
 NBKP_SNAPSHOT=
 NBKP_LINK_DEST=
@@ -77,7 +80,9 @@ while [ $# -gt 0 ]; do
     --progress=*) nbkp_progress "${1#*=}" ;;
     -S | --strictness) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_strictness "$2"; shift ;;
     --strictness=*) nbkp_strictness "${1#*=}" ;;
-    -h | --help) sed -n '6,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    --on-ac-power) NBKP_ON_AC_POWER=1 ;;
+    --not-metered) NBKP_NOT_METERED=1 ;;
+    -h | --help) sed -n '6,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) nbkp_usage_error "Unknown option: $1" ;;
   esac
   shift
@@ -737,6 +742,7 @@ trap '' PIPE
 # Starts a long-lived sh on a host (ID IN_FD OUT_FD) through its shared
 # connection: the library once, then one message and one answer per command.
 nbkp_session_open() {
+  if [ "$NBKP_METERED" = 1 ]; then : >"$NBKP_CTL/$1.dead"; return 0; fi
   mkfifo "$NBKP_CTL/$1.in" "$NBKP_CTL/$1.out" || { : >"$NBKP_CTL/$1.dead"; return 0; }
   ( { nbkp_lib; exec cat "$NBKP_CTL/$1.in"; } 2>/dev/null | "nbkp_ssh_$1" sh -s >"$NBKP_CTL/$1.out" 2>/dev/null ) &
   eval "exec $2>\"\$NBKP_CTL/$1.in\" $3<\"\$NBKP_CTL/$1.out\""
@@ -849,6 +855,7 @@ nbkp_sh_msg() {
 
 # Probes a host in one round trip; answers become NBKP_<host>_<n>.
 nbkp_ask() {
+  if [ "$NBKP_METERED" = 1 ] && [ "$1" != h0 ]; then return 0; fi
   nbkp_ans=$("nbkp_probes_$1" | nbkp_sh "$1" 2>/dev/null) || nbkp_ans=
   while read -r nbkp_k nbkp_v; do
     case $nbkp_k in '' | *[!0-9]*) continue ;; esac
@@ -1194,6 +1201,66 @@ nbkp_transfer_usb_to_nas() {
   nbkp_op h1 'nbkp_unlock_for "${NBKP_DRY_RUN}" ./backups/home "${NBKP_LOCK_OWNER}"' || { nbkp_op h1 'nbkp_unlock_for "${NBKP_DRY_RUN}" ./backups/home "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
+# Run conditions (--on-ac-power, --not-metered): the rules of src/plan/conditions.rs.
+
+# True on battery: no adapter (Mains, USB) online, and some adapter or a
+# discharging battery. No supply listed at all (a desktop) is AC.
+# NBKP_SYSFS_POWER_SUPPLY replaces the directory in tests.
+nbkp_on_battery() {
+  nbkp_psd="${NBKP_SYSFS_POWER_SUPPLY:-/sys/class/power_supply}"
+  if [ -d "$nbkp_psd" ]; then
+    nbkp_adapter=0 nbkp_discharging=0
+    for nbkp_ps in "$nbkp_psd"/*; do
+      [ -r "$nbkp_ps/type" ] || continue
+      case $(cat "$nbkp_ps/type" 2>/dev/null) in
+        Mains | USB)
+          nbkp_adapter=1
+          if [ "$(cat "$nbkp_ps/online" 2>/dev/null)" = 1 ]; then return 1; fi ;;
+        Battery)
+          if [ "$(cat "$nbkp_ps/status" 2>/dev/null)" = Discharging ]; then nbkp_discharging=1; fi ;;
+      esac
+    done
+    [ "$nbkp_adapter$nbkp_discharging" != 00 ]
+    return
+  fi
+  command -v pmset >/dev/null 2>&1 || return 1
+  case $(pmset -g batt 2>/dev/null | head -n 1) in
+    *"'Battery Power'"*) return 0 ;;
+  esac
+  return 1
+}
+
+# True when NetworkManager says a device's connection is metered.
+nbkp_metered() {
+  command -v nmcli >/dev/null 2>&1 || return 1
+  nmcli -t -f GENERAL.METERED dev show 2>/dev/null | grep -q -e '^GENERAL.METERED:yes$' -e '^GENERAL.METERED:yes '
+}
+
+# Before anything else: on battery the run is skipped (exit 0); on a
+# metered connection remote hosts are not contacted.
+nbkp_conditions() {
+  if [ "$NBKP_ON_AC_POWER" = 1 ] && nbkp_on_battery; then
+    nbkp_log 'SKIPPED: on battery power: nothing run (--on-ac-power)'
+    exit 0
+  fi
+  if [ "$NBKP_NOT_METERED" = 1 ] && nbkp_metered; then
+    NBKP_METERED=1
+    nbkp_log 'metered connection: remote syncs are skipped (--not-metered)'
+  fi
+}
+
+# On a metered connection, syncs with a remote side count as inactive,
+# whatever their (unasked) hosts' checks said.
+nbkp_skip_remote() {
+  [ "$NBKP_METERED" = 1 ] || return 0
+  case $NBKP_PF_usb_to_nas in 1) NBKP_BROKEN=$((NBKP_BROKEN - 1)) ;; 2 | 3) NBKP_INACTIVE=$((NBKP_INACTIVE - 1)) ;; esac
+  NBKP_PF_usb_to_nas=2 NBKP_INACTIVE=$((NBKP_INACTIVE + 1))
+  nbkp_log 'SKIPPED usb-to-nas: metered connection: remote syncs are skipped (--not-metered)'
+  :
+}
+
+nbkp_conditions
+
 # Preflight: each host answers all its probes at once, then every sync is checked.
 nbkp_session_open h1 3 4
 
@@ -1201,6 +1268,7 @@ nbkp_ask h0
 nbkp_ask h1
 nbkp_pf_home_to_usb; NBKP_PF_home_to_usb=$?; nbkp_tally "$NBKP_PF_home_to_usb"
 nbkp_pf_usb_to_nas; NBKP_PF_usb_to_nas=$?; nbkp_tally "$NBKP_PF_usb_to_nas"
+nbkp_skip_remote
 case $NBKP_STRICTNESS in
   ignore-none) nbkp_fatal=$((NBKP_BROKEN + NBKP_INACTIVE)) ;;
   ignore-inactive) nbkp_fatal=$NBKP_BROKEN ;;
