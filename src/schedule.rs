@@ -180,7 +180,9 @@ pub fn systemd_service(job: &Job) -> String {
     s.push_str("Documentation=man:nbkp-run(1)\n");
     service_body(&mut s, job);
     if !job.drive_mounts.is_empty() && job.plug.is_empty() {
-        s.push_str("\n# To back up as soon as a drive is mounted: nbkp schedule systemd --on-plug\n");
+        s.push_str(
+            "\n# To back up as soon as a drive is mounted: nbkp schedule systemd --on-plug\n",
+        );
         s.push_str("# (a second unit, nbkp-plug.service, wanted by these):\n");
         for m in &job.drive_mounts {
             let _ = writeln!(s, "#   {}", systemd_mount_unit(m));
@@ -194,7 +196,9 @@ pub fn systemd_service(job: &Job) -> String {
 pub fn systemd_plug_service(job: &Job) -> String {
     let units: Vec<&str> = job.plug.iter().map(|p| p.unit.as_str()).collect();
     let mut s = String::new();
-    s.push_str("# Written by `nbkp schedule systemd --on-plug`: runs when a backup drive arrives.\n");
+    s.push_str(
+        "# Written by `nbkp schedule systemd --on-plug`: runs when a backup drive arrives.\n",
+    );
     for p in &job.plug {
         let _ = writeln!(s, "#   {}: {}", p.volume, p.unit);
     }

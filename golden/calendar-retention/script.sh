@@ -1008,11 +1008,15 @@ nbkp_conditions() {
   fi
 }
 
-# On a metered connection, syncs with a remote side count as inactive,
-# whatever their (unasked) hosts' checks said.
-nbkp_skip_remote() {
-  [ "$NBKP_METERED" = 1 ] || return 0
-  :
+# Sync SLUG's preflight (the rest of the line), unless the connection is
+# metered: then it is inactive, and its remote side is not asked.
+nbkp_unless_metered() {
+  if [ "$NBKP_METERED" = 1 ]; then
+    nbkp_log "SKIPPED $1: "'metered connection: remote syncs are skipped (--not-metered)'
+    return 2
+  fi
+  shift
+  "$@"
 }
 
 nbkp_conditions
@@ -1021,7 +1025,6 @@ nbkp_conditions
 
 nbkp_ask h0
 nbkp_pf_docs_to_usb; NBKP_PF_docs_to_usb=$?; nbkp_tally "$NBKP_PF_docs_to_usb"
-nbkp_skip_remote
 case $NBKP_STRICTNESS in
   ignore-none) nbkp_fatal=$((NBKP_BROKEN + NBKP_INACTIVE)) ;;
   ignore-inactive) nbkp_fatal=$NBKP_BROKEN ;;

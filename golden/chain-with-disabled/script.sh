@@ -1109,11 +1109,15 @@ nbkp_conditions() {
   fi
 }
 
-# On a metered connection, syncs with a remote side count as inactive,
-# whatever their (unasked) hosts' checks said.
-nbkp_skip_remote() {
-  [ "$NBKP_METERED" = 1 ] || return 0
-  :
+# Sync SLUG's preflight (the rest of the line), unless the connection is
+# metered: then it is inactive, and its remote side is not asked.
+nbkp_unless_metered() {
+  if [ "$NBKP_METERED" = 1 ]; then
+    nbkp_log "SKIPPED $1: "'metered connection: remote syncs are skipped (--not-metered)'
+    return 2
+  fi
+  shift
+  "$@"
 }
 
 nbkp_conditions
@@ -1125,7 +1129,6 @@ nbkp_pf_step_1; NBKP_PF_step_1=$?; nbkp_tally "$NBKP_PF_step_1"
 nbkp_pf_other; NBKP_PF_other=$?; nbkp_tally "$NBKP_PF_other"
 nbkp_pf_step_2; NBKP_PF_step_2=$?; nbkp_tally "$NBKP_PF_step_2"
 nbkp_pf_step_3; NBKP_PF_step_3=$?; nbkp_tally "$NBKP_PF_step_3"
-nbkp_skip_remote
 case $NBKP_STRICTNESS in
   ignore-none) nbkp_fatal=$((NBKP_BROKEN + NBKP_INACTIVE)) ;;
   ignore-inactive) nbkp_fatal=$NBKP_BROKEN ;;

@@ -1249,14 +1249,15 @@ nbkp_conditions() {
   fi
 }
 
-# On a metered connection, syncs with a remote side count as inactive,
-# whatever their (unasked) hosts' checks said.
-nbkp_skip_remote() {
-  [ "$NBKP_METERED" = 1 ] || return 0
-  case $NBKP_PF_usb_to_nas in 1) NBKP_BROKEN=$((NBKP_BROKEN - 1)) ;; 2 | 3) NBKP_INACTIVE=$((NBKP_INACTIVE - 1)) ;; esac
-  NBKP_PF_usb_to_nas=2 NBKP_INACTIVE=$((NBKP_INACTIVE + 1))
-  nbkp_log 'SKIPPED usb-to-nas: metered connection: remote syncs are skipped (--not-metered)'
-  :
+# Sync SLUG's preflight (the rest of the line), unless the connection is
+# metered: then it is inactive, and its remote side is not asked.
+nbkp_unless_metered() {
+  if [ "$NBKP_METERED" = 1 ]; then
+    nbkp_log "SKIPPED $1: "'metered connection: remote syncs are skipped (--not-metered)'
+    return 2
+  fi
+  shift
+  "$@"
 }
 
 nbkp_conditions
@@ -1267,8 +1268,7 @@ nbkp_session_open h1 3 4
 nbkp_ask h0
 nbkp_ask h1
 nbkp_pf_home_to_usb; NBKP_PF_home_to_usb=$?; nbkp_tally "$NBKP_PF_home_to_usb"
-nbkp_pf_usb_to_nas; NBKP_PF_usb_to_nas=$?; nbkp_tally "$NBKP_PF_usb_to_nas"
-nbkp_skip_remote
+nbkp_unless_metered usb-to-nas nbkp_pf_usb_to_nas; NBKP_PF_usb_to_nas=$?; nbkp_tally "$NBKP_PF_usb_to_nas"
 case $NBKP_STRICTNESS in
   ignore-none) nbkp_fatal=$((NBKP_BROKEN + NBKP_INACTIVE)) ;;
   ignore-inactive) nbkp_fatal=$NBKP_BROKEN ;;

@@ -1167,14 +1167,15 @@ nbkp_conditions() {
   fi
 }
 
-# On a metered connection, syncs with a remote side count as inactive,
-# whatever their (unasked) hosts' checks said.
-nbkp_skip_remote() {
-  [ "$NBKP_METERED" = 1 ] || return 0
-  case $NBKP_PF_home_to_nas in 1) NBKP_BROKEN=$((NBKP_BROKEN - 1)) ;; 2 | 3) NBKP_INACTIVE=$((NBKP_INACTIVE - 1)) ;; esac
-  NBKP_PF_home_to_nas=2 NBKP_INACTIVE=$((NBKP_INACTIVE + 1))
-  nbkp_log 'SKIPPED home-to-nas: metered connection: remote syncs are skipped (--not-metered)'
-  :
+# Sync SLUG's preflight (the rest of the line), unless the connection is
+# metered: then it is inactive, and its remote side is not asked.
+nbkp_unless_metered() {
+  if [ "$NBKP_METERED" = 1 ]; then
+    nbkp_log "SKIPPED $1: "'metered connection: remote syncs are skipped (--not-metered)'
+    return 2
+  fi
+  shift
+  "$@"
 }
 
 nbkp_conditions
@@ -1195,8 +1196,7 @@ NBKP_CARRY=
 nbkp_chan_early_end "$NBKP_EARLY" "${NBKP_CTL}"/h1
 # If the host answered and its session is not open yet, it opens now.
 if [ "${NBKP_h1_0-}" = 1 ]; then nbkp_chan_open_h1 home_to_nas; fi
-nbkp_pf_home_to_nas; NBKP_PF_home_to_nas=$?; nbkp_tally "$NBKP_PF_home_to_nas"
-nbkp_skip_remote
+nbkp_unless_metered home-to-nas nbkp_pf_home_to_nas; NBKP_PF_home_to_nas=$?; nbkp_tally "$NBKP_PF_home_to_nas"
 case $NBKP_STRICTNESS in
   ignore-none) nbkp_fatal=$((NBKP_BROKEN + NBKP_INACTIVE)) ;;
   ignore-inactive) nbkp_fatal=$NBKP_BROKEN ;;

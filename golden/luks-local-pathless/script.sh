@@ -1163,11 +1163,15 @@ nbkp_conditions() {
   fi
 }
 
-# On a metered connection, syncs with a remote side count as inactive,
-# whatever their (unasked) hosts' checks said.
-nbkp_skip_remote() {
-  [ "$NBKP_METERED" = 1 ] || return 0
-  :
+# Sync SLUG's preflight (the rest of the line), unless the connection is
+# metered: then it is inactive, and its remote side is not asked.
+nbkp_unless_metered() {
+  if [ "$NBKP_METERED" = 1 ]; then
+    nbkp_log "SKIPPED $1: "'metered connection: remote syncs are skipped (--not-metered)'
+    return 2
+  fi
+  shift
+  "$@"
 }
 
 nbkp_conditions
@@ -1282,7 +1286,6 @@ nbkp_mount_0
 
 nbkp_ask h0
 nbkp_pf_home_to_vault; NBKP_PF_home_to_vault=$?; nbkp_tally "$NBKP_PF_home_to_vault"
-nbkp_skip_remote
 case $NBKP_STRICTNESS in
   ignore-none) nbkp_fatal=$((NBKP_BROKEN + NBKP_INACTIVE)) ;;
   ignore-inactive) nbkp_fatal=$NBKP_BROKEN ;;

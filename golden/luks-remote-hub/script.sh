@@ -1392,17 +1392,15 @@ nbkp_conditions() {
   fi
 }
 
-# On a metered connection, syncs with a remote side count as inactive,
-# whatever their (unasked) hosts' checks said.
-nbkp_skip_remote() {
-  [ "$NBKP_METERED" = 1 ] || return 0
-  case $NBKP_PF_docs_to_seagate in 1) NBKP_BROKEN=$((NBKP_BROKEN - 1)) ;; 2 | 3) NBKP_INACTIVE=$((NBKP_INACTIVE - 1)) ;; esac
-  NBKP_PF_docs_to_seagate=2 NBKP_INACTIVE=$((NBKP_INACTIVE + 1))
-  nbkp_log 'SKIPPED docs-to-seagate: metered connection: remote syncs are skipped (--not-metered)'
-  case $NBKP_PF_seagate_to_wd in 1) NBKP_BROKEN=$((NBKP_BROKEN - 1)) ;; 2 | 3) NBKP_INACTIVE=$((NBKP_INACTIVE - 1)) ;; esac
-  NBKP_PF_seagate_to_wd=2 NBKP_INACTIVE=$((NBKP_INACTIVE + 1))
-  nbkp_log 'SKIPPED seagate-to-wd: metered connection: remote syncs are skipped (--not-metered)'
-  :
+# Sync SLUG's preflight (the rest of the line), unless the connection is
+# metered: then it is inactive, and its remote side is not asked.
+nbkp_unless_metered() {
+  if [ "$NBKP_METERED" = 1 ]; then
+    nbkp_log "SKIPPED $1: "'metered connection: remote syncs are skipped (--not-metered)'
+    return 2
+  fi
+  shift
+  "$@"
 }
 
 nbkp_conditions
@@ -1582,9 +1580,8 @@ nbkp_mount_2
 nbkp_ask h0
 nbkp_ask h1
 nbkp_pf_docs_to_usb; NBKP_PF_docs_to_usb=$?; nbkp_tally "$NBKP_PF_docs_to_usb"
-nbkp_pf_docs_to_seagate; NBKP_PF_docs_to_seagate=$?; nbkp_tally "$NBKP_PF_docs_to_seagate"
-nbkp_pf_seagate_to_wd; NBKP_PF_seagate_to_wd=$?; nbkp_tally "$NBKP_PF_seagate_to_wd"
-nbkp_skip_remote
+nbkp_unless_metered docs-to-seagate nbkp_pf_docs_to_seagate; NBKP_PF_docs_to_seagate=$?; nbkp_tally "$NBKP_PF_docs_to_seagate"
+nbkp_unless_metered seagate-to-wd nbkp_pf_seagate_to_wd; NBKP_PF_seagate_to_wd=$?; nbkp_tally "$NBKP_PF_seagate_to_wd"
 case $NBKP_STRICTNESS in
   ignore-none) nbkp_fatal=$((NBKP_BROKEN + NBKP_INACTIVE)) ;;
   ignore-inactive) nbkp_fatal=$NBKP_BROKEN ;;

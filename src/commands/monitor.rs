@@ -168,7 +168,11 @@ fn send(ping: &PingPlan, url: &str, what: &str, body: &str) {
     let result = (|| -> Result<(), String> {
         let mut file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
         file.write_all(body.as_bytes()).map_err(|e| e.to_string())?;
-        let path = file.path().to_str().ok_or("temp path not UTF-8")?.to_string();
+        let path = file
+            .path()
+            .to_str()
+            .ok_or("temp path not UTF-8")?
+            .to_string();
         let argv = client.argv(&path, url);
         let mut child = Command::new(&argv[0])
             .args(&argv[1..])
@@ -183,9 +187,7 @@ fn send(ping: &PingPlan, url: &str, what: &str, body: &str) {
             match child.try_wait().map_err(|e| e.to_string())? {
                 Some(status) if status.success() => return Ok(()),
                 Some(status) => return Err(format!("{} failed ({status})", argv[0])),
-                None if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(10))
-                }
+                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
                 None => {
                     let _ = child.kill();
                     let _ = child.wait();

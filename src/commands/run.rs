@@ -4,8 +4,8 @@ use std::io::IsTerminal;
 
 use crate::cli::{OutputFormat, RunArgs, StrictnessArg};
 use crate::exec::{conditions, Executor, Report, RunOptions, Strictness, Ui};
-use crate::plan::conditions as plan_conditions;
 use crate::output::{print_json, table::Table};
+use crate::plan::conditions as plan_conditions;
 use crate::plan::LowerOptions;
 
 pub fn run(args: &RunArgs) -> i32 {

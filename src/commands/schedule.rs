@@ -172,7 +172,10 @@ fn plug_triggers(
     }
     for name in only {
         if !drives.iter().any(|v| &v.slug == name) {
-            return Err(format!("--volume {name}: not a removable volume of the config ({})", names()));
+            return Err(format!(
+                "--volume {name}: not a removable volume of the config ({})",
+                names()
+            ));
         }
     }
     let triggers: Vec<PlugTrigger> = drives

@@ -5,8 +5,8 @@
 
 mod channels;
 mod child_exit;
-pub mod conditions;
 pub mod clock;
+pub mod conditions;
 mod daemon;
 mod hooks;
 pub mod hosts;

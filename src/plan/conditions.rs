@@ -91,7 +91,10 @@ mod tests {
     #[test]
     fn battery_rules() {
         assert!(!on_battery(&[]));
-        assert!(!on_battery(&[s("Mains", "1", ""), s("Battery", "", "Charging")]));
+        assert!(!on_battery(&[
+            s("Mains", "1", ""),
+            s("Battery", "", "Charging")
+        ]));
         assert!(on_battery(&[s("Mains", "0", ""), s("Battery", "", "Full")]));
         assert!(on_battery(&[s("Battery", "", "Discharging")]));
         assert!(!on_battery(&[s("Battery", "", "Full")]));

@@ -178,7 +178,9 @@ pub fn line_prefix(metric: &Metric, sync: Option<&str>) -> String {
         Some(slug) if metric.per_sync => format!(
             "{}{{sync=\"{}\"}} ",
             metric.name,
-            slug.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+            slug.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
         ),
         _ => format!("{} ", metric.name),
     }
@@ -256,7 +258,9 @@ mod tests {
         assert!(text.contains("nbkp_sync_last_success_timestamp_seconds{sync=\"a\"} 200\n"));
         assert!(text.contains("nbkp_sync_last_success_timestamp_seconds{sync=\"b\"} 100\n"));
         assert!(text.contains("nbkp_sync_last_exit_status{sync=\"b\"} 0\n"));
-        assert!(text.contains("# TYPE nbkp_last_run_exit_status gauge\nnbkp_last_run_exit_status 0\n"));
+        assert!(
+            text.contains("# TYPE nbkp_last_run_exit_status gauge\nnbkp_last_run_exit_status 0\n")
+        );
         assert!(!text.contains("sync=\"a\"} \n"));
     }
 
@@ -265,7 +269,17 @@ mod tests {
         let c = clients();
         assert_eq!(
             c[0].argv("/t/b", "https://h/x"),
-            ["curl", "-fsS", "-m", "10", "-o", "/dev/null", "--data-binary", "@/t/b", "https://h/x"]
+            [
+                "curl",
+                "-fsS",
+                "-m",
+                "10",
+                "-o",
+                "/dev/null",
+                "--data-binary",
+                "@/t/b",
+                "https://h/x"
+            ]
         );
         assert_eq!(c[1].argv("/t/b", "u").last().unwrap(), "u");
         assert!(ping_succeeded(3) && ping_succeeded(0) && !ping_succeeded(1));

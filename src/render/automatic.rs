@@ -97,11 +97,6 @@ pub fn block(env: &minijinja::Environment<'_>, plan: &Plan) -> Result<Value, min
         status: Value::from_safe_string(format!("\"${{NBKP_ST_{ident}-not-run}}\"")),
         ident: super::ident(&ident),
     };
-    let remote: Vec<SyncRef> = plan
-        .remote_syncs
-        .iter()
-        .filter_map(|slug| Some(sync_ref(slug, ident_of(slug)?)))
-        .collect();
     let mon = plan.monitoring.as_ref();
     let ping = mon.and_then(|m| m.ping.as_ref()).map(|p| PingView {
         start: p.start.clone(),
@@ -167,27 +162,28 @@ pub fn block(env: &minijinja::Environment<'_>, plan: &Plan) -> Result<Value, min
         locked => monitoring::status_value(false, true),
         failed => monitoring::status_value(false, false),
     };
-    let text = env.get_template("automatic.sh")?.render(minijinja::context! {
-        exit => minijinja::context! { ok => Exit::Ok.code(), locked => Exit::Locked.code() },
-        status => status,
-        // Safe: constant names and paths.
-        power_env => Value::from_safe_string(conditions::POWER_SUPPLY_ENV.into()),
-        power_expr => Value::from_safe_string(format!(
-            "\"${{{}:-{}}}\"",
-            conditions::POWER_SUPPLY_ENV,
-            conditions::POWER_SUPPLY_DIR
-        )),
-        pmset => conditions::PMSET,
-        pmset_words => words(&conditions::PMSET),
-        nmcli => conditions::NMCLI_METERED,
-        nmcli_words => words(&conditions::NMCLI_METERED),
-        on_battery => conditions::ON_BATTERY,
-        metered => conditions::METERED,
-        remote => remote,
-        ping => ping,
-        metrics => metrics,
-        syncs => syncs,
-    })?;
+    let text = env
+        .get_template("automatic.sh")?
+        .render(minijinja::context! {
+            exit => minijinja::context! { ok => Exit::Ok.code(), locked => Exit::Locked.code() },
+            status => status,
+            // Safe: constant names and paths.
+            power_env => Value::from_safe_string(conditions::POWER_SUPPLY_ENV.into()),
+            power_expr => Value::from_safe_string(format!(
+                "\"${{{}:-{}}}\"",
+                conditions::POWER_SUPPLY_ENV,
+                conditions::POWER_SUPPLY_DIR
+            )),
+            pmset => conditions::PMSET,
+            pmset_words => words(&conditions::PMSET),
+            nmcli => conditions::NMCLI_METERED,
+            nmcli_words => words(&conditions::NMCLI_METERED),
+            on_battery => conditions::ON_BATTERY,
+            metered => conditions::METERED,
+            ping => ping,
+            metrics => metrics,
+            syncs => syncs,
+        })?;
     // Safe: rendered by the same environment, every value through its formatter.
     Ok(Value::from_safe_string(text.trim_end().to_string() + "\n"))
 }

@@ -206,6 +206,8 @@ struct RunView<'p> {
     upstream_slug: Option<&'p str>,
     /// The later sync whose session opens when this one starts, and its host.
     ahead: Option<(Value, String)>,
+    /// A remote side: skipped on a metered connection (`--not-metered`).
+    remote: bool,
 }
 
 /// One sync's functions (`templates/sync.sh.j2`).
@@ -482,6 +484,8 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
             }
         })
         .collect();
+    let remote: std::collections::HashSet<&str> =
+        plan.remote_syncs.iter().map(String::as_str).collect();
     let syncs: Vec<RunView> = plan
         .syncs
         .iter()
@@ -496,6 +500,7 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
                 .map(|u| ident(&u.replace('-', "_"))),
             upstream_slug: s.schedule.upstream.as_deref(),
             ahead: ahead(plan, s),
+            remote: remote.contains(s.slug.as_str()),
         })
         .collect();
     let env = environment();
