@@ -643,6 +643,17 @@ fn monitoring_pings_a_local_server_and_writes_prometheus_metrics_in_both_backend
             metrics.display()
         );
         let config = local_config(dir.path(), "", &monitoring);
+        // Hard-link snapshots on the drive, prepared by `nbkp init`.
+        let with_snapshots = |config: &Path| {
+            let yaml = std::fs::read_to_string(config).unwrap().replace(
+                "drive-docs: {volume: drive, subdir: docs}",
+                "drive-docs: {volume: drive, subdir: docs, hard-link-snapshots: {enabled: true}}",
+            );
+            write(config, &yaml);
+        };
+        with_snapshots(&config);
+        let init = nbkp().args(["init", "-c"]).arg(&config).output().unwrap();
+        assert!(init.status.success(), "{}", text(&init));
 
         // A dry run reports nothing.
         let out = run(backend, &config, &["-n"], &[], None);
@@ -680,6 +691,7 @@ fn monitoring_pings_a_local_server_and_writes_prometheus_metrics_in_both_backend
             "nbkp_sync_last_run_timestamp_seconds",
             "nbkp_sync_last_run_duration_seconds",
             "nbkp_sync_last_exit_status",
+            "nbkp_sync_snapshots",
             "nbkp_last_run_timestamp_seconds",
             "nbkp_last_run_exit_status",
         ] {
@@ -707,6 +719,10 @@ fn monitoring_pings_a_local_server_and_writes_prometheus_metrics_in_both_backend
             "nbkp_sync_last_run_duration_seconds{sync=docs-to-drive}",
         );
         assert!((0.0..=after - before + 1.0).contains(&duration));
+        assert_eq!(
+            sample(&samples, "nbkp_sync_snapshots{sync=docs-to-drive}"),
+            1.0
+        );
 
         // Now the sync fails (rsync refuses an option): /fail, the failure
         // in the metrics, the last success kept from the previous file.
@@ -716,6 +732,7 @@ fn monitoring_pings_a_local_server_and_writes_prometheus_metrics_in_both_backend
             "    rsync-options: {extra-options: [--no-such-rsync-option]}\n",
             &monitoring,
         );
+        with_snapshots(&failing);
         let out = run(backend, &failing, &[], &[], None);
         assert_eq!(out.status.code(), Some(1), "{backend:?} {}", text(&out));
         let requests = seen.lock().unwrap().clone();
@@ -745,6 +762,10 @@ fn monitoring_pings_a_local_server_and_writes_prometheus_metrics_in_both_backend
             1.0
         );
         assert_eq!(sample(&again, "nbkp_last_run_exit_status"), 1.0);
+        assert_eq!(
+            sample(&again, "nbkp_sync_snapshots{sync=docs-to-drive}"),
+            1.0
+        );
         // Only the file: no temporary file left beside it.
         let left: Vec<_> = std::fs::read_dir(metrics.parent().unwrap())
             .unwrap()

@@ -841,6 +841,8 @@ nbkp_sh() {
 
 # Runs the commands in $nbkp_msg on host $1.
 nbkp_sh_msg() {
+  # A metered connection (--not-metered): remote hosts are left alone.
+  if [ "$NBKP_METERED" = 1 ] && [ "$1" != h0 ]; then return 255; fi
   case $1 in
     h0) nbkp_here ;;
     h1) nbkp_session h1 3 4 ;;
@@ -849,7 +851,6 @@ nbkp_sh_msg() {
 
 # Probes a host in one round trip; answers become NBKP_<host>_<n>.
 nbkp_ask() {
-  if [ "$NBKP_METERED" = 1 ] && [ "$1" != h0 ]; then return 0; fi
   nbkp_ans=$("nbkp_probes_$1" | nbkp_sh "$1" 2>/dev/null) || nbkp_ans=
   while read -r nbkp_k nbkp_v; do
     case $nbkp_k in '' | *[!0-9]*) continue ;; esac
@@ -1198,6 +1199,11 @@ nbkp_mon_sync_end() {
   esac
   eval "NBKP_MT_$nbkp_mi=\$nbkp_mon_t0 NBKP_MD_$nbkp_mi=\$((nbkp_mon_t1 - nbkp_mon_t0)) NBKP_MC_$nbkp_mi=\$nbkp_mc"
   if [ "$nbkp_mc" = 0 ]; then eval "NBKP_MS_$nbkp_mi=\$nbkp_mon_t1"; fi
+  eval "nbkp_sd=\${NBKP_MSD_$nbkp_mi-}"
+  if [ -n "$nbkp_sd" ] && [ -d "$nbkp_sd" ]; then
+    nbkp_mn=$(nbkp_mon_count "$nbkp_sd")
+    eval "NBKP_MN_$nbkp_mi=\$nbkp_mn"
+  fi
 }
 
 # POSTs file BODY to URL (URL WHAT BODY) with the first of the plan's
@@ -1244,6 +1250,9 @@ nbkp_mon_metrics() {
     printf '%s\n' '# HELP nbkp_sync_last_exit_status Outcome of the sync'\''s last attempt: 0 completed, 1 failed, 3 destination locked by another run.' '# TYPE nbkp_sync_last_exit_status gauge'
     nbkp_mon_value 'nbkp_sync_last_exit_status{sync="docs-to-usb"} ' "${NBKP_MC_docs_to_usb-}"
     nbkp_mon_value 'nbkp_sync_last_exit_status{sync="docs-to-nas"} ' "${NBKP_MC_docs_to_nas-}"
+    printf '%s\n' '# HELP nbkp_sync_snapshots Complete snapshots in the sync'\''s destination after its last attempt (destinations on this machine).' '# TYPE nbkp_sync_snapshots gauge'
+    nbkp_mon_value 'nbkp_sync_snapshots{sync="docs-to-usb"} ' "${NBKP_MN_docs_to_usb-}"
+    nbkp_mon_value 'nbkp_sync_snapshots{sync="docs-to-nas"} ' "${NBKP_MN_docs_to_nas-}"
     printf '%s\n' '# HELP nbkp_last_run_timestamp_seconds Unix time the last nbkp run ended.' '# TYPE nbkp_last_run_timestamp_seconds gauge'
     nbkp_mon_value 'nbkp_last_run_timestamp_seconds ' "$nbkp_now"
     printf '%s\n' '# HELP nbkp_last_run_exit_status Exit status of the last nbkp run (0 ok, 1 a sync failed, 3 a destination was locked).' '# TYPE nbkp_last_run_exit_status gauge'
@@ -1253,6 +1262,18 @@ nbkp_mon_metrics() {
   fi
   rm -f "$nbkp_mt"
   nbkp_log "WARN: cannot write the metrics file $nbkp_mf"
+}
+
+# Where the snapshots of syncs with a destination here are counted.
+NBKP_MSD_docs_to_usb=/media/usb/docs/snapshots
+
+# The complete snapshots in DIR: directories named like snapshots.
+nbkp_mon_count() {
+  nbkp_cn=0
+  for nbkp_cd in "$1"/*; do
+    if [ -d "$nbkp_cd" ] && nbkp_is_name "${nbkp_cd##*/}"; then nbkp_cn=$((nbkp_cn + 1)); fi
+  done
+  echo "$nbkp_cn"
 }
 
 # A line (PREFIX VALUE): this run's value, or the last file's line.

@@ -741,6 +741,8 @@ nbkp_sh() {
 
 # Runs the commands in $nbkp_msg on host $1.
 nbkp_sh_msg() {
+  # A metered connection (--not-metered): remote hosts are left alone.
+  if [ "$NBKP_METERED" = 1 ] && [ "$1" != h0 ]; then return 255; fi
   case $1 in
     h0) nbkp_here ;;
   esac
@@ -748,7 +750,6 @@ nbkp_sh_msg() {
 
 # Probes a host in one round trip; answers become NBKP_<host>_<n>.
 nbkp_ask() {
-  if [ "$NBKP_METERED" = 1 ] && [ "$1" != h0 ]; then return 0; fi
   nbkp_ans=$("nbkp_probes_$1" | nbkp_sh "$1" 2>/dev/null) || nbkp_ans=
   while read -r nbkp_k nbkp_v; do
     case $nbkp_k in '' | *[!0-9]*) continue ;; esac

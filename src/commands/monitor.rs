@@ -18,6 +18,8 @@ struct Attempt {
     duration: Duration,
     succeeded: bool,
     locked: bool,
+    /// Complete snapshots in its destination right after (see `SNAPSHOTS`).
+    snapshots: Option<usize>,
 }
 
 #[derive(Default)]
@@ -31,6 +33,24 @@ struct Attempts {
 pub struct Timing {
     inner: Box<dyn Ui>,
     attempts: Arc<Mutex<Attempts>>,
+    /// Sync → its snapshots directory on this machine.
+    snapshot_dirs: HashMap<String, String>,
+}
+
+/// What `nbkp_mon_count` counts: directories named like snapshots.
+fn count_snapshots(dir: &str) -> Option<usize> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    Some(
+        entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(crate::exec::local_ops::is_name)
+            })
+            .count(),
+    )
 }
 
 impl Ui for Timing {
@@ -61,6 +81,10 @@ impl Ui for Timing {
                     duration: at.elapsed(),
                     succeeded: result.outcome == "success",
                     locked: result.failure == Some("locked"),
+                    snapshots: self
+                        .snapshot_dirs
+                        .get(&result.sync_slug)
+                        .and_then(|d| count_snapshots(d)),
                 };
                 a.done.insert(result.sync_slug.clone(), attempt);
             }
@@ -110,6 +134,13 @@ impl Monitor {
         Box::new(Timing {
             inner,
             attempts: self.attempts.clone(),
+            snapshot_dirs: self
+                .plan
+                .metrics
+                .iter()
+                .flat_map(|m| &m.snapshot_dirs)
+                .map(|d| (d.sync.clone(), d.dir.clone()))
+                .collect(),
         })
     }
 
@@ -236,6 +267,7 @@ fn write_metrics(
             n if n == monitoring::LAST_DURATION.name => {
                 format!("{:.3}", a.duration.as_secs_f64())
             }
+            n if n == monitoring::SNAPSHOTS.name => a.snapshots?.to_string(),
             _ => monitoring::status_value(a.succeeded, a.locked).to_string(),
         })
     });

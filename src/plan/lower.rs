@@ -244,6 +244,7 @@ pub fn lower(
     let monitoring = monitoring::lower(
         config.monitoring.as_ref(),
         enabled.iter().map(|s| s.to_string()).collect(),
+        syncs.iter().filter_map(monitoring::snapshot_dir).collect(),
     );
     let uses_script_dir = options.relative_src || options.relative_dst;
     let init = init_ops(&lw.sites, options.allow_unmounted);

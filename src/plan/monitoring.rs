@@ -87,8 +87,20 @@ pub fn ping_succeeded(exit_code: i32) -> bool {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct MetricsPlan {
     pub path: String,
-    /// The syncs it has lines for, in run order.
+    /// The syncs it has lines for, in config order.
     pub syncs: Vec<String>,
+    /// Where the complete snapshots of each sync with a snapshot
+    /// destination on this machine are (`<endpoint>/snapshots`): counted
+    /// right after the sync's attempt, while its drive is surely there.
+    /// A remote destination's are not counted (no round trip for it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub snapshot_dirs: Vec<SnapshotDir>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SnapshotDir {
+    pub sync: String,
+    pub dir: String,
 }
 
 /// One metric family: all gauges, one line per sync (`{sync="…"}`) or,
@@ -139,6 +151,12 @@ pub const LAST_STATUS: Metric = Metric {
     per_sync: true,
     kept: Kept::UnlessAttempted,
 };
+pub const SNAPSHOTS: Metric = Metric {
+    name: "nbkp_sync_snapshots",
+    help: "Complete snapshots in the sync's destination after its last attempt (destinations on this machine).",
+    per_sync: true,
+    kept: Kept::UnlessAttempted,
+};
 pub const RUN_TIMESTAMP: Metric = Metric {
     name: "nbkp_last_run_timestamp_seconds",
     help: "Unix time the last nbkp run ended.",
@@ -153,11 +171,12 @@ pub const RUN_STATUS: Metric = Metric {
 };
 
 /// Every metric, in the file's order.
-pub const METRICS: [Metric; 6] = [
+pub const METRICS: [Metric; 7] = [
     LAST_SUCCESS,
     LAST_RUN,
     LAST_DURATION,
     LAST_STATUS,
+    SNAPSHOTS,
     RUN_TIMESTAMP,
     RUN_STATUS,
 ];
@@ -186,7 +205,28 @@ pub fn line_prefix(metric: &Metric, sync: Option<&str>) -> String {
     }
 }
 
-pub fn lower(monitoring: Option<&Monitoring>, syncs: Vec<String>) -> Option<MonitoringPlan> {
+/// The directory whose snapshot names [`SNAPSHOTS`] counts, for a sync
+/// whose snapshot destination is on this machine at a path known now.
+pub fn snapshot_dir(sync: &super::SyncPlan) -> Option<SnapshotDir> {
+    let endpoint = match &sync.snapshots {
+        super::SnapshotPlan::HardLink { endpoint, .. }
+        | super::SnapshotPlan::Btrfs { endpoint, .. } => endpoint,
+        super::SnapshotPlan::None => return None,
+    };
+    match (endpoint, &sync.commit) {
+        (super::Arg::Lit(path), Some(commit)) if commit.host == 0 => Some(SnapshotDir {
+            sync: sync.slug.clone(),
+            dir: format!("{path}/snapshots"),
+        }),
+        _ => None,
+    }
+}
+
+pub fn lower(
+    monitoring: Option<&Monitoring>,
+    syncs: Vec<String>,
+    snapshot_dirs: Vec<SnapshotDir>,
+) -> Option<MonitoringPlan> {
     let m = monitoring?;
     let ping = m.ping_url.as_ref().map(|url| PingPlan {
         start: format!("{url}/start"),
@@ -197,6 +237,7 @@ pub fn lower(monitoring: Option<&Monitoring>, syncs: Vec<String>) -> Option<Moni
     let metrics = m.metrics_file.as_ref().map(|path| MetricsPlan {
         path: path.clone(),
         syncs,
+        snapshot_dirs,
     });
     (ping.is_some() || metrics.is_some()).then_some(MonitoringPlan { ping, metrics })
 }
@@ -248,6 +289,7 @@ mod tests {
         let plan = MetricsPlan {
             path: "/x.prom".into(),
             syncs: vec!["a".into(), "b".into()],
+            snapshot_dirs: vec![],
         };
         let previous = "nbkp_sync_last_success_timestamp_seconds{sync=\"b\"} 100\nnbkp_sync_last_exit_status{sync=\"b\"} 0\n";
         let text = textfile(&plan, previous, |m, s| match (m.name, s) {

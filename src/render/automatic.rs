@@ -57,6 +57,14 @@ struct FamilyView {
 struct MetricsView {
     path: String,
     families: Vec<FamilyView>,
+    /// Where each sync's snapshots are counted.
+    snapshot_dirs: Vec<SnapshotDirView>,
+}
+
+#[derive(Serialize)]
+struct SnapshotDirView {
+    ident: Value,
+    dir: String,
 }
 
 fn words(argv: &[&str]) -> Value {
@@ -75,6 +83,7 @@ fn expansion(metric: &Metric, ident: Option<&str>) -> Value {
                 n if n == monitoring::LAST_SUCCESS.name => "MS",
                 n if n == monitoring::LAST_RUN.name => "MT",
                 n if n == monitoring::LAST_DURATION.name => "MD",
+                n if n == monitoring::SNAPSHOTS.name => "MN",
                 _ => "MC",
             };
             debug_assert!(metric.kept != Kept::Never);
@@ -126,6 +135,16 @@ pub fn block(env: &minijinja::Environment<'_>, plan: &Plan) -> Result<Value, min
     });
     let metrics = mon.and_then(|m| m.metrics.as_ref()).map(|m| MetricsView {
         path: m.path.clone(),
+        snapshot_dirs: m
+            .snapshot_dirs
+            .iter()
+            .filter_map(|d| {
+                Some(SnapshotDirView {
+                    ident: super::ident(&ident_of(&d.sync)?),
+                    dir: d.dir.clone(),
+                })
+            })
+            .collect(),
         families: monitoring::METRICS
             .iter()
             .map(|metric| FamilyView {
