@@ -179,6 +179,46 @@ fn on_plug_units_are_wanted_by_each_drive_and_pass_systemd_analyze_verify() {
     assert!(!plain_text.contains("ConditionACPower"), "{plain_text}");
 }
 
+/// A user systemd manager cannot run here: a systemctl on PATH records
+/// what it is asked (the mock the name says).
+#[test]
+fn on_plug_enable_also_enables_the_plug_unit_mock_systemctl() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = drives_config(dir.path());
+    let bin = dir.path().join("fake-bin");
+    let called = dir.path().join("systemctl-called");
+    executable(
+        &bin.join("systemctl"),
+        &format!("#!/bin/sh\necho \"$*\" >>'{}'\n", called.display()),
+    );
+    let out = nbkp()
+        .args([
+            "schedule",
+            "systemd",
+            "--on-plug",
+            "--install",
+            "--enable",
+            "-c",
+        ])
+        .arg(&config)
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(dir
+        .path()
+        .join("xdg/systemd/user/nbkp-plug.service")
+        .is_file());
+    assert_eq!(
+        std::fs::read_to_string(&called).unwrap(),
+        "--user daemon-reload\n--user enable --now nbkp.timer\n--user enable nbkp-plug.service\n"
+    );
+}
+
 #[test]
 fn mount_unit_names_are_the_ones_systemd_escape_gives() {
     if !need(&["systemd-escape"], "systemd") {
