@@ -1,7 +1,8 @@
 //! `cargo bench --bench figures` (as root): speed and size figures.
 //!
-//! 1. `nbkp sh` for a 1000-sync config: compile time and lines per sync
-//!    (targets: ≤ 50 ms, ≤ 30 lines per sync).
+//! 1. `nbkp sh`: compile time for a 1000-sync config (target ≤ 100 ms) and
+//!    the script's shape: lines for an empty config (≤ 150), one local sync
+//!    (≤ 250), each further sync (≤ 30), the widest line (≤ 160).
 //! 2. 20 local hard-link syncs of 200 files: `nbkp run` and the script
 //!    against bare rsync doing the same (target ≤ 1.05×).
 //! 3. Three local → remote hard-link syncs of 200 files at 50 ms round-trip
@@ -86,20 +87,43 @@ fn compile_1000(dir: &Path) {
         );
         lines = out.stdout.iter().filter(|b| **b == b'\n').count();
     }
-    let fixed = {
-        let small = dir.join("one.yaml");
-        std::fs::write(&small, "volumes:\n  a: {type: local, path: /a}\n  b: {type: local, path: /b}\nsync-endpoints:\n  ea: {volume: a}\n  eb: {volume: b}\nsyncs:\n  s: {source: ea, destination: eb}\n").unwrap();
-        let out = nbkp().args(["sh", "-c"]).arg(&small).output().unwrap();
-        out.stdout.iter().filter(|b| **b == b'\n').count()
+    let script_of = |name: &str, yaml: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, yaml).unwrap();
+        let out = nbkp().args(["sh", "-c"]).arg(&path).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
     };
+    let count = |text: &str| text.lines().count();
+    let widest = |text: &str| text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    let empty = script_of("empty.yaml", "{}\n");
+    let one = script_of("one.yaml", "volumes:\n  a: {type: local, path: /a}\n  b: {type: local, path: /b}\nsync-endpoints:\n  ea: {volume: a}\n  eb: {volume: b}\nsyncs:\n  s: {source: ea, destination: eb}\n");
+    let two = script_of("two.yaml", "volumes:\n  a: {type: local, path: /a}\n  b: {type: local, path: /b}\nsync-endpoints:\n  ea: {volume: a, subdir: x}\n  eb: {volume: b, subdir: x}\n  ec: {volume: a, subdir: c}\n  ed: {volume: b, subdir: d}\nsyncs:\n  s: {source: ea, destination: eb}\n  t: {source: ec, destination: ed}\n");
+    let snap = script_of("snap.yaml", "volumes:\n  a: {type: local, path: /a}\n  b: {type: local, path: /b}\nsync-endpoints:\n  ea: {volume: a}\n  eb: {volume: b, hard-link-snapshots: {enabled: true, max-snapshots: 10}}\nsyncs:\n  s: {source: ea, destination: eb}\n");
+    let fixed = count(&one);
     println!(
         "compile 1000 syncs: median {:.1} ms (target ≤ 100 ms)",
         median(times).as_secs_f64() * 1000.0
     );
     println!(
-        "script size: {lines} lines, {:.1} lines per sync beyond the {} fixed lines of a one-sync script (target ≤ 30)",
+        "script, empty config: {} lines (target ≤ 150), widest line {}",
+        count(&empty),
+        widest(&empty)
+    );
+    println!(
+        "script, one local mirror sync: {} lines (target ≤ 250), widest line {}; one local hard-link sync with retention: {} lines",
+        count(&one),
+        widest(&one),
+        count(&snap)
+    );
+    println!(
+        "script, a second local sync: +{} lines; 1000 mixed syncs: {lines} lines, {:.1} lines per sync beyond a one-sync script (target ≤ 30)",
+        count(&two) - fixed,
         (lines - fixed) as f64 / 999.0,
-        fixed
     );
 }
 

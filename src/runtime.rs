@@ -10,10 +10,6 @@ pub const LIB: &str = concat!(
     include_str!("../templates/lib-mount.sh")
 );
 
-/// The library without the mount operations (scripts without
-/// mount-managed volumes leave them out).
-pub const LIB_CORE: &str = include_str!("../templates/lib.sh");
-
 /// The definition of function `name` in the library, from its `name() {`
 /// line to its closing `}` line, with the newline after it.
 pub fn function(name: &str) -> Option<&'static str> {

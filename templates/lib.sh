@@ -63,35 +63,58 @@ nbkp_rsync_state() {
   esac
 }
 
-# nbkp_probe INDEX KIND [ARG...]: prints "INDEX TOKEN".
-nbkp_probe() {
+# The probes: nbkp_probe_KIND INDEX [ARG...] prints "INDEX TOKEN" (what
+# src/exec/local_probes.rs answers without a shell). 1 yes, 0 no.
+nbkp_probe_reachable() {
+  echo "$1 1"
+}
+nbkp_probe_file() {
+  if [ -f "$2" ]; then echo "$1 1"; else echo "$1 0"; fi
+}
+nbkp_probe_writable_dir() {
+  if [ -d "$2" ] && [ -w "$2" ]; then echo "$1 1"; else echo "$1 0"; fi
+}
+nbkp_probe_snapshots_dir() {
+  if [ ! -d "$2" ]; then echo "$1 0"; elif [ -w "$2" ]; then echo "$1 1"; else echo "$1 ro"; fi
+}
+nbkp_probe_command() {
+  if command -v "$2" >/dev/null 2>&1; then echo "$1 1"; else echo "$1 0"; fi
+}
+nbkp_probe_rsync_version() {
+  echo "$1 $(nbkp_rsync_state)"
+}
+nbkp_probe_fs_type() {
+  nbkp_token "$(stat -f -c %T "$2" 2>/dev/null)"
+  echo "$1 $nbkp_t"
+}
+nbkp_probe_mount_option() {
+  if findmnt -T "$2" -n -o OPTIONS 2>/dev/null | tr ',' '\n' | grep -qx "$3"; then echo "$1 1"; else echo "$1 0"; fi
+}
+# A btrfs subvolume's root directory has inode 256; missing: no directory.
+nbkp_probe_subvolume() {
+  if [ ! -d "$2" ]; then echo "$1 missing"
+  elif [ "$(stat -c %i "$2" 2>/dev/null)" = 256 ]; then echo "$1 1"
+  else echo "$1 0"; fi
+}
+# snapshot | devnull | missing | invalid
+nbkp_probe_latest() {
+  nbkp_latest_state "$2"
+  echo "$1 $nbkp_r"
+}
+# The newest snapshot's name, or -.
+nbkp_probe_newest() {
+  nbkp_list_names "$2"
+  nbkp_r=-
+  for nbkp_n in $nbkp_names; do nbkp_r=$nbkp_n; done
+  echo "$1 $nbkp_r"
+}
+nbkp_probe_daemon_file() {
   nbkp_i=$1
   shift
-  case $1 in
-    reachable) nbkp_r=1 ;;
-    file) if [ -f "$2" ]; then nbkp_r=1; else nbkp_r=0; fi ;;
-    writable-dir) if [ -d "$2" ] && [ -w "$2" ]; then nbkp_r=1; else nbkp_r=0; fi ;;
-    snapshots-dir)
-      if [ ! -d "$2" ]; then nbkp_r=0; elif [ -w "$2" ]; then nbkp_r=1; else nbkp_r=ro; fi ;;
-    command) if command -v "$2" >/dev/null 2>&1; then nbkp_r=1; else nbkp_r=0; fi ;;
-    rsync-version) nbkp_r=$(nbkp_rsync_state) ;;
-    fs-type) nbkp_token "$(stat -f -c %T "$2" 2>/dev/null)"; nbkp_r=$nbkp_t ;;
-    mount-option)
-      if findmnt -T "$2" -n -o OPTIONS 2>/dev/null | tr ',' '\n' | grep -qx "$3"; then nbkp_r=1; else nbkp_r=0; fi ;;
-    subvolume)
-      if [ ! -d "$2" ]; then nbkp_r=missing
-      elif [ "$(stat -c %i "$2" 2>/dev/null)" = 256 ]; then nbkp_r=1
-      else nbkp_r=0; fi ;;
-    latest) nbkp_latest_state "$2" ;;
-    newest)
-      nbkp_list_names "$2"
-      nbkp_r=-
-      for nbkp_n in $nbkp_names; do nbkp_r=$nbkp_n; done ;;
-    daemon-file) shift; nbkp_r=$(nbkp_daemon_file "$@") ;;
-    mount) nbkp_r=$(nbkp_mount_state "$2" "$3" "$4") ;;
-    *) nbkp_r=unknown ;;
-  esac
-  printf '%s %s\n' "$nbkp_i" "$nbkp_r"
+  echo "$nbkp_i $(nbkp_daemon_file "$@")"
+}
+nbkp_probe_mount() {
+  echo "$1 $(nbkp_mount_state "$2" "$3" "$4")"
 }
 
 # Points <endpoint>/latest at snapshots/<name> in one rename, so a crash

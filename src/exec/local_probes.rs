@@ -1,5 +1,5 @@
 //! This machine's probes answered in-process: the same tokens as
-//! `nbkp_probe` in `templates/lib.sh`, without starting a shell and a
+//! `nbkp_probe_KIND` in `templates/lib.sh`, without starting a shell and a
 //! `stat`, `tr` and `readlink` per destination (most of `nbkp run`'s own
 //! cost on a rerun with nothing to copy). A probe whose answer could differ
 //! from the shell's (a file system type GNU `stat` names in a way not
@@ -32,7 +32,7 @@ fn flag(b: bool) -> String {
     if b { "1" } else { "0" }.to_string()
 }
 
-/// One probe's token, as `nbkp_probe` prints it.
+/// One probe's token, as `nbkp_probe_KIND` prints it.
 pub fn answer(probe: &Probe, v: &Values) -> Option<String> {
     Some(match probe {
         Probe::Reachable => "1".into(),

@@ -184,8 +184,14 @@ pub fn op_text(call: &OpCall) -> String {
 
 /// One probe as a line of the probe script, appended to `line`.
 fn probe_line_into(line: &mut String, index: usize, probe: &Probe) {
-    line.push_str("nbkp_probe ");
-    line.push_str(&index.to_string());
+    // `nbkp_probe_KIND INDEX ARG...`: one function per kind, so a script
+    // carries only the kinds it asks.
+    let head = |line: &mut String, kind: &str| {
+        line.push_str("nbkp_probe_");
+        line.push_str(&kind.replace('-', "_"));
+        line.push(' ');
+        line.push_str(&index.to_string());
+    };
     let word = |line: &mut String, text: &str| {
         line.push(' ');
         line.push_str(text);
@@ -199,43 +205,43 @@ fn probe_line_into(line: &mut String, index: usize, probe: &Probe) {
         quote_into(line, s);
     };
     match probe {
-        Probe::Reachable => word(line, "reachable"),
+        Probe::Reachable => head(line, "reachable"),
         Probe::File { path } => {
-            word(line, "file");
+            head(line, "file");
             arg(line, path);
         }
         Probe::WritableDir { path } => {
-            word(line, "writable-dir");
+            head(line, "writable-dir");
             arg(line, path);
         }
         Probe::SnapshotsDir { path } => {
-            word(line, "snapshots-dir");
+            head(line, "snapshots-dir");
             arg(line, path);
         }
         Probe::Command { name } => {
-            word(line, "command");
+            head(line, "command");
             lit(line, name);
         }
-        Probe::RsyncVersion => word(line, "rsync-version"),
+        Probe::RsyncVersion => head(line, "rsync-version"),
         Probe::FsType { path } => {
-            word(line, "fs-type");
+            head(line, "fs-type");
             arg(line, path);
         }
         Probe::MountOption { path, option } => {
-            word(line, "mount-option");
+            head(line, "mount-option");
             arg(line, path);
             lit(line, option);
         }
         Probe::Subvolume { path } => {
-            word(line, "subvolume");
+            head(line, "subvolume");
             arg(line, path);
         }
         Probe::Latest { endpoint } => {
-            word(line, "latest");
+            head(line, "latest");
             arg(line, endpoint);
         }
         Probe::NewestSnapshot { endpoint } => {
-            word(line, "newest");
+            head(line, "newest");
             arg(line, endpoint);
         }
         // TARGET RSH ('' for none) [PASSWORD-COMMAND...]
@@ -244,7 +250,7 @@ fn probe_line_into(line: &mut String, index: usize, probe: &Probe) {
             rsh,
             password,
         } => {
-            word(line, "daemon-file");
+            head(line, "daemon-file");
             arg(line, target);
             match rsh {
                 Some(r) => arg(line, r),
@@ -261,7 +267,7 @@ fn probe_line_into(line: &mut String, index: usize, probe: &Probe) {
             encrypted,
             path,
         } => {
-            word(line, "mount");
+            head(line, "mount");
             lit(line, uuid);
             word(line, if *encrypted { "1" } else { "0" });
             match path {

@@ -7,6 +7,8 @@
 
 mod automatic;
 mod mount;
+mod shake;
+mod wrap;
 
 use minijinja::value::{Object, Value};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
@@ -20,7 +22,10 @@ const MOUNT: &str = include_str!("../../templates/mount.sh.j2");
 const SYNC: &str = include_str!("../../templates/sync.sh.j2");
 const AUTOMATIC: &str = include_str!("../../templates/automatic.sh.j2");
 use crate::plan::words;
-use crate::runtime::{LIB, LIB_CORE};
+use crate::runtime::LIB;
+
+/// Where the runtime library goes in a rendered script.
+const RUNTIME_MARKER: &str = "@@NBKP_RUNTIME@@";
 
 /// Shell syntax the formatter knows how to print.
 #[derive(Debug)]
@@ -130,6 +135,8 @@ struct HostView {
     /// Safe: built by `words::probe_script`, which quotes every value; it
     /// goes into a quoted here-document and is run by `sh -s`.
     probes: Value,
+    /// Whether anything is asked of the host.
+    probed: bool,
     eof: Value,
 }
 
@@ -221,6 +228,8 @@ struct SyncView<'p> {
     /// Each step: a group id to call, or a layer's check lines.
     steps: Vec<StepView>,
     snapshot_style: Value,
+    /// The destination keeps snapshots (new snapshot names are needed).
+    snapshots: bool,
     prepare: Option<OpView<'p>>,
     /// The previous sync's commit carries this sync's prepare (its answer
     /// waits in a file, see `nbkp_prepared`).
@@ -376,6 +385,7 @@ fn sync_view<'p>(plan: &'p Plan, s: &'p crate::plan::SyncPlan) -> SyncView<'p> {
             })
             .collect(),
         snapshot_style: Value::from_safe_string(s.snapshot_format.to_string()),
+        snapshots: !matches!(s.snapshots, crate::plan::SnapshotPlan::None),
         prepare: op(&s.prepare),
         prepared_ahead: s.schedule.prepare_carried,
         transfer: transfer(s),
@@ -464,7 +474,7 @@ fn sync_functions_of_all(env: &Environment<'_>, plan: &Plan) -> Result<Value, Er
 
 /// [`script`], written to `out` as it is rendered (a large script is
 /// never held whole in memory).
-pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
+pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error> {
     let hosts: Vec<HostView> = plan
         .hosts
         .iter()
@@ -480,6 +490,7 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
                 fd_in: h.session_fds.map(|f| f.0),
                 fd_out: h.session_fds.map(|f| f.1),
                 eof: Value::from_safe_string(terminator("NBKP_EOF", &body)),
+                probed: !h.probes.is_empty(),
                 probes: Value::from_safe_string(body),
             }
         })
@@ -535,6 +546,7 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
         config_path => plan.config_path.clone(),
         hosts => hosts,
         remote_hosts => plan.hosts.iter().any(|h| h.ssh.is_some()),
+        snapshots => plan.syncs.iter().any(|s| !matches!(s.snapshots, crate::plan::SnapshotPlan::None)),
         channels => plan.syncs.iter().any(|s| s.channel.is_some()),
         carries => plan.syncs.iter().any(|s| s.schedule.commit_carries_prepare_of.is_some() || s.prepare_with_probes.is_some()),
         early => plan.syncs.first().and_then(|s| {
@@ -603,17 +615,14 @@ pub fn script_to(plan: &Plan, out: impl std::io::Write) -> Result<(), Error> {
         automatic_block => automatic_block,
         monitoring => plan.monitoring.is_some(),
         not_mounted => crate::plan::mount::NOT_MOUNTED,
-        // Safe: a constant file of the crate, inside a quoted here-document.
-        lib => Value::from_safe_string(
-            if plan.mounts.is_empty() { LIB_CORE } else { LIB }
-                .trim_end()
-                .to_string()
-        ),
+        // Safe: constant text, replaced by the part of the runtime library
+        // the script uses (see `shake`), inside a quoted here-document.
+        lib => Value::from_safe_string(RUNTIME_MARKER.to_string()),
     };
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
-    tmpl.render_captured_to(context, &mut out)?;
-    std::io::Write::flush(&mut out)
-        .map_err(|e| Error::new(ErrorKind::WriteFailure, "flushing the script").with_source(e))
+    let whole = tmpl.render(context)?;
+    out.write_all(wrap::wrap(&shake::shake(&whole, RUNTIME_MARKER), wrap::WIDTH).as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::new(ErrorKind::WriteFailure, "writing the script").with_source(e))
 }
 
 #[cfg(test)]
