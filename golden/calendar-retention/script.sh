@@ -164,42 +164,24 @@ nbkp_summary() {
   fi
   exit 0
 }
+nbkp_conditions() {
+  if [ "$NBKP_ON_AC_POWER" = 1 ] && nbkp_on_battery; then nbkp_log 'SKIPPED: on battery power: nothing run (--on-ac-power)'; exit 0; fi
+}
 nbkp_on_battery() {
   nbkp_psd="${NBKP_SYSFS_POWER_SUPPLY:-/sys/class/power_supply}"
   if [ -d "$nbkp_psd" ]; then
     nbkp_adapter=0 nbkp_discharging=0
     for nbkp_ps in "$nbkp_psd"/*; do
-      [ -r "$nbkp_ps/type" ] || continue
       case $(cat "$nbkp_ps/type" 2>/dev/null) in
-        Mains | USB)
-          nbkp_adapter=1
-          if [ "$(cat "$nbkp_ps/online" 2>/dev/null)" = 1 ]; then return 1; fi ;;
-        Battery)
-          if [ "$(cat "$nbkp_ps/status" 2>/dev/null)" = Discharging ]; then nbkp_discharging=1; fi ;;
+        Mains | USB) nbkp_adapter=1; if [ "$(cat "$nbkp_ps/online" 2>/dev/null)" = 1 ]; then return 1; fi ;;
+        Battery) if [ "$(cat "$nbkp_ps/status" 2>/dev/null)" = Discharging ]; then nbkp_discharging=1; fi ;;
       esac
     done
-    [ "$nbkp_adapter$nbkp_discharging" != 00 ]
-    return
+    [ "$nbkp_adapter$nbkp_discharging" != 00 ]; return
   fi
   command -v pmset >/dev/null 2>&1 || return 1
-  case $(pmset -g batt 2>/dev/null | head -n 1) in
-    *"'Battery Power'"*) return 0 ;;
-  esac
+  case $(pmset -g batt 2>/dev/null | head -n 1) in *"'Battery Power'"*) return 0 ;; esac
   return 1
-}
-nbkp_metered() {
-  command -v nmcli >/dev/null 2>&1 || return 1
-  nmcli -t -f GENERAL.METERED dev show 2>/dev/null | grep -q -e '^GENERAL.METERED:yes$' -e '^GENERAL.METERED:yes '
-}
-nbkp_conditions() {
-  if [ "$NBKP_ON_AC_POWER" = 1 ] && nbkp_on_battery; then
-    nbkp_log 'SKIPPED: on battery power: nothing run (--on-ac-power)'
-    exit 0
-  fi
-  if [ "$NBKP_NOT_METERED" = 1 ] && nbkp_metered; then
-    NBKP_METERED=1
-    nbkp_log 'metered connection: remote syncs are skipped (--not-metered)'
-  fi
 }
 nbkp_log() {
   if [ "$NBKP_DRY_RUN" = 1 ]; then printf '[nbkp] [dry-run] %s\n' "$*" >&2; else printf '[nbkp] %s\n' "$*" >&2; fi
@@ -258,7 +240,6 @@ nbkp_sh() {
   nbkp_sh_msg "$1"
 }
 nbkp_sh_msg() {
-  if [ "$NBKP_METERED" = 1 ] && [ "$1" != h0 ]; then return 255; fi
   case $1 in
     h0) nbkp_here ;;
   esac

@@ -202,6 +202,7 @@ pub fn block(env: &minijinja::Environment<'_>, plan: &Plan) -> Result<Value, min
             ping => ping,
             metrics => metrics,
             syncs => syncs,
+            any_remote => !plan.remote_syncs.is_empty(),
         })?;
     // Safe: rendered by the same environment, every value through its formatter.
     Ok(Value::from_safe_string(text.trim_end().to_string() + "\n"))

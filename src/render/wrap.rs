@@ -1,7 +1,8 @@
 //! Lines a reader can see whole: a script line longer than the width is
 //! continued on the next (`\` and a newline, which the shell removes before
 //! it reads words), broken only at a blank between words that no quote,
-//! `${…}`, `$(…)` or backquote is open across, so the words are the same.
+//! `${…}` or backquote is open across (`$(…)` holds words too), so the
+//! words are the same.
 //! Comments are wrapped as comments; here-documents are left as they are
 //! (their lines are data, or code another shell reads).
 
@@ -115,8 +116,9 @@ fn break_points(text: &str) -> Vec<usize> {
                     }
                     b'`' => open.push(b'`'),
                     // A comment runs to the end of the line: no break after it.
-                    b'#' if open.is_empty() && word_start => return points,
-                    b' ' if open.is_empty() => points.push(i),
+                    // Inside `$(…)` words are words too.
+                    b'#' if word_start && open.iter().all(|&o| o == b'(') => return points,
+                    b' ' if open.iter().all(|&o| o == b'(') => points.push(i),
                     _ => {}
                 }
             }
@@ -186,7 +188,7 @@ mod tests {
         }
         assert!(out.lines().count() > 5, "{out}");
         assert_eq!(joined(&out).trim(), joined(&line).trim());
-        // Never inside quotes or expansions.
+        // Never inside quotes or parameter expansions.
         assert!(out.contains("\"${X:+a b}\""), "{out}");
         assert!(out.contains("\"$(echo a  b)\""), "{out}");
         // The shell reads the same words.
