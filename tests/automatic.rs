@@ -899,3 +899,83 @@ fn the_plans_wget_argv_posts_the_body() {
     assert_eq!(requests[0].path, "/p/fail");
     assert_eq!(requests[0].body, "nbkp run: exit 0\nx: success\n");
 }
+
+/// The script's conditions and monitoring under every shell scripts run
+/// on: skipped on battery; on AC, both pings, and the metrics file.
+#[test]
+fn the_scripts_conditions_and_monitoring_work_under_every_shell() {
+    if !need(&["rsync", "curl"], "rsync curl") {
+        return;
+    }
+    let shells: [&[&str]; 7] = [
+        &["dash"],
+        &["busybox", "sh"],
+        &["bash", "--posix"],
+        &["posh"],
+        &["mksh"],
+        &["yash", "--posix"],
+        &["zsh", "--emulate", "sh"],
+    ];
+    let programs: Vec<&str> = shells.iter().map(|s| s[0]).collect();
+    if !need(&programs, "dash busybox bash posh mksh yash zsh") {
+        return;
+    }
+    for shell in shells {
+        let (port, seen) = http_server();
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = dir.path().join("nbkp.prom");
+        let config = local_config(
+            dir.path(),
+            "",
+            &format!(
+                "monitoring:\n  ping-url: http://127.0.0.1:{port}/hc\n  metrics-file: {}\n",
+                metrics.display()
+            ),
+        );
+        let script = dir.path().join("backup.sh");
+        let out = nbkp()
+            .args(["sh", "-c"])
+            .arg(&config)
+            .arg("-o")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let run = |supplies: &Path| {
+            Command::new(shell[0])
+                .args(&shell[1..])
+                .arg(&script)
+                .arg("--on-ac-power")
+                .env("NBKP_SYSFS_POWER_SUPPLY", supplies)
+                .env("XDG_STATE_HOME", dir.path().join("state"))
+                .output()
+                .unwrap()
+        };
+        let out = run(&fake_power_supply(dir.path(), false));
+        assert_eq!(out.status.code(), Some(0), "{shell:?} {}", text(&out));
+        assert!(!copied(dir.path()), "{shell:?}: ran on battery");
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "{shell:?}: pinged a skipped run"
+        );
+        assert!(!metrics.exists(), "{shell:?}");
+
+        let out = run(&fake_power_supply(dir.path(), true));
+        assert_eq!(out.status.code(), Some(0), "{shell:?} {}", text(&out));
+        assert!(copied(dir.path()), "{shell:?} {}", text(&out));
+        let paths: Vec<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.path.clone())
+            .collect();
+        assert_eq!(paths, ["/hc/start", "/hc"], "{shell:?} {}", text(&out));
+        let file = std::fs::read_to_string(&metrics).unwrap();
+        assert!(
+            file.contains("nbkp_sync_last_exit_status{sync=\"docs-to-drive\"} 0\n")
+                && file.contains("nbkp_last_run_exit_status 0\n")
+                && file.contains("# TYPE nbkp_sync_last_success_timestamp_seconds gauge\n"),
+            "{shell:?}:\n{file}"
+        );
+    }
+}
