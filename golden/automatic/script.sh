@@ -247,12 +247,14 @@ NBKP_MON=0
 nbkp_mon_start() {
   if [ "$NBKP_DRY_RUN" = 1 ]; then return 0; fi
   NBKP_MON=1
-  nbkp_mon_ping https://hc-ping.example.org/0d6b3c1e-5f4a-4e1b-9c2d-7a8b9c0d1e2f/start start /dev/null
+  nbkp_mon_ping https://hc-ping.example.org/0d6b3c1e-5f4a-4e1b-9c2d-7a8b9c0d1e2f/start start /dev/null &
+  NBKP_MON_PID=$!
 }
 nbkp_mon_end() {
   [ "$NBKP_MON" = 1 ] || return 0
   NBKP_MON=0
   nbkp_mon_metrics "$1"
+  wait "$NBKP_MON_PID" 2>/dev/null
   nbkp_mb=$(mktemp "${TMPDIR:-/tmp}/nbkp-ping.XXXXXX" 2>/dev/null) || nbkp_mb=
   if [ -n "$nbkp_mb" ]; then nbkp_mon_body "$1" >"$nbkp_mb"; else nbkp_mb=/dev/null; fi
   case $1 in

@@ -103,6 +103,9 @@ impl Ui for Timing {
 pub struct Monitor {
     plan: MonitoringPlan,
     attempts: Arc<Mutex<Attempts>>,
+    /// The start ping, sent while the run goes on (an unreachable server
+    /// must not delay the backup); the end ping waits for it.
+    start: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Monitor {
@@ -112,13 +115,16 @@ impl Monitor {
         Some(Monitor {
             plan,
             attempts: Arc::default(),
+            start: None,
         })
     }
 
-    /// The run begins: `<url>/start`.
-    pub fn begin(&self) {
-        if let Some(ping) = &self.plan.ping {
-            send(ping, &ping.start, "start", "");
+    /// The run begins: `<url>/start`, in the background.
+    pub fn begin(&mut self) {
+        if let Some(ping) = self.plan.ping.clone() {
+            self.start = Some(std::thread::spawn(move || {
+                send(&ping, &ping.start, "start", "")
+            }));
         }
     }
 
@@ -144,8 +150,11 @@ impl Monitor {
         })
     }
 
-    pub fn finish(self, report: &Report) {
+    pub fn finish(mut self, report: &Report) {
         let exit = report.exit_code();
+        if let Some(start) = self.start.take() {
+            let _ = start.join();
+        }
         if let Some(metrics) = &self.plan.metrics {
             let done = self
                 .attempts

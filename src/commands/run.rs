@@ -57,7 +57,7 @@ pub fn run_recording_to(args: &RunArgs, state_file: Option<std::path::PathBuf>) 
         state_file.clone(),
         args.dry_run,
     ));
-    let monitor = super::monitor::Monitor::new(plan.monitoring.as_ref(), args.dry_run);
+    let mut monitor = super::monitor::Monitor::new(plan.monitoring.as_ref(), args.dry_run);
     let ui = match &monitor {
         Some(m) => m.wrap(ui),
         None => ui,
@@ -72,7 +72,7 @@ pub fn run_recording_to(args: &RunArgs, state_file: Option<std::path::PathBuf>) 
             return 1;
         }
     };
-    if let Some(m) = &monitor {
+    if let Some(m) = &mut monitor {
         m.begin();
     }
     let report = executor.run();
