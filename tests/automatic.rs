@@ -570,17 +570,32 @@ struct Request {
 /// An HTTP server on 127.0.0.1 that answers 200 to everything and keeps
 /// what it was sent.
 fn http_server() -> (u16, Arc<Mutex<Vec<Request>>>) {
+    http_server_slow_on_start(std::time::Duration::ZERO)
+}
+
+/// The same, answering `…/start` only after `delay`.
+fn http_server_slow_on_start(delay: std::time::Duration) -> (u16, Arc<Mutex<Vec<Request>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
     let keep = seen.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
+            let Ok(stream) = stream else { continue };
+            let keep = keep.clone();
+            std::thread::spawn(move || answer(stream, &keep, delay));
+        }
+    });
+    (port, seen)
+}
+
+fn answer(mut stream: std::net::TcpStream, keep: &Mutex<Vec<Request>>, delay: std::time::Duration) {
+    {
+        {
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut first = String::new();
             if reader.read_line(&mut first).is_err() {
-                continue;
+                return;
             }
             let mut length = 0;
             let mut expect = false;
@@ -601,16 +616,19 @@ fn http_server() -> (u16, Arc<Mutex<Vec<Request>>>) {
             let mut body = vec![0; length];
             let _ = reader.read_exact(&mut body);
             let mut words = first.split_whitespace();
-            keep.lock().unwrap().push(Request {
+            let request = Request {
                 method: words.next().unwrap_or("").into(),
                 path: words.next().unwrap_or("").into(),
                 body: String::from_utf8_lossy(&body).into_owned(),
-            });
+            };
+            if request.path.ends_with("/start") {
+                std::thread::sleep(delay);
+            }
+            keep.lock().unwrap().push(request);
             let _ = stream
                 .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK");
         }
-    });
-    (port, seen)
+    }
 }
 
 /// The textfile through prometheus_client's parser: each family's type,
@@ -977,5 +995,54 @@ fn the_scripts_conditions_and_monitoring_work_under_every_shell() {
                 && file.contains("# TYPE nbkp_sync_last_success_timestamp_seconds gauge\n"),
             "{shell:?}:\n{file}"
         );
+    }
+}
+
+/// A slow monitoring server does not hold up the backup: the sync starts
+/// while the start ping waits for its answer, and the end ping still
+/// comes after it.
+#[test]
+fn a_slow_start_ping_does_not_delay_the_backup_in_both_backends() {
+    if !need(&["rsync", "dash", "curl"], "rsync dash curl") {
+        return;
+    }
+    let delay = std::time::Duration::from_secs(4);
+    for backend in BACKENDS {
+        let (port, seen) = http_server_slow_on_start(delay);
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = dir.path().join("nbkp.prom");
+        let config = local_config(
+            dir.path(),
+            "",
+            &format!(
+                "monitoring:\n  ping-url: http://127.0.0.1:{port}/hc\n  metrics-file: {}\n",
+                metrics.display()
+            ),
+        );
+        let before = now();
+        let out = run(backend, &config, &[], &[], None);
+        assert_eq!(out.status.code(), Some(0), "{backend:?} {}", text(&out));
+        let file = std::fs::read_to_string(&metrics).unwrap();
+        let started: f64 = file
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("nbkp_sync_last_run_timestamp_seconds{sync=\"docs-to-drive\"} ")
+            })
+            .unwrap()
+            .parse()
+            .unwrap();
+        // Whole seconds in the script: a margin of 2 s, half the delay.
+        assert!(
+            started - before.floor() < 2.0,
+            "{backend:?}: the sync started {:.1} s after the run, behind the start ping",
+            started - before
+        );
+        let paths: Vec<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.path.clone())
+            .collect();
+        assert_eq!(paths, ["/hc/start", "/hc"], "{backend:?}");
     }
 }
