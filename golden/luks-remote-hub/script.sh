@@ -412,8 +412,8 @@ nbkp_sync_docs_to_seagate() {
       "ssh -o ControlPath=${NBKP_CTL}/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes" /home/me/docs/ \
       backup@10.0.0.42:"${NBKP_MP_1}"/backups/docs/snapshots/.nbkp-partial-"${NBKP_SNAPSHOT}"/; fi </dev/null || { nbkp_rsync_failed $?; nbkp_op h1 \
       'nbkp_abort hard-link "${NBKP_DRY_RUN}" "${NBKP_MP_1}"/backups/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
-  nbkp_op h1 'nbkp_commit hard-link "${NBKP_DRY_RUN}" "${NBKP_MP_1}"/backups/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}" max=10' || { nbkp_op h1 \
-      'nbkp_abort hard-link "${NBKP_DRY_RUN}" "${NBKP_MP_1}"/backups/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_op h1 'nbkp_commit hard-link "${NBKP_DRY_RUN}" "${NBKP_MP_1}"/backups/docs "${NBKP_SNAPSHOT}" "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=10' || { \
+      nbkp_op h1 'nbkp_abort hard-link "${NBKP_DRY_RUN}" "${NBKP_MP_1}"/backups/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
 # seagate-to-wd: <hub:seagate>/backups/docs → <hub:wd>/docs (btrfs snapshots)
@@ -449,7 +449,7 @@ nbkp_sync_seagate_to_wd() {
       "rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' $* ${NBKP_MP_1}/backups/docs/latest/ ${NBKP_MP_2}/docs/staging/" \
       </dev/null || { nbkp_rsync_failed $?; nbkp_op h1 'nbkp_abort btrfs "${NBKP_DRY_RUN}" "${NBKP_MP_2}"/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; \
       return 1; }
-  nbkp_op h1 'nbkp_commit btrfs "${NBKP_DRY_RUN}" "${NBKP_MP_2}"/docs "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=5' || { nbkp_op h1 \
+  nbkp_op h1 'nbkp_commit btrfs "${NBKP_DRY_RUN}" "${NBKP_MP_2}"/docs "${NBKP_CANDIDATE}" "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=5' || { nbkp_op h1 \
       'nbkp_abort btrfs "${NBKP_DRY_RUN}" "${NBKP_MP_2}"/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
@@ -1046,22 +1046,43 @@ nbkp_begin() {
       fi
     done
   fi
-  if [ -e "$3/snapshots/$4" ] || [ -e "$3/snapshots/.nbkp-partial-$4" ]; then return 75; fi
-  if [ "$2" != 1 ] && ! mkdir "$3/snapshots/.nbkp-partial-$4" 2>/dev/null; then
-    [ -e "$3/snapshots/.nbkp-partial-$4" ] && return 75
+  nbkp_s=$nbkp_name
+  if [ -e "$3/snapshots/$nbkp_s" ] || [ -e "$3/snapshots/.nbkp-partial-$nbkp_s" ]; then return 75; fi
+  if [ "$2" != 1 ] && ! mkdir "$3/snapshots/.nbkp-partial-$nbkp_s" 2>/dev/null; then
+    [ -e "$3/snapshots/.nbkp-partial-$nbkp_s" ] && return 75
     return 1
   fi
-  echo "snapshot $4"
+  echo "snapshot $nbkp_s"
   echo "latest ${nbkp_latest:--}"
 }
 nbkp_newest() {
-  nbkp_newest=
+  nbkp_newest= nbkp_name=$1
   for nbkp_n in $nbkp_names; do nbkp_newest=$nbkp_n; done
   [ -n "$nbkp_newest" ] || return 0
   nbkp_msec "$nbkp_newest"
   nbkp_cn=$nbkp_m
   nbkp_msec "$1"
-  [ "$nbkp_m" -gt "$nbkp_cn" ] || echo "clock $1 $nbkp_newest"
+  [ "$nbkp_m" -gt "$nbkp_cn" ] && return 0
+  echo "clock $1 $nbkp_newest"
+  nbkp_after "$nbkp_newest"
+  nbkp_name=$nbkp_after
+}
+nbkp_after() {
+  nbkp_msec "$1"
+  nbkp_m=$((nbkp_m + 1))
+  nbkp_z=$((nbkp_m / 86400000 + 719468)) nbkp_sd=$((nbkp_m % 86400000))
+  nbkp_era=$((nbkp_z / 146097))
+  nbkp_doe=$((nbkp_z - nbkp_era * 146097))
+  nbkp_yoe=$(((nbkp_doe - nbkp_doe / 1460 + nbkp_doe / 36524 - nbkp_doe / 146096) / 365))
+  nbkp_doy=$((nbkp_doe - (365 * nbkp_yoe + nbkp_yoe / 4 - nbkp_yoe / 100)))
+  nbkp_mp=$(((5 * nbkp_doy + 2) / 153))
+  nbkp_dd=$((nbkp_doy - (153 * nbkp_mp + 2) / 5 + 1))
+  nbkp_mo=$((nbkp_mp < 10 ? nbkp_mp + 3 : nbkp_mp - 9))
+  nbkp_y=$((nbkp_yoe + nbkp_era * 400 + (nbkp_mo <= 2)))
+  nbkp_r=${1#????-??-??T??}
+  nbkp_r=${nbkp_r%"${nbkp_r#?}"}
+  nbkp_after=$(printf '%04d-%02d-%02dT%02d%s%02d%s%02d.%03dZ' "$nbkp_y" "$nbkp_mo" "$nbkp_dd" \
+    $((nbkp_sd / 3600000)) "$nbkp_r" $((nbkp_sd / 60000 % 60)) "$nbkp_r" $((nbkp_sd / 1000 % 60)) $((nbkp_sd % 1000)))
 }
 nbkp_msec() {
   nbkp_epoch "$1"
@@ -1076,10 +1097,13 @@ nbkp_msec() {
 }
 nbkp_commit() {
   [ "$2" = 1 ] && return 0
-  nbkp_cm=$1 nbkp_ce=$3 nbkp_cs=$4 nbkp_co=$5
-  shift 5
+  nbkp_cm=$1 nbkp_ce=$3 nbkp_cs=$4 nbkp_cw=$5 nbkp_co=$6
+  shift 6
   case $nbkp_cm in
     btrfs)
+      nbkp_list_names "$nbkp_ce"
+      nbkp_newest "$nbkp_cw" >/dev/null
+      nbkp_cs=$nbkp_name
       [ -e "$nbkp_ce/snapshots/$nbkp_cs" ] && return 75
       btrfs subvolume snapshot -r "$nbkp_ce/staging" "$nbkp_ce/snapshots/$nbkp_cs" >/dev/null || return 1
       echo "snapshot $nbkp_cs" ;;
@@ -1097,7 +1121,7 @@ nbkp_commit() {
     nbkp_find_latest "$nbkp_ce"
     nbkp_cp=${nbkp_latest:--}
     nbkp_set_latest "$nbkp_ce" "$nbkp_cs" || return 1
-    nbkp_prune "$nbkp_cm" "$nbkp_ce" "$nbkp_cs" "$nbkp_cs" "$nbkp_cp" "$@" || echo "warning pruning failed; snapshots kept"
+    nbkp_prune "$nbkp_cm" "$nbkp_ce" "$nbkp_cw" "$nbkp_cs" "$nbkp_cp" "$@" || echo "warning pruning failed; snapshots kept"
   fi
   nbkp_unlock "$nbkp_ce" "$nbkp_co"
 }

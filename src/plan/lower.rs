@@ -1561,6 +1561,7 @@ impl<'c> Lowering<'c> {
                 } else {
                     var(Var::Snapshot)
                 },
+                now: var(Var::SnapshotCandidate),
                 owner: var(Var::LockOwner),
                 rules: rules.into_iter().chain(prio).collect(),
             });
