@@ -722,6 +722,10 @@ fn monitoring_pings_a_local_server_and_writes_prometheus_metrics_in_both_backend
         );
         assert!(!metrics.exists());
 
+        write(
+            &dir.path().join("laptop/docs/photo.raw"),
+            &"x".repeat(100_000),
+        );
         let before = now();
         let out = run(backend, &config, &[], &[], None);
         let after = now();
@@ -750,6 +754,7 @@ fn monitoring_pings_a_local_server_and_writes_prometheus_metrics_in_both_backend
             "nbkp_sync_last_run_duration_seconds",
             "nbkp_sync_last_exit_status",
             "nbkp_sync_snapshots",
+            "nbkp_sync_last_run_transferred_bytes",
             "nbkp_last_run_timestamp_seconds",
             "nbkp_last_run_exit_status",
         ] {
@@ -780,6 +785,15 @@ fn monitoring_pings_a_local_server_and_writes_prometheus_metrics_in_both_backend
         assert_eq!(
             sample(&samples, "nbkp_sync_snapshots{sync=docs-to-drive}"),
             1.0
+        );
+        // rsync's own totals: the 100 kB file and a little protocol.
+        let sent = sample(
+            &samples,
+            "nbkp_sync_last_run_transferred_bytes{sync=docs-to-drive}",
+        );
+        assert!(
+            (100_000.0..120_000.0).contains(&sent),
+            "{backend:?}: {sent}"
         );
 
         // Now the sync fails (rsync refuses an option): /fail, the failure
@@ -823,6 +837,14 @@ fn monitoring_pings_a_local_server_and_writes_prometheus_metrics_in_both_backend
         assert_eq!(
             sample(&again, "nbkp_sync_snapshots{sync=docs-to-drive}"),
             1.0
+        );
+        // rsync refused its options before sending anything.
+        assert_eq!(
+            sample(
+                &again,
+                "nbkp_sync_last_run_transferred_bytes{sync=docs-to-drive}"
+            ),
+            0.0
         );
         // Only the file: no temporary file left beside it.
         let left: Vec<_> = std::fs::read_dir(metrics.parent().unwrap())

@@ -130,10 +130,11 @@ nbkp_pf_docs_to_usb() {
 nbkp_sync_docs_to_usb() {
   nbkp_candidate colons
   nbkp_op h0 'nbkp_begin hard-link "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
-  rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} \
-      ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} /home/me/Documents/ /media/usb/docs/snapshots/.nbkp-partial-"${NBKP_SNAPSHOT}"/ </dev/null || { nbkp_rsync_failed \
-      $?; nbkp_op h0 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
-  nbkp_op h0 'nbkp_commit hard-link "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}" max=5' || { nbkp_op h0 \
+  rsync ${NBKP_RSYNC_LOG:+"${NBKP_RSYNC_LOG}"} --log-file-format= -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' \
+      '--filter=P .nbkp-*' ${1+"$@"} ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} /home/me/Documents/ /media/usb/docs/snapshots/.nbkp-partial-"${NBKP_SNAPSHOT}"/ \
+      </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; \
+      return 1; }
+  nbkp_op h0 'nbkp_commit hard-link "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_SNAPSHOT}" "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=5' || { nbkp_op h0 \
       'nbkp_abort hard-link "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
@@ -149,11 +150,12 @@ nbkp_pf_docs_to_nas() {
 }
 nbkp_sync_docs_to_nas() {
   nbkp_op h1 'nbkp_lock_for "${NBKP_DRY_RUN}" /srv/backups/docs "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
-  if nbkp_chan_ready docs_to_nas; then rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' \
-      ${1+"$@"} --protect-args -e \
+  if nbkp_chan_ready docs_to_nas; then rsync ${NBKP_RSYNC_LOG:+"${NBKP_RSYNC_LOG}"} --log-file-format= -a --delete --delete-excluded \
+      --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} --protect-args -e \
       "sh -c '[ \"\$1\" = -l ] && shift 2; shift; exec 5<&0; { printf \"%s\\n@@nbkp-go\\n\" \"\$*\"; exec cat <&5; } >&9 & exec cat <&8' nbkp-relay" \
-      /home/me/Documents/ backup@nas.example.org:/srv/backups/docs/ 9>"$NBKP_CTL/ch-docs_to_nas.in" 8<"$NBKP_CTL/ch-docs_to_nas.out"; else rsync -a --delete \
-      --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} --protect-args -e \
+      /home/me/Documents/ backup@nas.example.org:/srv/backups/docs/ 9>"$NBKP_CTL/ch-docs_to_nas.in" 8<"$NBKP_CTL/ch-docs_to_nas.out"; else rsync \
+      ${NBKP_RSYNC_LOG:+"${NBKP_RSYNC_LOG}"} --log-file-format= -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' \
+      '--filter=P .nbkp-*' ${1+"$@"} --protect-args -e \
       "ssh -o ControlPath=${NBKP_CTL}/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes" /home/me/Documents/ \
       backup@nas.example.org:/srv/backups/docs/; fi </dev/null || { nbkp_rsync_failed $?; nbkp_op h1 \
       'nbkp_unlock_for "${NBKP_DRY_RUN}" /srv/backups/docs "${NBKP_LOCK_OWNER}"'; return 1; }
@@ -244,9 +246,11 @@ nbkp_unless_metered() {
   "$@"
 }
 NBKP_MON=0
+NBKP_RSYNC_LOGS='' NBKP_RSYNC_LOG=''
 nbkp_mon_start() {
   if [ "$NBKP_DRY_RUN" = 1 ]; then return 0; fi
   NBKP_MON=1
+  NBKP_RSYNC_LOGS=$(mktemp -d "${TMPDIR:-/tmp}/nbkp-rsync.XXXXXX" 2>/dev/null) || NBKP_RSYNC_LOGS=
   nbkp_mon_ping https://hc-ping.example.org/0d6b3c1e-5f4a-4e1b-9c2d-7a8b9c0d1e2f/start start /dev/null &
   NBKP_MON_PID=$!
 }
@@ -254,6 +258,7 @@ nbkp_mon_end() {
   [ "$NBKP_MON" = 1 ] || return 0
   NBKP_MON=0
   nbkp_mon_metrics "$1"
+  if [ -n "$NBKP_RSYNC_LOGS" ]; then rm -rf "$NBKP_RSYNC_LOGS"; fi
   wait "$NBKP_MON_PID" 2>/dev/null
   nbkp_mb=$(mktemp "${TMPDIR:-/tmp}/nbkp-ping.XXXXXX" 2>/dev/null) || nbkp_mb=
   if [ -n "$nbkp_mb" ]; then nbkp_mon_body "$1" >"$nbkp_mb"; else nbkp_mb=/dev/null; fi
@@ -265,6 +270,7 @@ nbkp_mon_end() {
 }
 nbkp_mon_sync_begin() {
   nbkp_mon_t0=$(date +%s)
+  if [ -n "$NBKP_RSYNC_LOGS" ]; then NBKP_RSYNC_LOG=--log-file=$NBKP_RSYNC_LOGS/$1; fi
 }
 nbkp_mon_sync_end() {
   nbkp_mi=${nbkp_fn#nbkp_sync_}
@@ -276,6 +282,13 @@ nbkp_mon_sync_end() {
   esac
   eval "NBKP_MT_$nbkp_mi=\$nbkp_mon_t0 NBKP_MD_$nbkp_mi=\$((nbkp_mon_t1 - nbkp_mon_t0)) NBKP_MC_$nbkp_mi=\$nbkp_mc"
   if [ "$nbkp_mc" = 0 ]; then eval "NBKP_MS_$nbkp_mi=\$nbkp_mon_t1"; fi
+  if [ -n "$NBKP_RSYNC_LOGS" ]; then eval "NBKP_MB_$nbkp_mi=0"; fi
+  if [ -n "$NBKP_RSYNC_LOGS" ] && [ -f "$NBKP_RSYNC_LOGS/$nbkp_mi" ]; then
+    nbkp_mx=$(sed -n 's/.* sent \([0-9,.]*\) bytes  received \([0-9,.]*\) bytes.*/\1 \2/p' "$NBKP_RSYNC_LOGS/$nbkp_mi" | tail -n 1 | tr -d ',.')
+    rm -f "$NBKP_RSYNC_LOGS/$nbkp_mi"
+    case $nbkp_mx in [0-9]*' '[0-9]*) eval "NBKP_MB_$nbkp_mi=\$((${nbkp_mx% *} + ${nbkp_mx#* }))" ;; esac
+  fi
+  NBKP_RSYNC_LOG=
   eval "nbkp_sd=\${NBKP_MSD_$nbkp_mi-}"
   if [ -n "$nbkp_sd" ] && [ -d "$nbkp_sd" ]; then
     nbkp_mn=$(nbkp_mon_count "$nbkp_sd")
@@ -321,6 +334,11 @@ nbkp_mon_metrics() {
         '# TYPE nbkp_sync_last_exit_status gauge'
     nbkp_mon_value 'nbkp_sync_last_exit_status{sync="docs-to-usb"} ' "${NBKP_MC_docs_to_usb-}"
     nbkp_mon_value 'nbkp_sync_last_exit_status{sync="docs-to-nas"} ' "${NBKP_MC_docs_to_nas-}"
+    printf '%s\n' \
+        '# HELP nbkp_sync_last_run_transferred_bytes Bytes rsync sent and received in the sync'\''s last attempt (rsync run on this machine; 0 when it stopped before its totals).' \
+        '# TYPE nbkp_sync_last_run_transferred_bytes gauge'
+    nbkp_mon_value 'nbkp_sync_last_run_transferred_bytes{sync="docs-to-usb"} ' "${NBKP_MB_docs_to_usb-}"
+    nbkp_mon_value 'nbkp_sync_last_run_transferred_bytes{sync="docs-to-nas"} ' "${NBKP_MB_docs_to_nas-}"
     printf '%s\n' '# HELP nbkp_sync_snapshots Complete snapshots in the sync'\''s destination after its last attempt (destinations on this machine).' \
         '# TYPE nbkp_sync_snapshots gauge'
     nbkp_mon_value 'nbkp_sync_snapshots{sync="docs-to-usb"} ' "${NBKP_MN_docs_to_usb-}"
@@ -568,7 +586,7 @@ nbkp_skip() {
   if [ "$NBKP_STRICTNESS" = ignore-none ]; then NBKP_FAILURES=$((NBKP_FAILURES + 1)); fi
 }
 nbkp_attempt() {
-  nbkp_mon_sync_begin
+  nbkp_mon_sync_begin "$2"
   nbkp_log "Starting sync: $1"
   nbkp_fn=nbkp_sync_$2
   # shellcheck disable=SC2086 # split on purpose: plain flags, one per word
@@ -846,22 +864,43 @@ nbkp_begin() {
       fi
     done
   fi
-  if [ -e "$3/snapshots/$4" ] || [ -e "$3/snapshots/.nbkp-partial-$4" ]; then return 75; fi
-  if [ "$2" != 1 ] && ! mkdir "$3/snapshots/.nbkp-partial-$4" 2>/dev/null; then
-    [ -e "$3/snapshots/.nbkp-partial-$4" ] && return 75
+  nbkp_s=$nbkp_name
+  if [ -e "$3/snapshots/$nbkp_s" ] || [ -e "$3/snapshots/.nbkp-partial-$nbkp_s" ]; then return 75; fi
+  if [ "$2" != 1 ] && ! mkdir "$3/snapshots/.nbkp-partial-$nbkp_s" 2>/dev/null; then
+    [ -e "$3/snapshots/.nbkp-partial-$nbkp_s" ] && return 75
     return 1
   fi
-  echo "snapshot $4"
+  echo "snapshot $nbkp_s"
   echo "latest ${nbkp_latest:--}"
 }
 nbkp_newest() {
-  nbkp_newest=
+  nbkp_newest= nbkp_name=$1
   for nbkp_n in $nbkp_names; do nbkp_newest=$nbkp_n; done
   [ -n "$nbkp_newest" ] || return 0
   nbkp_msec "$nbkp_newest"
   nbkp_cn=$nbkp_m
   nbkp_msec "$1"
-  [ "$nbkp_m" -gt "$nbkp_cn" ] || echo "clock $1 $nbkp_newest"
+  [ "$nbkp_m" -gt "$nbkp_cn" ] && return 0
+  echo "clock $1 $nbkp_newest"
+  nbkp_after "$nbkp_newest"
+  nbkp_name=$nbkp_after
+}
+nbkp_after() {
+  nbkp_msec "$1"
+  nbkp_m=$((nbkp_m + 1))
+  nbkp_z=$((nbkp_m / 86400000 + 719468)) nbkp_sd=$((nbkp_m % 86400000))
+  nbkp_era=$((nbkp_z / 146097))
+  nbkp_doe=$((nbkp_z - nbkp_era * 146097))
+  nbkp_yoe=$(((nbkp_doe - nbkp_doe / 1460 + nbkp_doe / 36524 - nbkp_doe / 146096) / 365))
+  nbkp_doy=$((nbkp_doe - (365 * nbkp_yoe + nbkp_yoe / 4 - nbkp_yoe / 100)))
+  nbkp_mp=$(((5 * nbkp_doy + 2) / 153))
+  nbkp_dd=$((nbkp_doy - (153 * nbkp_mp + 2) / 5 + 1))
+  nbkp_mo=$((nbkp_mp < 10 ? nbkp_mp + 3 : nbkp_mp - 9))
+  nbkp_y=$((nbkp_yoe + nbkp_era * 400 + (nbkp_mo <= 2)))
+  nbkp_r=${1#????-??-??T??}
+  nbkp_r=${nbkp_r%"${nbkp_r#?}"}
+  nbkp_after=$(printf '%04d-%02d-%02dT%02d%s%02d%s%02d.%03dZ' "$nbkp_y" "$nbkp_mo" "$nbkp_dd" \
+    $((nbkp_sd / 3600000)) "$nbkp_r" $((nbkp_sd / 60000 % 60)) "$nbkp_r" $((nbkp_sd / 1000 % 60)) $((nbkp_sd % 1000)))
 }
 nbkp_msec() {
   nbkp_epoch "$1"
@@ -876,10 +915,13 @@ nbkp_msec() {
 }
 nbkp_commit() {
   [ "$2" = 1 ] && return 0
-  nbkp_cm=$1 nbkp_ce=$3 nbkp_cs=$4 nbkp_co=$5
-  shift 5
+  nbkp_cm=$1 nbkp_ce=$3 nbkp_cs=$4 nbkp_cw=$5 nbkp_co=$6
+  shift 6
   case $nbkp_cm in
     btrfs)
+      nbkp_list_names "$nbkp_ce"
+      nbkp_newest "$nbkp_cw" >/dev/null
+      nbkp_cs=$nbkp_name
       [ -e "$nbkp_ce/snapshots/$nbkp_cs" ] && return 75
       btrfs subvolume snapshot -r "$nbkp_ce/staging" "$nbkp_ce/snapshots/$nbkp_cs" >/dev/null || return 1
       echo "snapshot $nbkp_cs" ;;
@@ -897,7 +939,7 @@ nbkp_commit() {
     nbkp_find_latest "$nbkp_ce"
     nbkp_cp=${nbkp_latest:--}
     nbkp_set_latest "$nbkp_ce" "$nbkp_cs" || return 1
-    nbkp_prune "$nbkp_cm" "$nbkp_ce" "$nbkp_cs" "$nbkp_cs" "$nbkp_cp" "$@" || echo "warning pruning failed; snapshots kept"
+    nbkp_prune "$nbkp_cm" "$nbkp_ce" "$nbkp_cw" "$nbkp_cs" "$nbkp_cp" "$@" || echo "warning pruning failed; snapshots kept"
   fi
   nbkp_unlock "$nbkp_ce" "$nbkp_co"
 }

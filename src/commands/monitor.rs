@@ -20,6 +20,8 @@ struct Attempt {
     locked: bool,
     /// Complete snapshots in its destination right after (see `SNAPSHOTS`).
     snapshots: Option<usize>,
+    /// What rsync logged it sent and received (see `TRANSFERRED`).
+    transferred: Option<u64>,
 }
 
 #[derive(Default)]
@@ -35,6 +37,8 @@ pub struct Timing {
     attempts: Arc<Mutex<Attempts>>,
     /// Sync → its snapshots directory on this machine.
     snapshot_dirs: HashMap<String, String>,
+    /// Sync → its rsync's log file (in `Monitor::logs`).
+    transfer_logs: HashMap<String, std::path::PathBuf>,
 }
 
 /// What `nbkp_mon_count` counts: directories named like snapshots.
@@ -85,6 +89,12 @@ impl Ui for Timing {
                         .snapshot_dirs
                         .get(&result.sync_slug)
                         .and_then(|d| count_snapshots(d)),
+                    // Read and removed; no totals (rsync stopped early) is 0.
+                    transferred: self.transfer_logs.get(&result.sync_slug).map(|f| {
+                        let log = std::fs::read_to_string(f).unwrap_or_default();
+                        let _ = std::fs::remove_file(f);
+                        monitoring::transferred_bytes(&log).unwrap_or(0)
+                    }),
                 };
                 a.done.insert(result.sync_slug.clone(), attempt);
             }
@@ -106,17 +116,35 @@ pub struct Monitor {
     /// The start ping, sent while the run goes on (an unreachable server
     /// must not delay the backup); the end ping waits for it.
     start: Option<std::thread::JoinHandle<()>>,
+    /// Where the syncs' rsync logs go (removed with the monitor).
+    logs: Option<tempfile::TempDir>,
 }
 
 impl Monitor {
     /// `None` without monitoring, and in a dry run (nothing happened to report).
     pub fn new(plan: Option<&MonitoringPlan>, dry_run: bool) -> Option<Monitor> {
         let plan = plan.filter(|_| !dry_run)?.clone();
+        let logs = plan
+            .metrics
+            .as_ref()
+            .filter(|m| !m.transfer_logs.is_empty())
+            .and_then(|_| {
+                tempfile::Builder::new()
+                    .prefix("nbkp-rsync.")
+                    .tempdir()
+                    .ok()
+            });
         Some(Monitor {
             plan,
             attempts: Arc::default(),
             start: None,
+            logs,
         })
+    }
+
+    /// The directory rsync logs to (`RunOptions::rsync_logs`).
+    pub fn rsync_logs(&self) -> Option<std::path::PathBuf> {
+        self.logs.as_ref().map(|d| d.path().to_path_buf())
     }
 
     /// The run begins: `<url>/start`, in the background.
@@ -147,6 +175,14 @@ impl Monitor {
                 .flat_map(|m| &m.snapshot_dirs)
                 .map(|d| (d.sync.clone(), d.dir.clone()))
                 .collect(),
+            transfer_logs: match (&self.logs, &self.plan.metrics) {
+                (Some(dir), Some(m)) => m
+                    .transfer_logs
+                    .iter()
+                    .map(|t| (t.sync.clone(), dir.path().join(&t.file)))
+                    .collect(),
+                _ => HashMap::new(),
+            },
         })
     }
 
@@ -277,6 +313,7 @@ fn write_metrics(
                 format!("{:.3}", a.duration.as_secs_f64())
             }
             n if n == monitoring::SNAPSHOTS.name => a.snapshots?.to_string(),
+            n if n == monitoring::TRANSFERRED.name => a.transferred?.to_string(),
             _ => monitoring::status_value(a.succeeded, a.locked).to_string(),
         })
     });

@@ -41,11 +41,13 @@ pub fn run_recording_to(args: &RunArgs, state_file: Option<std::path::PathBuf>) 
         Ok(p) => p,
         Err(code) => return code,
     };
+    let mut monitor = super::monitor::Monitor::new(plan.monitoring.as_ref(), args.dry_run);
     let run = RunOptions {
         dry_run: args.dry_run,
         progress: args.progress.mode().to_string(),
         strictness: strictness(args.strictness),
         stream_rsync: args.output == OutputFormat::Human && args.progress.mode() != "none",
+        rsync_logs: monitor.as_ref().and_then(|m| m.rsync_logs()),
     };
     let ui: Box<dyn Ui> = if args.output == OutputFormat::Human && std::io::stderr().is_terminal() {
         Box::new(TerminalUi::default())
@@ -57,7 +59,6 @@ pub fn run_recording_to(args: &RunArgs, state_file: Option<std::path::PathBuf>) 
         state_file.clone(),
         args.dry_run,
     ));
-    let mut monitor = super::monitor::Monitor::new(plan.monitoring.as_ref(), args.dry_run);
     let ui = match &monitor {
         Some(m) => m.wrap(ui),
         None => ui,

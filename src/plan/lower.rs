@@ -241,10 +241,22 @@ pub fn lower(
         .collect();
     // Every sync the run could have run, in config order: one left out
     // (-L, --not-metered) keeps its lines in the metrics file.
+    let metrics = config
+        .monitoring
+        .as_ref()
+        .is_some_and(|m| m.metrics_file.is_some());
+    let transfer_logs = match metrics {
+        true => syncs
+            .iter_mut()
+            .filter_map(monitoring::log_transfers)
+            .collect(),
+        false => Vec::new(),
+    };
     let monitoring = monitoring::lower(
         config.monitoring.as_ref(),
         enabled.iter().map(|s| s.to_string()).collect(),
         syncs.iter().filter_map(monitoring::snapshot_dir).collect(),
+        transfer_logs,
     );
     let uses_script_dir = options.relative_src || options.relative_dst;
     let init = init_ops(&lw.sites, options.allow_unmounted);

@@ -95,6 +95,62 @@ pub struct MetricsPlan {
     /// A remote destination's are not counted (no round trip for it).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub snapshot_dirs: Vec<SnapshotDir>,
+    /// The syncs whose rsync (run on this machine) logs its totals to
+    /// `--log-file=<a run's private directory>/<file>` (see [`log_transfers`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub transfer_logs: Vec<TransferLog>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TransferLog {
+    pub sync: String,
+    pub file: String,
+}
+
+/// With a metrics file: rsync logs only its totals (`--log-file-format=`
+/// empty: no line per file) to [`Var::RsyncLog`], right after the
+/// program's name, when it runs on this machine (not inside `ssh HOST …`).
+/// Returns whether it does.
+pub fn log_transfers(sync: &mut super::SyncPlan) -> Option<TransferLog> {
+    fn insert(argv: &mut Vec<super::Arg>) -> bool {
+        if matches!(argv.first(), Some(super::Arg::Lit(p)) if p == "ssh") {
+            return false;
+        }
+        let Some(at) = argv
+            .iter()
+            .position(|a| matches!(a, super::Arg::Lit(p) if p == "rsync"))
+        else {
+            return false;
+        };
+        argv.insert(at + 1, super::Arg::Optional(super::Var::RsyncLog));
+        argv.insert(at + 2, super::Arg::lit("--log-file-format="));
+        true
+    }
+    if !insert(&mut sync.rsync) {
+        return None;
+    }
+    if let Some(channel) = &mut sync.channel {
+        insert(&mut channel.rsync);
+    }
+    Some(TransferLog {
+        sync: sync.slug.clone(),
+        file: sync.ident.clone(),
+    })
+}
+
+/// What rsync's log says it sent and received (its last totals line:
+/// `… sent N bytes  received M bytes  total size T`).
+pub fn transferred_bytes(log: &str) -> Option<u64> {
+    let number = |t: &str| -> Option<u64> {
+        let digits: String = t.chars().filter(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    log.lines().rev().find_map(|l| {
+        let (_, rest) = l.split_once(" sent ")?;
+        let (sent, rest) = rest.split_once(" bytes  received ")?;
+        let (received, _) = rest.split_once(" bytes")?;
+        Some(number(sent)? + number(received)?)
+    })
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -151,6 +207,12 @@ pub const LAST_STATUS: Metric = Metric {
     per_sync: true,
     kept: Kept::UnlessAttempted,
 };
+pub const TRANSFERRED: Metric = Metric {
+    name: "nbkp_sync_last_run_transferred_bytes",
+    help: "Bytes rsync sent and received in the sync's last attempt (rsync run on this machine; 0 when it stopped before its totals).",
+    per_sync: true,
+    kept: Kept::UnlessAttempted,
+};
 pub const SNAPSHOTS: Metric = Metric {
     name: "nbkp_sync_snapshots",
     help: "Complete snapshots in the sync's destination after its last attempt (destinations on this machine).",
@@ -171,11 +233,12 @@ pub const RUN_STATUS: Metric = Metric {
 };
 
 /// Every metric, in the file's order.
-pub const METRICS: [Metric; 7] = [
+pub const METRICS: [Metric; 8] = [
     LAST_SUCCESS,
     LAST_RUN,
     LAST_DURATION,
     LAST_STATUS,
+    TRANSFERRED,
     SNAPSHOTS,
     RUN_TIMESTAMP,
     RUN_STATUS,
@@ -226,6 +289,7 @@ pub fn lower(
     monitoring: Option<&Monitoring>,
     syncs: Vec<String>,
     snapshot_dirs: Vec<SnapshotDir>,
+    transfer_logs: Vec<TransferLog>,
 ) -> Option<MonitoringPlan> {
     let m = monitoring?;
     let ping = m.ping_url.as_ref().map(|url| PingPlan {
@@ -238,6 +302,7 @@ pub fn lower(
         path: path.clone(),
         syncs,
         snapshot_dirs,
+        transfer_logs,
     });
     (ping.is_some() || metrics.is_some()).then_some(MonitoringPlan { ping, metrics })
 }
@@ -290,6 +355,7 @@ mod tests {
             path: "/x.prom".into(),
             syncs: vec!["a".into(), "b".into()],
             snapshot_dirs: vec![],
+            transfer_logs: vec![],
         };
         let previous = "nbkp_sync_last_success_timestamp_seconds{sync=\"b\"} 100\nnbkp_sync_last_exit_status{sync=\"b\"} 0\n";
         let text = textfile(&plan, previous, |m, s| match (m.name, s) {
@@ -304,6 +370,14 @@ mod tests {
             text.contains("# TYPE nbkp_last_run_exit_status gauge\nnbkp_last_run_exit_status 0\n")
         );
         assert!(!text.contains("sync=\"a\"} \n"));
+    }
+
+    #[test]
+    fn rsync_log_totals() {
+        let log = "2026/12/07 16:49:52 [31389] building file list\n\
+                   2026/12/07 16:49:52 [31389] sent 123,595 bytes  received 40 bytes  total size 123456\n";
+        assert_eq!(transferred_bytes(log), Some(123_635));
+        assert_eq!(transferred_bytes("nothing\n"), None);
     }
 
     #[test]

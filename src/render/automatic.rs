@@ -59,6 +59,8 @@ struct MetricsView {
     families: Vec<FamilyView>,
     /// Where each sync's snapshots are counted.
     snapshot_dirs: Vec<SnapshotDirView>,
+    /// Some sync's rsync logs its totals (`Var::RsyncLog`).
+    logs: bool,
 }
 
 #[derive(Serialize)]
@@ -84,6 +86,7 @@ fn expansion(metric: &Metric, ident: Option<&str>) -> Value {
                 n if n == monitoring::LAST_RUN.name => "MT",
                 n if n == monitoring::LAST_DURATION.name => "MD",
                 n if n == monitoring::SNAPSHOTS.name => "MN",
+                n if n == monitoring::TRANSFERRED.name => "MB",
                 _ => "MC",
             };
             debug_assert!(metric.kept != Kept::Never);
@@ -135,6 +138,7 @@ pub fn block(env: &minijinja::Environment<'_>, plan: &Plan) -> Result<Value, min
     });
     let metrics = mon.and_then(|m| m.metrics.as_ref()).map(|m| MetricsView {
         path: m.path.clone(),
+        logs: !m.transfer_logs.is_empty(),
         snapshot_dirs: m
             .snapshot_dirs
             .iter()
