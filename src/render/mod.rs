@@ -5,6 +5,7 @@
 //! arguments become shell words (see [`words`]), so a plain `{{ value }}` is
 //! always safe and a raw insertion needs an explicit `|safe`.
 
+mod automatic;
 mod mount;
 mod shake;
 mod wrap;
@@ -19,6 +20,7 @@ use crate::shell::quoted;
 const SCRIPT: &str = include_str!("../../templates/script.sh.j2");
 const MOUNT: &str = include_str!("../../templates/mount.sh.j2");
 const SYNC: &str = include_str!("../../templates/sync.sh.j2");
+const AUTOMATIC: &str = include_str!("../../templates/automatic.sh.j2");
 use crate::plan::words;
 use crate::runtime::LIB;
 
@@ -101,6 +103,8 @@ fn environment() -> Environment<'static> {
         .expect("templates/mount.sh.j2 parses");
     env.add_template("sync.sh", SYNC)
         .expect("templates/sync.sh.j2 parses");
+    env.add_template("automatic.sh", AUTOMATIC)
+        .expect("templates/automatic.sh.j2 parses");
     env
 }
 
@@ -209,6 +213,8 @@ struct RunView<'p> {
     upstream_slug: Option<&'p str>,
     /// The later sync whose session opens when this one starts, and its host.
     ahead: Option<(Value, String)>,
+    /// A remote side: skipped on a metered connection (`--not-metered`).
+    remote: bool,
 }
 
 /// One sync's functions (`templates/sync.sh.j2`).
@@ -489,6 +495,8 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
             }
         })
         .collect();
+    let remote: std::collections::HashSet<&str> =
+        plan.remote_syncs.iter().map(String::as_str).collect();
     let syncs: Vec<RunView> = plan
         .syncs
         .iter()
@@ -503,6 +511,7 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
                 .map(|u| ident(&u.replace('-', "_"))),
             upstream_slug: s.schedule.upstream.as_deref(),
             ahead: ahead(plan, s),
+            remote: remote.contains(s.slug.as_str()),
         })
         .collect();
     let env = environment();
@@ -530,6 +539,7 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
             .to_string()
             + "\n",
     );
+    let automatic_block = automatic::block(&env, plan)?;
     let tmpl = env.get_template("script.sh")?;
     let context = minijinja::context! {
         exit => crate::exit::for_script(),
@@ -602,6 +612,8 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
         mounts => mounts,
         credentials => credentials,
         mount_block => mount_block,
+        automatic_block => automatic_block,
+        monitoring => plan.monitoring.is_some(),
         not_mounted => crate::plan::mount::NOT_MOUNTED,
         // Safe: constant text, replaced by the part of the runtime library
         // the script uses (see `shake`), inside a quoted here-document.
