@@ -529,6 +529,8 @@ pub struct RunArgs {
     pub no_prune: bool,
     #[command(flatten)]
     pub mount: MountArgs,
+    #[command(flatten)]
+    pub conditions: ConditionArgs,
     /// Output format (logs always go to stderr)
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
@@ -655,6 +657,29 @@ pub struct ScheduleArgs {
     /// The nbkp binary the timer runs [default: this one]
     #[arg(long, value_name = "FILE")]
     pub nbkp: Option<PathBuf>,
+    /// Also run when a backup drive is plugged in: systemd, a second service
+    /// wanted by the drive's mount (or, mount-managed, device) unit; launchd,
+    /// StartOnMount (any mount). Not for cron
+    #[arg(long)]
+    pub on_plug: bool,
+    /// With --on-plug (systemd): only these removable volumes start a run
+    /// (repeatable) [default: all of the config's removable volumes]
+    #[arg(long = "volume", value_name = "NAME", requires = "on_plug")]
+    pub volume: Vec<String>,
+    #[command(flatten)]
+    pub conditions: ConditionArgs,
+}
+
+/// When a run should not happen at all, or not for some syncs.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct ConditionArgs {
+    /// Skip the run when on battery (it says so and exits 0)
+    #[arg(long)]
+    pub on_ac_power: bool,
+    /// Skip syncs with a remote side on a metered connection
+    /// (NetworkManager's GENERAL.METERED); local syncs run
+    #[arg(long)]
+    pub not_metered: bool,
 }
 
 #[derive(Debug, Args)]

@@ -138,11 +138,33 @@ pub struct Job {
     pub has_ionice: bool,
     /// Where launchd writes the job's output (absolute).
     pub log_file: String,
+    /// `--on-plug`: the systemd units whose start means a backup drive
+    /// arrived (see [`PlugTrigger`]); launchd uses `StartOnMount` when
+    /// this is not empty.
+    pub plug: Vec<PlugTrigger>,
+    /// `--on-ac-power`: systemd's `ConditionACPower=true` (the run checks
+    /// it itself too: launchd and cron have no such condition).
+    pub on_ac_power: bool,
+}
+
+/// A removable volume and the systemd unit that starts when it arrives:
+/// its mount point's `.mount` unit, or for a mount-managed volume (which
+/// nbkp mounts itself, so its mount would start a second run) the
+/// `.device` unit of its partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlugTrigger {
+    pub volume: String,
+    pub unit: String,
 }
 
 /// The systemd unit names.
 pub const SYSTEMD_SERVICE: &str = "nbkp.service";
 pub const SYSTEMD_TIMER: &str = "nbkp.timer";
+/// The service a drive's arrival starts (`--on-plug`). Not `nbkp.service`:
+/// systemd merges a start into a running one, so a drive plugged in during
+/// a timer's run would wait for the next tick; a second unit runs at once,
+/// and destination locks keep the two runs off each other's destinations.
+pub const SYSTEMD_PLUG_SERVICE: &str = "nbkp-plug.service";
 /// The LaunchAgent's label (its file is `<label>.plist`).
 pub const LAUNCHD_LABEL: &str = "nbkp.run";
 /// Lines around nbkp's part of a crontab, so it can be replaced in place.
@@ -155,8 +177,50 @@ pub fn systemd_service(job: &Job) -> String {
     s.push_str("# Written by `nbkp schedule systemd`; run by nbkp.timer.\n");
     s.push_str("[Unit]\n");
     s.push_str("Description=nbkp backups (nbkp run)\n");
-    s.push_str("Documentation=man:nbkp-run(1)\n\n");
-    s.push_str("[Service]\n");
+    s.push_str("Documentation=man:nbkp-run(1)\n");
+    service_body(&mut s, job);
+    if !job.drive_mounts.is_empty() && job.plug.is_empty() {
+        s.push_str(
+            "\n# To back up as soon as a drive is mounted: nbkp schedule systemd --on-plug\n",
+        );
+        s.push_str("# (a second unit, nbkp-plug.service, wanted by these):\n");
+        for m in &job.drive_mounts {
+            let _ = writeln!(s, "#   {}", systemd_mount_unit(m));
+        }
+    }
+    s
+}
+
+/// `nbkp-plug.service` (`--on-plug`): the same run, started when one of
+/// the drives arrives (wanted by, and ordered after, its unit).
+pub fn systemd_plug_service(job: &Job) -> String {
+    let units: Vec<&str> = job.plug.iter().map(|p| p.unit.as_str()).collect();
+    let mut s = String::new();
+    s.push_str(
+        "# Written by `nbkp schedule systemd --on-plug`: runs when a backup drive arrives.\n",
+    );
+    for p in &job.plug {
+        let _ = writeln!(s, "#   {}: {}", p.volume, p.unit);
+    }
+    s.push_str("# A drive plugged in during a run starts this second run at once; each\n");
+    s.push_str("# destination's lock keeps the two runs apart (a locked one is skipped).\n");
+    s.push_str("[Unit]\n");
+    s.push_str("Description=nbkp backups when a backup drive is plugged in\n");
+    s.push_str("Documentation=man:nbkp-schedule(1)\n");
+    let _ = writeln!(s, "After={}", units.join(" "));
+    service_body(&mut s, job);
+    s.push_str("\n[Install]\n");
+    let _ = writeln!(s, "WantedBy={}", units.join(" "));
+    s
+}
+
+/// `[Service]` of both services, and the conditions of `[Unit]` before it.
+fn service_body(s: &mut String, job: &Job) {
+    if job.on_ac_power {
+        s.push_str("# Not on battery (nbkp run --on-ac-power checks it too).\n");
+        s.push_str("ConditionACPower=true\n");
+    }
+    s.push_str("\n[Service]\n");
     s.push_str("Type=oneshot\n");
     let _ = writeln!(s, "ExecStart={}", shell::systemd_exec_line(&job.argv));
     s.push_str("# Stay out of the way: lowest CPU and IO priority, for rsync and ssh too.\n");
@@ -166,15 +230,6 @@ pub fn systemd_service(job: &Job) -> String {
     // A sync that failed or a locked destination is reported by nbkp itself;
     // exit 3 (locked: another run is busy) is not a unit failure.
     s.push_str("SuccessExitStatus=3\n");
-    if !job.drive_mounts.is_empty() {
-        s.push_str("\n# To back up as soon as a drive is mounted, uncomment and run\n");
-        s.push_str("# `systemctl --user daemon-reload && systemctl --user enable nbkp.service`:\n");
-        s.push_str("#[Install]\n");
-        for m in &job.drive_mounts {
-            let _ = writeln!(s, "#WantedBy={}", systemd_mount_unit(m));
-        }
-    }
-    s
 }
 
 /// `nbkp.timer`: calendar-based so that `Persistent=true` catches up a run
@@ -218,10 +273,12 @@ pub fn launchd_plist(job: &Job) -> Result<String, String> {
         "  <key>StartInterval</key>\n  <integer>{}</integer>",
         job.every.seconds()
     );
-    s.push_str(
-        "  <!-- Plugging in a drive (any mount) starts a run; absent drives are skipped. -->\n",
-    );
-    s.push_str("  <key>StartOnMount</key>\n  <true/>\n");
+    if !job.plug.is_empty() {
+        s.push_str(
+            "  <!-- Plugging in a drive (any mount) starts a run; absent drives are skipped. -->\n",
+        );
+        s.push_str("  <key>StartOnMount</key>\n  <true/>\n");
+    }
     s.push_str("  <key>ProcessType</key>\n  <string>Background</string>\n");
     s.push_str("  <key>Nice</key>\n  <integer>19</integer>\n");
     s.push_str("  <key>LowPriorityIO</key>\n  <true/>\n");
@@ -289,9 +346,27 @@ pub fn merge_crontab(existing: &str, block: &str) -> String {
 
 /// The systemd mount unit of a path (as `systemd-escape -p --suffix=mount`).
 pub fn systemd_mount_unit(path: &str) -> String {
-    let trimmed = path.trim_matches('/');
+    systemd_path_unit(path, "mount")
+}
+
+/// The device unit of a partition by its UUID (as `systemd-escape -p
+/// --suffix=device /dev/disk/by-uuid/UUID`).
+pub fn systemd_device_unit(uuid: &str) -> String {
+    systemd_path_unit(&format!("/dev/disk/by-uuid/{uuid}"), "device")
+}
+
+/// `systemd-escape --path --suffix=SUFFIX PATH`: `/` between components
+/// becomes `-`, a leading `.` and every byte but ASCII letters, digits,
+/// `:`, `_` and `.` become `\xNN`; the root is `-`.
+fn systemd_path_unit(path: &str, suffix: &str) -> String {
+    // systemd-escape --path also drops empty and `.` components.
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    let trimmed = parts.join("/");
     if trimmed.is_empty() {
-        return "-.mount".into();
+        return format!("-.{suffix}");
     }
     let mut out = String::new();
     for (i, b) in trimmed.bytes().enumerate() {
@@ -304,7 +379,8 @@ pub fn systemd_mount_unit(path: &str) -> String {
             }
         }
     }
-    out.push_str(".mount");
+    out.push('.');
+    out.push_str(suffix);
     out
 }
 
@@ -358,6 +434,8 @@ mod tests {
             drive_mounts: vec![],
             has_ionice: true,
             log_file: "/tmp/x".into(),
+            plug: vec![],
+            on_ac_power: false,
         };
         let block = cron_block(&job);
         let first = merge_crontab("MAILTO=me\n0 1 * * * other\n", &block);

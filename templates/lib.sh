@@ -396,8 +396,10 @@ nbkp_unlock_for() {
 # only what is marked unfinished, never a complete snapshot), the new
 # snapshot's directory, again marked unfinished until nbkp_commit renames it,
 # and what --link-dest should use. A clock behind the newest snapshot is
-# reported ("clock NOW NEWEST"); the backup still runs. A dry run changes
-# nothing and takes no lock.
+# reported ("clock NOW NEWEST"); the backup still runs, and its snapshot is
+# named 1 ms after the newest (so `latest` stays the newest name: tools
+# that take names after `latest` for leftovers, as the Python nbkp does,
+# find none). A dry run changes nothing and takes no lock.
 # nbkp_begin MODE DRY ENDPOINT CANDIDATE OWNER STALE
 nbkp_begin() {
   if [ "$2" != 1 ]; then nbkp_lock "$3" "$5" "$6" || return; fi
@@ -417,27 +419,53 @@ nbkp_begin() {
       fi
     done
   fi
-  if [ -e "$3/snapshots/$4" ] || [ -e "$3/snapshots/.nbkp-partial-$4" ]; then return 75; fi
-  if [ "$2" != 1 ] && ! mkdir "$3/snapshots/.nbkp-partial-$4" 2>/dev/null; then
-    [ -e "$3/snapshots/.nbkp-partial-$4" ] && return 75
+  nbkp_s=$nbkp_name
+  if [ -e "$3/snapshots/$nbkp_s" ] || [ -e "$3/snapshots/.nbkp-partial-$nbkp_s" ]; then return 75; fi
+  if [ "$2" != 1 ] && ! mkdir "$3/snapshots/.nbkp-partial-$nbkp_s" 2>/dev/null; then
+    [ -e "$3/snapshots/.nbkp-partial-$nbkp_s" ] && return 75
     return 1
   fi
-  echo "snapshot $4"
+  echo "snapshot $nbkp_s"
   echo "latest ${nbkp_latest:--}"
 }
 
 # Sets nbkp_newest to the last of $nbkp_names (the glob sorts them, and
-# names sort in time order), or to nothing; prints "clock NOW NEWEST" when
-# NOW (the new snapshot's name: the clock's time) is not after it.
+# names sort in time order), or to nothing, and nbkp_name to the new
+# snapshot's name: NOW (the clock's time), or 1 ms after the newest when
+# NOW is not after it, which "clock NOW NEWEST" reports.
 # nbkp_newest NOW
 nbkp_newest() {
-  nbkp_newest=
+  nbkp_newest= nbkp_name=$1
   for nbkp_n in $nbkp_names; do nbkp_newest=$nbkp_n; done
   [ -n "$nbkp_newest" ] || return 0
   nbkp_msec "$nbkp_newest"
   nbkp_cn=$nbkp_m
   nbkp_msec "$1"
-  [ "$nbkp_m" -gt "$nbkp_cn" ] || echo "clock $1 $nbkp_newest"
+  [ "$nbkp_m" -gt "$nbkp_cn" ] && return 0
+  echo "clock $1 $nbkp_newest"
+  nbkp_after "$nbkp_newest"
+  nbkp_name=$nbkp_after
+}
+
+# nbkp_after NAME: sets nbkp_after to the name of the millisecond after
+# NAME, with its separator (src/exec/clock.rs `name_after`; days to a date
+# by Howard Hinnant's algorithm, as nbkp_epoch's inverse).
+nbkp_after() {
+  nbkp_msec "$1"
+  nbkp_m=$((nbkp_m + 1))
+  nbkp_z=$((nbkp_m / 86400000 + 719468)) nbkp_sd=$((nbkp_m % 86400000))
+  nbkp_era=$((nbkp_z / 146097))
+  nbkp_doe=$((nbkp_z - nbkp_era * 146097))
+  nbkp_yoe=$(((nbkp_doe - nbkp_doe / 1460 + nbkp_doe / 36524 - nbkp_doe / 146096) / 365))
+  nbkp_doy=$((nbkp_doe - (365 * nbkp_yoe + nbkp_yoe / 4 - nbkp_yoe / 100)))
+  nbkp_mp=$(((5 * nbkp_doy + 2) / 153))
+  nbkp_dd=$((nbkp_doy - (153 * nbkp_mp + 2) / 5 + 1))
+  nbkp_mo=$((nbkp_mp < 10 ? nbkp_mp + 3 : nbkp_mp - 9))
+  nbkp_y=$((nbkp_yoe + nbkp_era * 400 + (nbkp_mo <= 2)))
+  nbkp_r=${1#????-??-??T??}
+  nbkp_r=${nbkp_r%"${nbkp_r#?}"}
+  nbkp_after=$(printf '%04d-%02d-%02dT%02d%s%02d%s%02d.%03dZ' "$nbkp_y" "$nbkp_mo" "$nbkp_dd" \
+    $((nbkp_sd / 3600000)) "$nbkp_r" $((nbkp_sd / 60000 % 60)) "$nbkp_r" $((nbkp_sd / 1000 % 60)) $((nbkp_sd % 1000)))
 }
 
 # nbkp_msec NAME: sets nbkp_m to the name's time in milliseconds since the
@@ -460,15 +488,19 @@ nbkp_msec() {
 # retention policy runs, with the new snapshot's time as now. Never pruned
 # here: the snapshot `latest` named before (so two good snapshots remain
 # whatever the clock says), and nothing at all when the clock is behind the
-# newest snapshot. The lock is released. 75: the snapshot name is taken
-# (the lock is kept).
-# nbkp_commit MODE DRY ENDPOINT SNAPSHOT OWNER [RULE=VALUE...]
+# newest snapshot (NOW, the clock's time, is not the snapshot's name: see
+# nbkp_begin). btrfs names its snapshot here, from NOW, as nbkp_begin would.
+# The lock is released. 75: the snapshot name is taken (the lock is kept).
+# nbkp_commit MODE DRY ENDPOINT SNAPSHOT NOW OWNER [RULE=VALUE...]
 nbkp_commit() {
   [ "$2" = 1 ] && return 0
-  nbkp_cm=$1 nbkp_ce=$3 nbkp_cs=$4 nbkp_co=$5
-  shift 5
+  nbkp_cm=$1 nbkp_ce=$3 nbkp_cs=$4 nbkp_cw=$5 nbkp_co=$6
+  shift 6
   case $nbkp_cm in
     btrfs)
+      nbkp_list_names "$nbkp_ce"
+      nbkp_newest "$nbkp_cw" >/dev/null
+      nbkp_cs=$nbkp_name
       [ -e "$nbkp_ce/snapshots/$nbkp_cs" ] && return 75
       btrfs subvolume snapshot -r "$nbkp_ce/staging" "$nbkp_ce/snapshots/$nbkp_cs" >/dev/null || return 1
       echo "snapshot $nbkp_cs" ;;
@@ -486,7 +518,7 @@ nbkp_commit() {
     nbkp_find_latest "$nbkp_ce"
     nbkp_cp=${nbkp_latest:--}
     nbkp_set_latest "$nbkp_ce" "$nbkp_cs" || return 1
-    nbkp_prune "$nbkp_cm" "$nbkp_ce" "$nbkp_cs" "$nbkp_cs" "$nbkp_cp" "$@" || echo "warning pruning failed; snapshots kept"
+    nbkp_prune "$nbkp_cm" "$nbkp_ce" "$nbkp_cw" "$nbkp_cs" "$nbkp_cp" "$@" || echo "warning pruning failed; snapshots kept"
   fi
   nbkp_unlock "$nbkp_ce" "$nbkp_co"
 }

@@ -166,6 +166,9 @@ fn examples_cover_every_config_field() {
         "type: rsync-daemon",
         "module:",
         "password-command:",
+        "monitoring:",
+        "ping-url:",
+        "metrics-file:",
     ];
     let missing: Vec<&str> = keys.iter().copied().filter(|k| !all.contains(k)).collect();
     assert!(missing.is_empty(), "no example shows: {missing:?}");

@@ -1099,41 +1099,56 @@ fn pruning_orphans_and_foreign_entries(be: &dyn Backend) {
     );
 }
 
-/// A snapshot name that is already taken is never reused: the operation
-/// refuses it (exit 75) and the script retries with a new name.
+/// A snapshot name that is already taken is never reused: a clock on an
+/// existing name (not after the newest) names the snapshot 1 ms after the
+/// newest; a name whose unfinished directory exists is refused (exit 75)
+/// and the script retries with a new name.
 #[test]
 fn a_taken_snapshot_name_is_never_reused() {
     let Some(w) = World::new(false, false) else {
         return;
     };
     let ep = w.root().join("ep");
-    std::fs::create_dir_all(ep.join("snapshots/2026-01-01T00:00:00.000Z")).unwrap();
-    std::os::unix::fs::symlink("snapshots/2026-01-01T00:00:00.000Z", ep.join("latest")).unwrap();
+    let taken = "2026-01-01T00:00:00.000Z";
+    std::fs::create_dir_all(ep.join("snapshots").join(taken)).unwrap();
+    std::os::unix::fs::symlink(format!("snapshots/{taken}"), ep.join("latest")).unwrap();
     let lib =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/lib.sh")).unwrap();
-    for (op, args) in [
-        (
-            "nbkp_begin",
-            "hard-link 0 \"$1\" 2026-01-01T00:00:00.000Z me_boot_1 -",
-        ),
-        (
-            "nbkp_commit",
-            "btrfs 0 \"$1\" 2026-01-01T00:00:00.000Z 0 me_boot_1",
-        ),
-    ] {
-        let out = std::process::Command::new("dash")
-            .args(["-c", &format!("{lib}\n{op} {args}"), "nbkp"])
+    let begin = |candidate: &str| {
+        std::process::Command::new("dash")
+            .args([
+                "-c",
+                &format!("{lib}\nnbkp_begin hard-link 0 \"$1\" {candidate} me_boot_1 -"),
+                "nbkp",
+            ])
             .arg(&ep)
             .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(75),
-            "{op}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    assert_eq!(std::fs::read_dir(ep.join("snapshots")).unwrap().count(), 1);
+            .unwrap()
+    };
+    let out = begin(taken);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("snapshot 2026-01-01T00:00:00.001Z\n"),
+        "{text}"
+    );
+    assert!(ep
+        .join("snapshots/.nbkp-partial-2026-01-01T00:00:00.001Z")
+        .is_dir());
+    std::fs::remove_file(ep.join(".nbkp-lock")).unwrap();
+    // A later clock whose unfinished directory exists: refused.
+    let later = "2026-01-02T00:00:00.000Z";
+    std::fs::create_dir(ep.join("snapshots").join(format!(".nbkp-partial-{later}"))).unwrap();
+    assert_eq!(begin(later).status.code(), Some(75));
+    assert!(
+        ep.join("snapshots").join(taken).is_dir(),
+        "the taken one is untouched"
+    );
 }
 
 /// `--relative-src --relative-dst`: the script and the data move together

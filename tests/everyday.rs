@@ -387,7 +387,7 @@ fn systemd_units_pass_systemd_analyze_verify() {
     );
     assert_eq!(exec, expected);
     assert!(
-        service.contains("#WantedBy=media-my\\x20usb.mount\n"),
+        service.contains("#   media-my\\x20usb.mount\n"),
         "no mount suggestion:\n{service}"
     );
     // The suggestion names the unit systemd itself would.
@@ -480,7 +480,7 @@ fn launchd_plist_parses_with_the_exact_arguments() {
     let config = awkward_config(dir.path());
     let (_bin_dir, bin) = awkward_binary(dir.path());
     let out = Command::new(&bin)
-        .args(["schedule", "launchd", "--every", "6h", "-c"])
+        .args(["schedule", "launchd", "--every", "6h", "--on-plug", "-c"])
         .arg(&config)
         .arg("--run-arg=--sync=docs-to-usb")
         .env("HOME", "/Users/a&b")

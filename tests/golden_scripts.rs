@@ -88,6 +88,12 @@ fn generated_scripts_match_their_golden_files() {
         let run = nbkp(&case, &[]);
         let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
         if !run.status.success() {
+            // A case with a script must keep one: a regeneration must not
+            // turn a broken build into an "expected" error.
+            assert!(
+                !case.join("script.sh").exists(),
+                "{name}: `nbkp sh` failed, but the case expects a script:\n{stderr}"
+            );
             golden.check(
                 &case.join("error.txt"),
                 &format!("exit: {}\n{stderr}", run.status.code().unwrap_or(-1)),

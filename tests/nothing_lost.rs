@@ -13,7 +13,10 @@
 //! - (c) a run never removes the snapshot that was `latest` when it started,
 //!   and `snapshots prune` never removes `latest`;
 //! - (d) nothing is written to an unplugged drive's mountpoint;
-//! - (e) a run whose clock is behind the newest snapshot prunes nothing.
+//! - (e) a run whose clock is behind the newest snapshot prunes nothing;
+//! - (f) a run that makes a snapshot leaves `latest` at the newest name,
+//!   whatever its clock (tools that take names after `latest` for
+//!   leftovers, as the Python nbkp does, then find none).
 //!
 //! "Complete" is decided from the layout alone (docs/guarantees.md): a
 //! directory in `snapshots/` named like a snapshot; `.nbkp-partial-*` and
@@ -920,6 +923,21 @@ fn check_step(
                         ),
                     });
                 }
+            }
+        }
+    }
+    // (f) a new snapshot is the newest name, and latest names it.
+    let made = after
+        .snapshots
+        .keys()
+        .any(|n| !before.snapshots.contains_key(n));
+    if done.is_run && done.code == Some(0) && made {
+        if let Latest::Snapshot(n) = &after.latest {
+            if after.newest() != Some(n) {
+                v.push(Violation {
+                    invariant: "(f) a run that makes a snapshot leaves latest at the newest name",
+                    detail: format!("latest -> {n}, newest {:?}", after.newest()),
+                });
             }
         }
     }

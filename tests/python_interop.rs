@@ -55,6 +55,8 @@ struct Bed {
     mode: Mode,
     /// Every complete snapshot seen: its maker and its content.
     made: BTreeMap<String, (Tool, String)>,
+    /// A libfaketime offset for this nbkp's runs (a clock that lies).
+    clock: Option<&'static str>,
 }
 
 impl Bed {
@@ -92,6 +94,7 @@ impl Bed {
             dst,
             mode,
             made: BTreeMap::new(),
+            clock: None,
         })
     }
 
@@ -114,6 +117,12 @@ impl Bed {
             .env("NO_COLOR", "1")
             .env("COLUMNS", "200")
             .env_remove("SSH_AUTH_SOCK");
+        if let (Tool::Ours, Some(offset)) = (tool, self.clock) {
+            cmd.env("LD_PRELOAD", testbed::faketime_library())
+                .env("FAKETIME", offset)
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+                .env("FAKETIME_DONT_RESET", "1");
+        }
         cmd
     }
 
@@ -393,6 +402,32 @@ fn btrfs_destination_shared() {
 #[test]
 fn remote_hard_link_destination_shared() {
     alternate(Side::Remote, Mode::HardLink);
+}
+
+/// A run of this nbkp with the clock days behind (a Raspberry Pi before
+/// NTP answers) between runs of the Python nbkp, which takes names after
+/// `latest` for leftovers and removes them: this nbkp names its snapshot
+/// after the newest, so the Python run that follows loses nothing.
+#[test]
+fn a_clock_behind_between_python_runs_loses_nothing() {
+    let Some(py) = interop::python_nbkp() else {
+        return;
+    };
+    if !testbed::require(&[testbed::Component::Faketime]) {
+        return;
+    }
+    for mode in [Mode::HardLink, Mode::Btrfs] {
+        let Some(mut bed) = Bed::new(py, Side::Local, mode) else {
+            return;
+        };
+        bed.turn(0, Tool::Python);
+        bed.change_source(1);
+        bed.clock = Some("-3d");
+        bed.turn(1, Tool::Ours);
+        bed.clock = None;
+        bed.change_source(2);
+        bed.turn(2, Tool::Python);
+    }
 }
 
 #[test]

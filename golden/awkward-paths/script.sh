@@ -13,6 +13,8 @@
 #                          hosts are absent; ignore-none: an absent drive or host
 #                          is an error; ignore-all: also attempt syncs whose
 #                          preflight found errors
+#   --on-ac-power          skip the run (exit 0) when on battery
+#   --not-metered          skip syncs with a remote side on a metered connection
 # Exit status: 0 when every attempted sync succeeded, 1 when one failed (or
 # preflight found errors), 3 when nothing failed but a destination was busy
 # (another nbkp run holds its lock; try again later).
@@ -23,6 +25,7 @@
 set -u
 # The options' defaults; the values operations get; counts of outcomes.
 NBKP_DRY_RUN=0 NBKP_PROGRESS_FLAGS='' NBKP_STRICTNESS=ignore-inactive
+NBKP_ON_AC_POWER=0 NBKP_NOT_METERED=0 NBKP_METERED=0
 NBKP_CANDIDATE='' NBKP_SNAPSHOT='' NBKP_LINK_DEST='' NBKP_CTL='' NBKP_STALE_LOCK=-
 NBKP_LOCKED=0 NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_BROKEN=0 NBKP_INACTIVE=0
 
@@ -31,6 +34,7 @@ NBKP_LOCKED=0 NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_BROKEN=0 NBKP_INACTIVE=0
 nbkp_main() {
   nbkp_options ${1+"$@"}
   nbkp_start
+  nbkp_conditions
   # Preflight: every host is asked its probes at once (each remote host in a
   # background job, bounded), then every sync is checked.
   nbkp_ask h0
@@ -105,7 +109,9 @@ nbkp_options() {
       --progress=*) nbkp_progress "${1#*=}" ;;
       -S | --strictness) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_strictness "$2"; shift ;;
       --strictness=*) nbkp_strictness "${1#*=}" ;;
-      -h | --help) sed -n '6,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+      --on-ac-power) NBKP_ON_AC_POWER=1 ;;
+      --not-metered) NBKP_NOT_METERED=1 ;;
+      -h | --help) sed -n '6,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
       *) nbkp_usage_error "Unknown option: $1" ;;
     esac
     shift
@@ -140,6 +146,25 @@ nbkp_summary() {
     nbkp_log "All syncs completed successfully"
   fi
   exit 0
+}
+nbkp_conditions() {
+  if [ "$NBKP_ON_AC_POWER" = 1 ] && nbkp_on_battery; then nbkp_log 'SKIPPED: on battery power: nothing run (--on-ac-power)'; exit 0; fi
+}
+nbkp_on_battery() {
+  nbkp_psd="${NBKP_SYSFS_POWER_SUPPLY:-/sys/class/power_supply}"
+  if [ -d "$nbkp_psd" ]; then
+    nbkp_adapter=0 nbkp_discharging=0
+    for nbkp_ps in "$nbkp_psd"/*; do
+      case $(cat "$nbkp_ps/type" 2>/dev/null) in
+        Mains | USB) nbkp_adapter=1; if [ "$(cat "$nbkp_ps/online" 2>/dev/null)" = 1 ]; then return 1; fi ;;
+        Battery) if [ "$(cat "$nbkp_ps/status" 2>/dev/null)" = Discharging ]; then nbkp_discharging=1; fi ;;
+      esac
+    done
+    [ "$nbkp_adapter$nbkp_discharging" != 00 ]; return
+  fi
+  command -v pmset >/dev/null 2>&1 || return 1
+  case $(pmset -g batt 2>/dev/null | head -n 1) in *"'Battery Power'"*) return 0 ;; esac
+  return 1
 }
 nbkp_log() {
   if [ "$NBKP_DRY_RUN" = 1 ]; then printf '[nbkp] [dry-run] %s\n' "$*" >&2; else printf '[nbkp] %s\n' "$*" >&2; fi

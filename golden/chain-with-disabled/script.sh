@@ -13,6 +13,8 @@
 #                          hosts are absent; ignore-none: an absent drive or host
 #                          is an error; ignore-all: also attempt syncs whose
 #                          preflight found errors
+#   --on-ac-power          skip the run (exit 0) when on battery
+#   --not-metered          skip syncs with a remote side on a metered connection
 # Exit status: 0 when every attempted sync succeeded, 1 when one failed (or
 # preflight found errors), 3 when nothing failed but a destination was busy
 # (another nbkp run holds its lock; try again later).
@@ -27,6 +29,7 @@
 set -u
 # The options' defaults; the values operations get; counts of outcomes.
 NBKP_DRY_RUN=0 NBKP_PROGRESS_FLAGS='' NBKP_STRICTNESS=ignore-inactive
+NBKP_ON_AC_POWER=0 NBKP_NOT_METERED=0 NBKP_METERED=0
 NBKP_CANDIDATE='' NBKP_SNAPSHOT='' NBKP_LINK_DEST='' NBKP_CTL='' NBKP_STALE_LOCK=-
 NBKP_LOCKED=0 NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_BROKEN=0 NBKP_INACTIVE=0
 
@@ -35,6 +38,7 @@ NBKP_LOCKED=0 NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_BROKEN=0 NBKP_INACTIVE=0
 nbkp_main() {
   nbkp_options ${1+"$@"}
   nbkp_start
+  nbkp_conditions
   # Preflight: every host is asked its probes at once (each remote host in a
   # background job, bounded), then every sync is checked.
   nbkp_ask h0
@@ -163,7 +167,7 @@ nbkp_sync_step_1() {
   rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} \
       ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} /data/src/ /data/stage/snapshots/.nbkp-partial-"${NBKP_SNAPSHOT}"/ </dev/null || { nbkp_rsync_failed $?; nbkp_op \
       h0 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /data/stage "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
-  nbkp_op h0 'nbkp_commit hard-link "${NBKP_DRY_RUN}" /data/stage "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}" max=2' || { nbkp_op h0 \
+  nbkp_op h0 'nbkp_commit hard-link "${NBKP_DRY_RUN}" /data/stage "${NBKP_SNAPSHOT}" "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=2' || { nbkp_op h0 \
       'nbkp_abort hard-link "${NBKP_DRY_RUN}" /data/stage "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
@@ -216,7 +220,7 @@ nbkp_sync_step_2() {
   rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} /data/stage/latest/ \
       /data/final/out/staging/ </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 \
       'nbkp_abort btrfs "${NBKP_DRY_RUN}" /data/final/out "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
-  nbkp_op h0 'nbkp_commit btrfs "${NBKP_DRY_RUN}" /data/final/out "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=4' || { nbkp_op h0 \
+  nbkp_op h0 'nbkp_commit btrfs "${NBKP_DRY_RUN}" /data/final/out "${NBKP_CANDIDATE}" "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=4' || { nbkp_op h0 \
       'nbkp_abort btrfs "${NBKP_DRY_RUN}" /data/final/out "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
@@ -252,7 +256,9 @@ nbkp_options() {
       --progress=*) nbkp_progress "${1#*=}" ;;
       -S | --strictness) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_strictness "$2"; shift ;;
       --strictness=*) nbkp_strictness "${1#*=}" ;;
-      -h | --help) sed -n '6,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+      --on-ac-power) NBKP_ON_AC_POWER=1 ;;
+      --not-metered) NBKP_NOT_METERED=1 ;;
+      -h | --help) sed -n '6,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
       *) nbkp_usage_error "Unknown option: $1" ;;
     esac
     shift
@@ -287,6 +293,25 @@ nbkp_summary() {
     nbkp_log "All syncs completed successfully"
   fi
   exit 0
+}
+nbkp_conditions() {
+  if [ "$NBKP_ON_AC_POWER" = 1 ] && nbkp_on_battery; then nbkp_log 'SKIPPED: on battery power: nothing run (--on-ac-power)'; exit 0; fi
+}
+nbkp_on_battery() {
+  nbkp_psd="${NBKP_SYSFS_POWER_SUPPLY:-/sys/class/power_supply}"
+  if [ -d "$nbkp_psd" ]; then
+    nbkp_adapter=0 nbkp_discharging=0
+    for nbkp_ps in "$nbkp_psd"/*; do
+      case $(cat "$nbkp_ps/type" 2>/dev/null) in
+        Mains | USB) nbkp_adapter=1; if [ "$(cat "$nbkp_ps/online" 2>/dev/null)" = 1 ]; then return 1; fi ;;
+        Battery) if [ "$(cat "$nbkp_ps/status" 2>/dev/null)" = Discharging ]; then nbkp_discharging=1; fi ;;
+      esac
+    done
+    [ "$nbkp_adapter$nbkp_discharging" != 00 ]; return
+  fi
+  command -v pmset >/dev/null 2>&1 || return 1
+  case $(pmset -g batt 2>/dev/null | head -n 1) in *"'Battery Power'"*) return 0 ;; esac
+  return 1
 }
 nbkp_log() {
   if [ "$NBKP_DRY_RUN" = 1 ]; then printf '[nbkp] [dry-run] %s\n' "$*" >&2; else printf '[nbkp] %s\n' "$*" >&2; fi
@@ -728,22 +753,43 @@ nbkp_begin() {
       fi
     done
   fi
-  if [ -e "$3/snapshots/$4" ] || [ -e "$3/snapshots/.nbkp-partial-$4" ]; then return 75; fi
-  if [ "$2" != 1 ] && ! mkdir "$3/snapshots/.nbkp-partial-$4" 2>/dev/null; then
-    [ -e "$3/snapshots/.nbkp-partial-$4" ] && return 75
+  nbkp_s=$nbkp_name
+  if [ -e "$3/snapshots/$nbkp_s" ] || [ -e "$3/snapshots/.nbkp-partial-$nbkp_s" ]; then return 75; fi
+  if [ "$2" != 1 ] && ! mkdir "$3/snapshots/.nbkp-partial-$nbkp_s" 2>/dev/null; then
+    [ -e "$3/snapshots/.nbkp-partial-$nbkp_s" ] && return 75
     return 1
   fi
-  echo "snapshot $4"
+  echo "snapshot $nbkp_s"
   echo "latest ${nbkp_latest:--}"
 }
 nbkp_newest() {
-  nbkp_newest=
+  nbkp_newest= nbkp_name=$1
   for nbkp_n in $nbkp_names; do nbkp_newest=$nbkp_n; done
   [ -n "$nbkp_newest" ] || return 0
   nbkp_msec "$nbkp_newest"
   nbkp_cn=$nbkp_m
   nbkp_msec "$1"
-  [ "$nbkp_m" -gt "$nbkp_cn" ] || echo "clock $1 $nbkp_newest"
+  [ "$nbkp_m" -gt "$nbkp_cn" ] && return 0
+  echo "clock $1 $nbkp_newest"
+  nbkp_after "$nbkp_newest"
+  nbkp_name=$nbkp_after
+}
+nbkp_after() {
+  nbkp_msec "$1"
+  nbkp_m=$((nbkp_m + 1))
+  nbkp_z=$((nbkp_m / 86400000 + 719468)) nbkp_sd=$((nbkp_m % 86400000))
+  nbkp_era=$((nbkp_z / 146097))
+  nbkp_doe=$((nbkp_z - nbkp_era * 146097))
+  nbkp_yoe=$(((nbkp_doe - nbkp_doe / 1460 + nbkp_doe / 36524 - nbkp_doe / 146096) / 365))
+  nbkp_doy=$((nbkp_doe - (365 * nbkp_yoe + nbkp_yoe / 4 - nbkp_yoe / 100)))
+  nbkp_mp=$(((5 * nbkp_doy + 2) / 153))
+  nbkp_dd=$((nbkp_doy - (153 * nbkp_mp + 2) / 5 + 1))
+  nbkp_mo=$((nbkp_mp < 10 ? nbkp_mp + 3 : nbkp_mp - 9))
+  nbkp_y=$((nbkp_yoe + nbkp_era * 400 + (nbkp_mo <= 2)))
+  nbkp_r=${1#????-??-??T??}
+  nbkp_r=${nbkp_r%"${nbkp_r#?}"}
+  nbkp_after=$(printf '%04d-%02d-%02dT%02d%s%02d%s%02d.%03dZ' "$nbkp_y" "$nbkp_mo" "$nbkp_dd" \
+    $((nbkp_sd / 3600000)) "$nbkp_r" $((nbkp_sd / 60000 % 60)) "$nbkp_r" $((nbkp_sd / 1000 % 60)) $((nbkp_sd % 1000)))
 }
 nbkp_msec() {
   nbkp_epoch "$1"
@@ -758,10 +804,13 @@ nbkp_msec() {
 }
 nbkp_commit() {
   [ "$2" = 1 ] && return 0
-  nbkp_cm=$1 nbkp_ce=$3 nbkp_cs=$4 nbkp_co=$5
-  shift 5
+  nbkp_cm=$1 nbkp_ce=$3 nbkp_cs=$4 nbkp_cw=$5 nbkp_co=$6
+  shift 6
   case $nbkp_cm in
     btrfs)
+      nbkp_list_names "$nbkp_ce"
+      nbkp_newest "$nbkp_cw" >/dev/null
+      nbkp_cs=$nbkp_name
       [ -e "$nbkp_ce/snapshots/$nbkp_cs" ] && return 75
       btrfs subvolume snapshot -r "$nbkp_ce/staging" "$nbkp_ce/snapshots/$nbkp_cs" >/dev/null || return 1
       echo "snapshot $nbkp_cs" ;;
@@ -779,7 +828,7 @@ nbkp_commit() {
     nbkp_find_latest "$nbkp_ce"
     nbkp_cp=${nbkp_latest:--}
     nbkp_set_latest "$nbkp_ce" "$nbkp_cs" || return 1
-    nbkp_prune "$nbkp_cm" "$nbkp_ce" "$nbkp_cs" "$nbkp_cs" "$nbkp_cp" "$@" || echo "warning pruning failed; snapshots kept"
+    nbkp_prune "$nbkp_cm" "$nbkp_ce" "$nbkp_cw" "$nbkp_cs" "$nbkp_cp" "$@" || echo "warning pruning failed; snapshots kept"
   fi
   nbkp_unlock "$nbkp_ce" "$nbkp_co"
 }

@@ -13,6 +13,8 @@
 #                          hosts are absent; ignore-none: an absent drive or host
 #                          is an error; ignore-all: also attempt syncs whose
 #                          preflight found errors
+#   --on-ac-power          skip the run (exit 0) when on battery
+#   --not-metered          skip syncs with a remote side on a metered connection
 # Exit status: 0 when every attempted sync succeeded, 1 when one failed (or
 # preflight found errors), 3 when nothing failed but a destination was busy
 # (another nbkp run holds its lock; try again later).
@@ -25,6 +27,7 @@
 set -u
 # The options' defaults; the values operations get; counts of outcomes.
 NBKP_DRY_RUN=0 NBKP_PROGRESS_FLAGS='' NBKP_STRICTNESS=ignore-inactive
+NBKP_ON_AC_POWER=0 NBKP_NOT_METERED=0 NBKP_METERED=0
 NBKP_CANDIDATE='' NBKP_SNAPSHOT='' NBKP_LINK_DEST='' NBKP_CTL='' NBKP_STALE_LOCK=-
 NBKP_LOCKED=0 NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_BROKEN=0 NBKP_INACTIVE=0
 
@@ -33,6 +36,7 @@ NBKP_LOCKED=0 NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_BROKEN=0 NBKP_INACTIVE=0
 nbkp_main() {
   nbkp_options ${1+"$@"}
   nbkp_start
+  nbkp_conditions
   # Preflight: every host is asked its probes at once (each remote host in a
   # background job, bounded), then every sync is checked.
   nbkp_session_open h1 3 4
@@ -50,7 +54,7 @@ nbkp_main() {
     nbkp_run music-to-usb music_to_usb "$NBKP_PF_music_to_usb" none none
   fi
   nbkp_ask_end h1
-  nbkp_pf_a_to_b; NBKP_PF_a_to_b=$?; nbkp_tally "$NBKP_PF_a_to_b"
+  nbkp_unless_metered a-to-b nbkp_pf_a_to_b; NBKP_PF_a_to_b=$?; nbkp_tally "$NBKP_PF_a_to_b"
   nbkp_fatal
   if [ "$nbkp_fatal" -gt 0 ]; then nbkp_log "Aborting: preflight checks found errors in $nbkp_fatal sync(s)"; exit 1; fi
 
@@ -168,8 +172,8 @@ nbkp_sync_docs_to_usb() {
   "$@"
 }
 nbkp_prio "$@"' nbkp-prio exec 19:3:- rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} /home/me/docs/ /media/usb/docs/snapshots/.nbkp-partial-"${NBKP_SNAPSHOT}"/ </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
-  nbkp_op h0 'nbkp_commit hard-link "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}" max=3 prio=19:3:-' || { nbkp_op h0 \
-      'nbkp_abort hard-link "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_op h0 'nbkp_commit hard-link "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_SNAPSHOT}" "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=3 prio=19:3:-' || { \
+      nbkp_op h0 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
 # music-to-usb: /home/me/music → /media/usb/music
@@ -231,7 +235,7 @@ nbkp_sync_a_to_b() {
   \"\$@\"
 }
 nbkp_prio \"\$@\"' nbkp-prio exec -:2:7 rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' $* /mnt/a/ /mnt/b/staging/" </dev/null || { nbkp_rsync_failed $?; nbkp_op h1 'nbkp_abort btrfs "${NBKP_DRY_RUN}" /mnt/b "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
-  nbkp_op h1 'nbkp_commit btrfs "${NBKP_DRY_RUN}" /mnt/b "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=5 prio=-:2:7' || { nbkp_op h1 \
+  nbkp_op h1 'nbkp_commit btrfs "${NBKP_DRY_RUN}" /mnt/b "${NBKP_CANDIDATE}" "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=5 prio=-:2:7' || { nbkp_op h1 \
       'nbkp_abort btrfs "${NBKP_DRY_RUN}" /mnt/b "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
 
@@ -244,7 +248,9 @@ nbkp_options() {
       --progress=*) nbkp_progress "${1#*=}" ;;
       -S | --strictness) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a mode"; nbkp_strictness "$2"; shift ;;
       --strictness=*) nbkp_strictness "${1#*=}" ;;
-      -h | --help) sed -n '6,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+      --on-ac-power) NBKP_ON_AC_POWER=1 ;;
+      --not-metered) NBKP_NOT_METERED=1 ;;
+      -h | --help) sed -n '6,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
       *) nbkp_usage_error "Unknown option: $1" ;;
     esac
     shift
@@ -282,6 +288,38 @@ nbkp_summary() {
     nbkp_log "All syncs completed successfully"
   fi
   exit 0
+}
+nbkp_conditions() {
+  if [ "$NBKP_ON_AC_POWER" = 1 ] && nbkp_on_battery; then nbkp_log 'SKIPPED: on battery power: nothing run (--on-ac-power)'; exit 0; fi
+  if [ "$NBKP_NOT_METERED" = 1 ] && nbkp_metered; then NBKP_METERED=1; nbkp_log 'metered connection: remote syncs are skipped (--not-metered)'; fi
+}
+nbkp_on_battery() {
+  nbkp_psd="${NBKP_SYSFS_POWER_SUPPLY:-/sys/class/power_supply}"
+  if [ -d "$nbkp_psd" ]; then
+    nbkp_adapter=0 nbkp_discharging=0
+    for nbkp_ps in "$nbkp_psd"/*; do
+      case $(cat "$nbkp_ps/type" 2>/dev/null) in
+        Mains | USB) nbkp_adapter=1; if [ "$(cat "$nbkp_ps/online" 2>/dev/null)" = 1 ]; then return 1; fi ;;
+        Battery) if [ "$(cat "$nbkp_ps/status" 2>/dev/null)" = Discharging ]; then nbkp_discharging=1; fi ;;
+      esac
+    done
+    [ "$nbkp_adapter$nbkp_discharging" != 00 ]; return
+  fi
+  command -v pmset >/dev/null 2>&1 || return 1
+  case $(pmset -g batt 2>/dev/null | head -n 1) in *"'Battery Power'"*) return 0 ;; esac
+  return 1
+}
+nbkp_metered() {
+  command -v nmcli >/dev/null 2>&1 || return 1
+  nmcli -t -f GENERAL.METERED dev show 2>/dev/null | grep -q -e '^GENERAL.METERED:yes$' -e '^GENERAL.METERED:yes '
+}
+nbkp_unless_metered() {
+  if [ "$NBKP_METERED" = 1 ]; then
+    nbkp_log "SKIPPED $1: "'metered connection: remote syncs are skipped (--not-metered)'
+    return 2
+  fi
+  shift
+  "$@"
 }
 nbkp_log() {
   if [ "$NBKP_DRY_RUN" = 1 ]; then printf '[nbkp] [dry-run] %s\n' "$*" >&2; else printf '[nbkp] %s\n' "$*" >&2; fi
@@ -336,6 +374,7 @@ nbkp_close_h1() {
   ssh -o ControlPath="${NBKP_CTL}"/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes -O exit root@192.0.2.10 >/dev/null 2>&1
 }
 nbkp_session_open() {
+  if [ "$NBKP_METERED" = 1 ]; then : >"$NBKP_CTL/$1.dead"; return 0; fi
   mkfifo "$NBKP_CTL/$1.in" "$NBKP_CTL/$1.out" || { : >"$NBKP_CTL/$1.dead"; return 0; }
   ( { nbkp_lib; exec cat "$NBKP_CTL/$1.in"; } 2>/dev/null | "nbkp_ssh_$1" sh -s >"$NBKP_CTL/$1.out" 2>/dev/null ) >/dev/null 2>&1 &
   eval "exec $2>\"\$NBKP_CTL/$1.in\" $3<\"\$NBKP_CTL/$1.out\""
@@ -370,6 +409,7 @@ nbkp_sh() {
   nbkp_sh_msg "$1"
 }
 nbkp_sh_msg() {
+  if [ "$NBKP_METERED" = 1 ] && [ "$1" != h0 ]; then return 255; fi
   case $1 in
     h0) nbkp_here ;;
     h1) nbkp_session h1 3 4 ;;
@@ -779,22 +819,43 @@ nbkp_begin() {
       fi
     done
   fi
-  if [ -e "$3/snapshots/$4" ] || [ -e "$3/snapshots/.nbkp-partial-$4" ]; then return 75; fi
-  if [ "$2" != 1 ] && ! mkdir "$3/snapshots/.nbkp-partial-$4" 2>/dev/null; then
-    [ -e "$3/snapshots/.nbkp-partial-$4" ] && return 75
+  nbkp_s=$nbkp_name
+  if [ -e "$3/snapshots/$nbkp_s" ] || [ -e "$3/snapshots/.nbkp-partial-$nbkp_s" ]; then return 75; fi
+  if [ "$2" != 1 ] && ! mkdir "$3/snapshots/.nbkp-partial-$nbkp_s" 2>/dev/null; then
+    [ -e "$3/snapshots/.nbkp-partial-$nbkp_s" ] && return 75
     return 1
   fi
-  echo "snapshot $4"
+  echo "snapshot $nbkp_s"
   echo "latest ${nbkp_latest:--}"
 }
 nbkp_newest() {
-  nbkp_newest=
+  nbkp_newest= nbkp_name=$1
   for nbkp_n in $nbkp_names; do nbkp_newest=$nbkp_n; done
   [ -n "$nbkp_newest" ] || return 0
   nbkp_msec "$nbkp_newest"
   nbkp_cn=$nbkp_m
   nbkp_msec "$1"
-  [ "$nbkp_m" -gt "$nbkp_cn" ] || echo "clock $1 $nbkp_newest"
+  [ "$nbkp_m" -gt "$nbkp_cn" ] && return 0
+  echo "clock $1 $nbkp_newest"
+  nbkp_after "$nbkp_newest"
+  nbkp_name=$nbkp_after
+}
+nbkp_after() {
+  nbkp_msec "$1"
+  nbkp_m=$((nbkp_m + 1))
+  nbkp_z=$((nbkp_m / 86400000 + 719468)) nbkp_sd=$((nbkp_m % 86400000))
+  nbkp_era=$((nbkp_z / 146097))
+  nbkp_doe=$((nbkp_z - nbkp_era * 146097))
+  nbkp_yoe=$(((nbkp_doe - nbkp_doe / 1460 + nbkp_doe / 36524 - nbkp_doe / 146096) / 365))
+  nbkp_doy=$((nbkp_doe - (365 * nbkp_yoe + nbkp_yoe / 4 - nbkp_yoe / 100)))
+  nbkp_mp=$(((5 * nbkp_doy + 2) / 153))
+  nbkp_dd=$((nbkp_doy - (153 * nbkp_mp + 2) / 5 + 1))
+  nbkp_mo=$((nbkp_mp < 10 ? nbkp_mp + 3 : nbkp_mp - 9))
+  nbkp_y=$((nbkp_yoe + nbkp_era * 400 + (nbkp_mo <= 2)))
+  nbkp_r=${1#????-??-??T??}
+  nbkp_r=${nbkp_r%"${nbkp_r#?}"}
+  nbkp_after=$(printf '%04d-%02d-%02dT%02d%s%02d%s%02d.%03dZ' "$nbkp_y" "$nbkp_mo" "$nbkp_dd" \
+    $((nbkp_sd / 3600000)) "$nbkp_r" $((nbkp_sd / 60000 % 60)) "$nbkp_r" $((nbkp_sd / 1000 % 60)) $((nbkp_sd % 1000)))
 }
 nbkp_msec() {
   nbkp_epoch "$1"
@@ -809,10 +870,13 @@ nbkp_msec() {
 }
 nbkp_commit() {
   [ "$2" = 1 ] && return 0
-  nbkp_cm=$1 nbkp_ce=$3 nbkp_cs=$4 nbkp_co=$5
-  shift 5
+  nbkp_cm=$1 nbkp_ce=$3 nbkp_cs=$4 nbkp_cw=$5 nbkp_co=$6
+  shift 6
   case $nbkp_cm in
     btrfs)
+      nbkp_list_names "$nbkp_ce"
+      nbkp_newest "$nbkp_cw" >/dev/null
+      nbkp_cs=$nbkp_name
       [ -e "$nbkp_ce/snapshots/$nbkp_cs" ] && return 75
       btrfs subvolume snapshot -r "$nbkp_ce/staging" "$nbkp_ce/snapshots/$nbkp_cs" >/dev/null || return 1
       echo "snapshot $nbkp_cs" ;;
@@ -830,7 +894,7 @@ nbkp_commit() {
     nbkp_find_latest "$nbkp_ce"
     nbkp_cp=${nbkp_latest:--}
     nbkp_set_latest "$nbkp_ce" "$nbkp_cs" || return 1
-    nbkp_prune "$nbkp_cm" "$nbkp_ce" "$nbkp_cs" "$nbkp_cs" "$nbkp_cp" "$@" || echo "warning pruning failed; snapshots kept"
+    nbkp_prune "$nbkp_cm" "$nbkp_ce" "$nbkp_cw" "$nbkp_cs" "$nbkp_cp" "$@" || echo "warning pruning failed; snapshots kept"
   fi
   nbkp_unlock "$nbkp_ce" "$nbkp_co"
 }

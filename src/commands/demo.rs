@@ -79,6 +79,7 @@ fn run_args(config: &Path) -> RunArgs {
         prune: false,
         no_prune: false,
         mount: Default::default(),
+        conditions: Default::default(),
         output: OutputFormat::Human,
     }
 }

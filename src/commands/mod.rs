@@ -9,6 +9,7 @@ mod demo_output;
 mod demo_seed;
 mod disks;
 mod init;
+mod monitor;
 mod ordering;
 mod preflight;
 mod record;

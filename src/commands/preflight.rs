@@ -28,6 +28,7 @@ pub fn run(args: &PreflightArgs, troubleshoot: bool) -> i32 {
         progress: "none".into(),
         strictness: super::run::strictness(args.strictness),
         stream_rsync: false,
+        rsync_logs: None,
     };
     // The checks' own log lines would repeat what the report shows.
     let executor = match Executor::new(&plan, run, Box::new(LogUi(|_: &str| {}))) {

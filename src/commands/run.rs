@@ -3,8 +3,9 @@
 use std::io::IsTerminal;
 
 use crate::cli::{OutputFormat, RunArgs, StrictnessArg};
-use crate::exec::{Executor, Report, RunOptions, Strictness, Ui};
+use crate::exec::{conditions, Executor, Report, RunOptions, Strictness, Ui};
 use crate::output::{print_json, table::Table};
+use crate::plan::conditions as plan_conditions;
 use crate::plan::LowerOptions;
 
 pub fn run(args: &RunArgs) -> i32 {
@@ -13,12 +14,22 @@ pub fn run(args: &RunArgs) -> i32 {
 
 /// `nbkp run`, recording completed syncs in `state_file` (`nbkp status`).
 pub fn run_recording_to(args: &RunArgs, state_file: Option<std::path::PathBuf>) -> i32 {
+    // Conditions first: a run skipped on battery contacts nothing.
+    if args.conditions.on_ac_power && conditions::on_battery() == Some(true) {
+        eprintln!("[nbkp] SKIPPED: {}", plan_conditions::ON_BATTERY);
+        return 0;
+    }
+    let metered = args.conditions.not_metered && conditions::metered() == Some(true);
+    if metered {
+        eprintln!("[nbkp] {}", plan_conditions::METERED);
+    }
     let options = LowerOptions {
         only: args.sync.clone(),
         darwin: cfg!(target_os = "macos"),
         no_mount: args.mount.no_mount,
         no_umount: args.mount.no_umount,
         no_prune: args.no_prune,
+        skip_remote: metered,
         ..LowerOptions::default()
     };
     let plan = match super::plan_for(
@@ -30,11 +41,13 @@ pub fn run_recording_to(args: &RunArgs, state_file: Option<std::path::PathBuf>) 
         Ok(p) => p,
         Err(code) => return code,
     };
+    let mut monitor = super::monitor::Monitor::new(plan.monitoring.as_ref(), args.dry_run);
     let run = RunOptions {
         dry_run: args.dry_run,
         progress: args.progress.mode().to_string(),
         strictness: strictness(args.strictness),
         stream_rsync: args.output == OutputFormat::Human && args.progress.mode() != "none",
+        rsync_logs: monitor.as_ref().and_then(|m| m.rsync_logs()),
     };
     let ui: Box<dyn Ui> = if args.output == OutputFormat::Human && std::io::stderr().is_terminal() {
         Box::new(TerminalUi::default())
@@ -46,14 +59,27 @@ pub fn run_recording_to(args: &RunArgs, state_file: Option<std::path::PathBuf>) 
         state_file.clone(),
         args.dry_run,
     ));
+    let ui = match &monitor {
+        Some(m) => m.wrap(ui),
+        None => ui,
+    };
     let executor = match Executor::new(&plan, run, ui) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("Error: cannot prepare the run: {e}");
+            if let Some(m) = monitor {
+                m.could_not_start(&format!("cannot prepare the run: {e}"));
+            }
             return 1;
         }
     };
+    if let Some(m) = &mut monitor {
+        m.begin();
+    }
     let report = executor.run();
+    if let Some(m) = monitor {
+        m.finish(&report);
+    }
     super::record::notify_after_run(args.file.config.as_deref(), &report, state_file.as_deref());
     match args.output {
         OutputFormat::Json => print_json(&report),

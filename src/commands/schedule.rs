@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use clap::Parser;
 
 use crate::cli::{Cli, Command as CliCommand, OutputFormat, ScheduleArgs, Scheduler};
-use crate::config::Config;
-use crate::schedule::{self, Every, Job};
+use crate::config::{Config, Volume};
+use crate::schedule::{self, Every, Job, PlugTrigger};
 
 pub fn run(args: &ScheduleArgs) -> i32 {
     let every = match Every::parse(&args.every) {
@@ -30,8 +30,24 @@ pub fn run(args: &ScheduleArgs) -> i32 {
         Ok(p) => p,
         Err(msg) => return usage(&msg),
     };
+    let plug = if args.on_plug {
+        match plug_triggers(args.scheduler, &loaded.config, &args.volume) {
+            Ok(p) => p,
+            Err(msg) => return usage(&msg),
+        }
+    } else {
+        Vec::new()
+    };
     let mut argv = vec![nbkp, "run".to_string(), "-c".to_string(), config_path];
     argv.extend(args.run_args.iter().cloned());
+    // The run checks its conditions itself: launchd and cron have none of
+    // their own, and systemd's ConditionACPower= is only checked at start.
+    if args.conditions.on_ac_power {
+        argv.push("--on-ac-power".into());
+    }
+    if args.conditions.not_metered {
+        argv.push("--not-metered".into());
+    }
     let home = std::env::var("HOME").unwrap_or_else(|_| "/".into());
     let job = Job {
         argv,
@@ -39,6 +55,8 @@ pub fn run(args: &ScheduleArgs) -> i32 {
         drive_mounts: drive_mounts(&loaded.config),
         has_ionice: crate::programs::find("ionice").is_some(),
         log_file: format!("{}/Library/Logs/nbkp.log", home.trim_end_matches('/')),
+        plug,
+        on_ac_power: args.conditions.on_ac_power,
     };
     let files = match files_for(args.scheduler, &job, args.install_dir.as_deref(), &home) {
         Ok(f) => f,
@@ -124,6 +142,63 @@ fn drive_mounts(config: &Config) -> Vec<String> {
         .collect()
 }
 
+/// `--on-plug`: the units that mean each chosen removable volume arrived.
+fn plug_triggers(
+    scheduler: Scheduler,
+    config: &Config,
+    only: &[String],
+) -> Result<Vec<PlugTrigger>, String> {
+    let drives: Vec<&Volume> = config
+        .volumes
+        .values()
+        .filter(|v| v.is_removable_drive())
+        .collect();
+    let names = || {
+        let known: Vec<&str> = drives.iter().map(|v| v.slug.as_str()).collect();
+        if known.is_empty() {
+            "the config has none: a removable volume is mount-managed or lives under /media, /run/media, /mnt or /Volumes".to_string()
+        } else {
+            format!("removable volumes: {}", known.join(", "))
+        }
+    };
+    match scheduler {
+        Scheduler::Cron => {
+            return Err("--on-plug: cron cannot start a job when a drive is plugged in; use systemd or launchd".into())
+        }
+        Scheduler::Launchd if !only.is_empty() => {
+            return Err("--volume: launchd's StartOnMount starts on any mount, not one volume's; leave --volume out (absent drives are skipped)".into())
+        }
+        _ => {}
+    }
+    for name in only {
+        if !drives.iter().any(|v| &v.slug == name) {
+            return Err(format!(
+                "--volume {name}: not a removable volume of the config ({})",
+                names()
+            ));
+        }
+    }
+    let triggers: Vec<PlugTrigger> = drives
+        .iter()
+        .filter(|v| only.is_empty() || only.contains(&v.slug))
+        .filter_map(|v| {
+            let unit = match (&v.mount, &v.path) {
+                (Some(m), _) => schedule::systemd_device_unit(&m.device_uuid),
+                (None, Some(p)) => schedule::systemd_mount_unit(p),
+                (None, None) => return None,
+            };
+            Some(PlugTrigger {
+                volume: v.slug.clone(),
+                unit,
+            })
+        })
+        .collect();
+    if triggers.is_empty() {
+        return Err(format!("--on-plug: no drive to wait for ({})", names()));
+    }
+    Ok(triggers)
+}
+
 struct File {
     path: PathBuf,
     text: String,
@@ -143,7 +218,7 @@ fn files_for(
                 .filter(|p| p.is_absolute())
                 .unwrap_or_else(|| Path::new(home).join(".config"));
             let d = dir(config_home.join("systemd/user"));
-            vec![
+            let mut files = vec![
                 File {
                     path: d.join(schedule::SYSTEMD_SERVICE),
                     text: schedule::systemd_service(job),
@@ -152,7 +227,14 @@ fn files_for(
                     path: d.join(schedule::SYSTEMD_TIMER),
                     text: schedule::systemd_timer(job),
                 },
-            ]
+            ];
+            if !job.plug.is_empty() {
+                files.push(File {
+                    path: d.join(schedule::SYSTEMD_PLUG_SERVICE),
+                    text: schedule::systemd_plug_service(job),
+                });
+            }
+            files
         }
         Scheduler::Launchd => {
             let d = dir(Path::new(home).join("Library/LaunchAgents"));
@@ -195,6 +277,7 @@ fn hint(scheduler: Scheduler) -> String {
         Scheduler::Systemd => format!(
             "Install with --install (writes the files above), then --enable or\n  \
              systemctl --user daemon-reload && systemctl --user enable --now nbkp.timer\n\
+             (with --on-plug also: systemctl --user enable nbkp-plug.service)\n\
              To run while logged out: loginctl enable-linger \"$USER\". Logs: journalctl --user -u nbkp.\n{common}"
         ),
         Scheduler::Launchd => format!(
@@ -219,18 +302,35 @@ fn enable_hint(scheduler: Scheduler) -> &'static str {
 fn enable(scheduler: Scheduler, files: &[File]) -> i32 {
     let result = match scheduler {
         Scheduler::Systemd => {
-            run_tool(&["systemctl", "--user", "daemon-reload"], None).and_then(|()| {
-                run_tool(
-                    &[
-                        "systemctl",
-                        "--user",
-                        "enable",
-                        "--now",
-                        schedule::SYSTEMD_TIMER,
-                    ],
-                    None,
-                )
-            })
+            let plug = files
+                .iter()
+                .any(|f| f.path.ends_with(schedule::SYSTEMD_PLUG_SERVICE));
+            run_tool(&["systemctl", "--user", "daemon-reload"], None)
+                .and_then(|()| {
+                    run_tool(
+                        &[
+                            "systemctl",
+                            "--user",
+                            "enable",
+                            "--now",
+                            schedule::SYSTEMD_TIMER,
+                        ],
+                        None,
+                    )
+                })
+                .and_then(|()| match plug {
+                    // Enabled, not started: it starts when a drive arrives.
+                    true => run_tool(
+                        &[
+                            "systemctl",
+                            "--user",
+                            "enable",
+                            schedule::SYSTEMD_PLUG_SERVICE,
+                        ],
+                        None,
+                    ),
+                    false => Ok(()),
+                })
         }
         Scheduler::Launchd => match files[0].path.to_str() {
             Some(p) => run_tool(&["launchctl", "load", "-w", p], None),

@@ -39,6 +39,7 @@ pub fn run(args: &ShArgs) -> i32 {
         no_umount: false,
         mounts_only: None,
         clock_check: false,
+        skip_remote: false,
     };
     let plan = match super::plan_for(
         args.file.config.as_deref(),

@@ -31,6 +31,7 @@ const TOP_KEYS: &[&str] = &[
     "syncs",
     "hooks",
     "desktop-notifications",
+    "monitoring",
 ];
 
 pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> {
@@ -104,6 +105,9 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
             super::hooks::decode_hooks(n, l, home, d)
         })
         .unwrap_or_default();
+    let monitoring = top.read("monitoring", d, |n, l, d| {
+        super::monitoring::decode_monitoring(n, l, home, d)
+    });
     top.finish(TOP_KEYS, d);
     Some(Decoded {
         config: Config {
@@ -115,6 +119,7 @@ pub fn decode(root: &Node, home: &Home, d: &mut Diagnostics) -> Option<Decoded> 
             syncs,
             hooks,
             desktop_notifications,
+            monitoring,
             credential_pos,
         },
         declared,
@@ -1361,6 +1366,7 @@ pub fn known_keys() -> Vec<&'static str> {
         PRIORITY_KEYS,
         RSYNC_KEYS,
         super::hooks::HOOK_KEYS,
+        super::monitoring::MONITORING_KEYS,
         super::daemon::DAEMON_VOLUME_KEYS,
         &[
             "include",

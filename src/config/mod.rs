@@ -12,6 +12,7 @@ pub mod diagnostic;
 mod fields;
 mod hooks;
 pub mod model;
+mod monitoring;
 pub mod paths;
 mod validate;
 pub mod yaml;

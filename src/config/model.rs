@@ -22,9 +22,21 @@ pub struct Config {
     /// Desktop notification at the end of `nbkp run` when a sync failed or
     /// is stale (`desktop-notifications`, off by default).
     pub desktop_notifications: bool,
+    /// `monitoring:` (a ping URL, a metrics file); absent: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<Monitoring>,
     /// Where `credential-provider` and `credential-command` were written.
     #[serde(skip)]
     pub credential_pos: (Option<Pos>, Option<Pos>),
+}
+
+/// How a run tells the outside world it happened (see `plan/monitoring.rs`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Default)]
+pub struct Monitoring {
+    /// A healthchecks-style URL: `/start`, itself, `/fail`.
+    pub ping_url: Option<String>,
+    /// A Prometheus textfile-collector file, rewritten after each run.
+    pub metrics_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]

@@ -56,6 +56,7 @@ pub fn perform(op: &Op, v: &Values) -> Option<Done> {
             dry_run,
             endpoint,
             snapshot,
+            now,
             owner,
             rules,
         } => commit(
@@ -63,6 +64,7 @@ pub fn perform(op: &Op, v: &Values) -> Option<Done> {
             x(dry_run) == "1",
             Path::new(&x(endpoint)),
             &x(snapshot),
+            &x(now),
             &x(owner),
             rules,
             &mut out,
@@ -331,15 +333,21 @@ fn partial(ep: &Path, name: &str) -> PathBuf {
     ep.join("snapshots").join(format!("{PARTIAL_PREFIX}{name}"))
 }
 
-/// `nbkp_newest`: "clock NOW NEWEST" when NOW is not after the newest name.
-fn report_clock(names: &[String], now: &str, out: &mut String) {
+/// `nbkp_newest`: the new snapshot's name, NOW (the clock's time) or,
+/// when NOW is not after the newest name, 1 ms after the newest, which
+/// "clock NOW NEWEST" reports.
+fn new_name(names: &[String], now: &str, out: Option<&mut String>) -> String {
     let Some(newest) = names.last() else {
-        return;
+        return now.to_string();
     };
     let (n, t) = (parse_name(newest), parse_name(now));
-    if t.unwrap_or(0) <= n.unwrap_or(0) {
+    if t.unwrap_or(0) > n.unwrap_or(0) {
+        return now.to_string();
+    }
+    if let Some(out) = out {
         out.push_str(&format!("clock {now} {newest}\n"));
     }
+    crate::exec::clock::name_after(newest).unwrap_or_else(|| now.to_string())
 }
 
 fn begin(
@@ -360,7 +368,7 @@ fn begin(
     if mode == "none" {
         return 0;
     }
-    report_clock(&snapshot_names(ep), candidate, out);
+    let name = new_name(&snapshot_names(ep), candidate, Some(out));
     if mode != "hard-link" {
         return 0;
     }
@@ -368,14 +376,14 @@ fn begin(
     if !dry {
         remove_unfinished(ep, candidate, out);
     }
-    if present(&ep.join("snapshots").join(candidate)) || present(&partial(ep, candidate)) {
+    if present(&ep.join("snapshots").join(&name)) || present(&partial(ep, &name)) {
         return op::NAME_TAKEN;
     }
-    let dir = partial(ep, candidate);
+    let dir = partial(ep, &name);
     if !dry && fs::create_dir(&dir).is_err() {
         return if present(&dir) { op::NAME_TAKEN } else { 1 };
     }
-    out.push_str(&format!("snapshot {candidate}\n"));
+    out.push_str(&format!("snapshot {name}\n"));
     out.push_str(&format!("latest {}\n", latest.as_deref().unwrap_or("-")));
     0
 }
@@ -404,11 +412,13 @@ fn remove_unfinished(ep: &Path, candidate: &str, out: &mut String) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn commit(
     mode: &str,
     dry: bool,
     ep: &Path,
     snapshot: &str,
+    now: &str,
     owner: &str,
     rules: &[String],
     out: &mut String,
@@ -416,6 +426,14 @@ fn commit(
     if dry {
         return 0;
     }
+    // btrfs names its snapshot here, as begin names a hard-link one.
+    let named;
+    let snapshot = if mode == "btrfs" {
+        named = new_name(&snapshot_names(ep), now, None);
+        named.as_str()
+    } else {
+        snapshot
+    };
     let dest = ep.join("snapshots").join(snapshot);
     match mode {
         "btrfs" => {
@@ -460,7 +478,7 @@ fn commit(
         if !set_latest(ep, snapshot) {
             return 1;
         }
-        if !prune(mode, ep, snapshot, previous.as_deref(), rules, out) {
+        if !prune(mode, ep, now, snapshot, previous.as_deref(), rules, out) {
             out.push_str("warning pruning failed; snapshots kept\n");
         }
     }
@@ -468,11 +486,13 @@ fn commit(
     0
 }
 
-/// `nbkp_prune` right after a commit: `latest` is the new snapshot, whose
-/// time is now; `keep` is what `latest` named before (the pair rule).
+/// `nbkp_prune` right after a commit: `latest` is the new snapshot, `now`
+/// the clock's time (its name, unless the clock was behind: then nothing
+/// is pruned); `keep` is what `latest` named before (the pair rule).
 fn prune(
     mode: &str,
     ep: &Path,
+    now: &str,
     latest: &str,
     keep: Option<&str>,
     rules: &[String],
@@ -484,14 +504,14 @@ fn prune(
         return true;
     }
     let names = snapshot_names(ep);
-    if let Some(newest) = names.last().filter(|n| *n != latest) {
+    if let Some(newest) = names.last().filter(|n| *n != now) {
         out.push_str(&format!(
-            "warning nothing is pruned: the clock ({latest}) is behind the newest snapshot {newest}\n"
+            "warning nothing is pruned: the clock ({now}) is behind the newest snapshot {newest}\n"
         ));
         return true;
     }
     let policy = Policy::from_tokens(rules);
-    let now = parse_name(latest).unwrap_or(i64::MAX);
+    let now = parse_name(now).unwrap_or(i64::MAX);
     let mut drops: Vec<(String, &'static str)> = decide(&policy, &names, Some(latest), now)
         .into_iter()
         .filter(|d| !d.keep)
@@ -589,6 +609,7 @@ mod tests {
                 false,
                 ep,
                 a,
+                a,
                 "me_b_1",
                 &["max=1".into()],
                 &mut out
@@ -607,14 +628,14 @@ mod tests {
         assert!(!present(&ep.join("snapshots").join(b)));
         let max1 = ["max=1".to_string()];
         let mut out = String::new();
-        commit("hard-link", false, ep, b, "me_b_1", &max1, &mut out);
+        commit("hard-link", false, ep, b, b, "me_b_1", &max1, &mut out);
         assert_eq!(out, "");
         assert_eq!(snapshot_names(ep), [a, b]);
         // The third does, naming the rule; an abort removes only its own.
         let c = "2026-01-03T00:00:00.000Z";
         begin("hard-link", false, ep, c, "me_b_1", "-", &mut String::new());
         let mut out = String::new();
-        commit("hard-link", false, ep, c, "me_b_1", &max1, &mut out);
+        commit("hard-link", false, ep, c, c, "me_b_1", &max1, &mut out);
         assert_eq!(out, format!("pruned {a} max-snapshots\n"));
         let d = "2026-01-04T00:00:00.000Z";
         begin("hard-link", false, ep, d, "me_b_1", "-", &mut String::new());
@@ -630,22 +651,25 @@ mod tests {
         let future = "2999-01-01T00:00:00.000Z";
         fs::create_dir(ep.join("snapshots").join(future)).unwrap();
         fs::create_dir(partial(ep, "2998-01-01T00:00:00.000Z")).unwrap();
+        // The new snapshot is named 1 ms after the newest, so `latest`
+        // stays the newest name; nothing is pruned.
+        let after = "2999-01-01T00:00:00.001Z";
         let mut out = String::new();
         begin("hard-link", false, ep, d, "me_b_1", "-", &mut out);
         assert_eq!(
             out,
             format!(
-                "clock {d} {future}\nunfinished 2998-01-01T00:00:00.000Z\nsnapshot {d}\nlatest {c}\n"
+                "clock {d} {future}\nunfinished 2998-01-01T00:00:00.000Z\nsnapshot {after}\nlatest {c}\n"
             )
         );
         let mut out = String::new();
-        commit("hard-link", false, ep, d, "me_b_1", &max1, &mut out);
+        commit("hard-link", false, ep, after, d, "me_b_1", &max1, &mut out);
         assert_eq!(
             out,
-            format!("warning nothing is pruned: the clock ({d}) is behind the newest snapshot {future}\n")
+            format!("warning nothing is pruned: the clock ({d}) is behind the newest snapshot {after}\n")
         );
-        assert_eq!(snapshot_names(ep), [b, c, d, future]);
-        assert_eq!(find_latest(ep).as_deref(), Some(d));
+        assert_eq!(snapshot_names(ep), [b, c, future, after]);
+        assert_eq!(find_latest(ep).as_deref(), Some(after));
     }
 
     /// splitmix64: the same generated cases on every run.
@@ -795,7 +819,9 @@ mod tests {
             let aborts = r.below(4) == 0;
             let (name, owner) = (Arg::lit(candidate.clone()), Arg::lit("me_b_1"));
             // The operations for an endpoint: begin, then commit or abort.
-            let ops_at = |ep: &Path| -> Vec<Op> {
+            // `written`: the snapshot begin said it writes (the run's
+            // NBKP_SNAPSHOT), which commit and abort are given.
+            let ops_at = |ep: &Path, written: &Arg| -> Vec<Op> {
                 let endpoint = Arg::lit(ep.display().to_string());
                 if mode == Mode::None {
                     // A mirror: only the lock (as lowering gives it).
@@ -818,7 +844,7 @@ mod tests {
                         mode,
                         dry_run: dry.clone(),
                         endpoint: endpoint.clone(),
-                        snapshot: name.clone(),
+                        snapshot: written.clone(),
                         owner: owner.clone(),
                     }
                 } else {
@@ -826,7 +852,12 @@ mod tests {
                         mode,
                         dry_run: dry.clone(),
                         endpoint: endpoint.clone(),
-                        snapshot: name.clone(),
+                        snapshot: if mode == Mode::Btrfs {
+                            name.clone()
+                        } else {
+                            written.clone()
+                        },
+                        now: name.clone(),
                         owner: owner.clone(),
                         rules: rules.clone(),
                     }
@@ -845,7 +876,10 @@ mod tests {
                 continue; // a btrfs snapshot needs btrfs: the e2e tests do that
             }
             let mut transcript = Vec::new();
-            for (mine, theirs) in ops_at(&native).iter().zip(ops_at(&shell)) {
+            let mut written = name.clone();
+            for step in 0..2 {
+                let mine = &ops_at(&native, &written)[step];
+                let theirs = ops_at(&shell, &written)[step].clone();
                 let op = mine.function();
                 let got = perform(mine, &Values::default()).unwrap();
                 let want = shell_op(&theirs);
@@ -864,6 +898,9 @@ mod tests {
                     "case {case}: {op} left another tree than lib.sh\n{}",
                     transcript.join("\n")
                 );
+                if let Some(w) = got.output.lines().find_map(|l| l.strip_prefix("snapshot ")) {
+                    written = Arg::lit(w.to_string());
+                }
                 committed += usize::from(op == "nbkp_commit" && got.code == 0);
                 pruned += got_out.matches("pruned ").count();
                 clocks += got_out.matches("clock ").count();

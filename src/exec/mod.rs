@@ -6,6 +6,7 @@
 mod channels;
 mod child_exit;
 pub mod clock;
+pub mod conditions;
 mod daemon;
 mod hooks;
 pub mod hosts;
@@ -45,6 +46,9 @@ pub struct RunOptions {
     pub strictness: Strictness,
     /// Let rsync write to this terminal instead of capturing its output.
     pub stream_rsync: bool,
+    /// A directory where each sync's rsync logs its totals (`<ident>`),
+    /// for the metrics file; `None`: no log.
+    pub rsync_logs: Option<std::path::PathBuf>,
 }
 
 /// One failed check.
@@ -1074,6 +1078,9 @@ impl<'p> Executor<'p> {
             (Some(channel), Some(i)) => self.channels.take(i, &self.plan.hosts[channel.host], v),
             _ => None,
         };
+        if let Some(dir) = &self.options.rsync_logs {
+            v.rsync_log = format!("--log-file={}/{}", dir.display(), sync.ident);
+        }
         let args = match (&session, &sync.channel) {
             (Some(_), Some(channel)) => argv(&channel.rsync, v),
             _ => argv(&sync.rsync, v),

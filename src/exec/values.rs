@@ -24,6 +24,8 @@ pub struct Values {
     pub hook_status: String,
     pub rsync_exit: String,
     pub hook_snapshot: String,
+    /// `--log-file=…` for this sync's rsync, or empty (see `Var::RsyncLog`).
+    pub rsync_log: String,
     /// Mount points found for the plan's pathless mount-managed volumes.
     pub mount_points: Vec<Option<String>>,
 }
@@ -44,6 +46,7 @@ impl Values {
             Var::HookStatus => self.hook_status.clone(),
             Var::RsyncExit => self.rsync_exit.clone(),
             Var::HookSnapshot => self.hook_snapshot.clone(),
+            Var::RsyncLog => self.rsync_log.clone(),
             Var::MountPoint(n) => self
                 .mount_points
                 .get(n)

@@ -35,6 +35,10 @@ pub enum Var {
     RsyncExit,
     /// Hooks: the snapshot a completed sync made (`after` only), or empty.
     HookSnapshot,
+    /// `--log-file=<a private directory>/<sync ident>`, where rsync logs
+    /// what it sent and received (the metrics file's transferred bytes),
+    /// or empty (no metrics, a dry run).
+    RsyncLog,
     /// Where mount-managed volume `n` of [`crate::plan::Plan::mounts`] is
     /// mounted, found when it is mounted (volumes without a `path`).
     MountPoint(usize),
@@ -56,6 +60,7 @@ impl Var {
             Var::HookStatus => "NBKP_HOOK_STATUS".into(),
             Var::RsyncExit => "NBKP_RSYNC_RC".into(),
             Var::HookSnapshot => "NBKP_HOOK_SNAPSHOT".into(),
+            Var::RsyncLog => "NBKP_RSYNC_LOG".into(),
             Var::MountPoint(n) => format!("NBKP_MP_{n}").into(),
         }
     }

@@ -47,6 +47,10 @@ pub struct LowerOptions {
     /// `nbkp preflight`: probe each snapshot destination's newest snapshot,
     /// to warn about a clock behind it.
     pub clock_check: bool,
+    /// `nbkp run --not-metered` on a metered connection: syncs with a
+    /// remote side (an SSH host or an rsync daemon) are left out, as
+    /// inactive (see `Plan::remote_syncs`).
+    pub skip_remote: bool,
 }
 
 /// Why a config cannot become a plan.
@@ -229,6 +233,35 @@ pub fn lower(
         }
         first.schedule.prepare_carried |= first.prepare_with_probes.is_some();
     }
+    let remote_syncs = syncs
+        .iter()
+        .filter(|s| {
+            let sync = &config.syncs[&s.slug];
+            [&sync.source.slug, &sync.destination.slug]
+                .iter()
+                .any(|ep| !config.volumes[&config.sync_endpoints[*ep].volume.slug].is_local())
+        })
+        .map(|s| s.slug.clone())
+        .collect();
+    // Every sync the run could have run, in config order: one left out
+    // (-L, --not-metered) keeps its lines in the metrics file.
+    let metrics = config
+        .monitoring
+        .as_ref()
+        .is_some_and(|m| m.metrics_file.is_some());
+    let transfer_logs = match metrics {
+        true => syncs
+            .iter_mut()
+            .filter_map(monitoring::log_transfers)
+            .collect(),
+        false => Vec::new(),
+    };
+    let monitoring = monitoring::lower(
+        config.monitoring.as_ref(),
+        enabled.iter().map(|s| s.to_string()).collect(),
+        syncs.iter().filter_map(monitoring::snapshot_dir).collect(),
+        transfer_logs,
+    );
     let uses_script_dir = options.relative_src || options.relative_dst;
     let init = init_ops(&lw.sites, options.allow_unmounted);
     let any_encrypted = lw.mounts.iter().any(|m| m.passphrase.is_some());
@@ -240,6 +273,8 @@ pub fn lower(
         disabled,
         excluded_volumes,
         excluded_syncs,
+        remote_syncs,
+        monitoring,
         uses_script_dir,
         sites: lw.sites,
         init,
@@ -542,6 +577,13 @@ impl<'c> Lowering<'c> {
         role_relative: bool,
     ) -> Result<Result<Side, Exclusion>, LowerError> {
         let volume: &Volume = &self.config.volumes[&ep.volume.slug];
+        if self.options.skip_remote && !volume.is_local() {
+            return Ok(Err(Exclusion {
+                volume: volume.slug.clone(),
+                reason: conditions::METERED.into(),
+                fix: conditions::METERED_FIX.into(),
+            }));
+        }
         if let Some(d) = volume.daemon() {
             return Ok(self.daemon_side(volume, d, ep));
         }
@@ -1573,6 +1615,7 @@ impl<'c> Lowering<'c> {
                 } else {
                     var(Var::Snapshot)
                 },
+                now: var(Var::SnapshotCandidate),
                 owner: var(Var::LockOwner),
                 rules: rules.into_iter().chain(prio).collect(),
             });

@@ -12,9 +12,11 @@
 
 pub mod args;
 pub mod channel;
+pub mod conditions;
 pub mod daemon;
 pub mod hooks;
 pub mod lower;
+pub mod monitoring;
 pub mod mount;
 pub mod ops;
 pub mod rsync;
@@ -46,6 +48,14 @@ pub struct Plan {
     pub excluded_volumes: Vec<String>,
     /// Syncs that cannot run in this plan: skipped as inactive.
     pub excluded_syncs: Vec<ExcludedSync>,
+    /// Syncs with a remote side (an SSH host or an rsync daemon): what
+    /// `--not-metered` skips on a metered connection (the script decides
+    /// when it runs; `nbkp run` leaves them out while lowering).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remote_syncs: Vec<String>,
+    /// Pings and the metrics file (`monitoring:` in the config).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<monitoring::MonitoringPlan>,
     /// Whether the script must compute `NBKP_SCRIPT_DIR` (relative paths).
     pub uses_script_dir: bool,
     /// Every endpoint the syncs read or write, where it is: what

@@ -69,6 +69,9 @@ pub enum Op {
         dry_run: Arg,
         endpoint: Arg,
         snapshot: Arg,
+        /// The clock's time (the candidate name): the snapshot's name
+        /// differs when the clock was behind the newest snapshot.
+        now: Arg,
         owner: Arg,
         /// `nbkp_retain`'s rules, and `prio=` for pruning at a priority.
         rules: Vec<String>,
@@ -206,6 +209,7 @@ impl Op {
                 dry_run,
                 endpoint,
                 snapshot,
+                now,
                 owner,
                 rules,
             } => {
@@ -214,6 +218,7 @@ impl Op {
                     dry_run.clone(),
                     endpoint.clone(),
                     snapshot.clone(),
+                    now.clone(),
                     owner.clone(),
                 ];
                 a.extend(rules.iter().map(|r| Arg::lit(r.clone())));

@@ -5,6 +5,7 @@
 //! arguments become shell words (see [`words`]), so a plain `{{ value }}` is
 //! always safe and a raw insertion needs an explicit `|safe`.
 
+mod automatic;
 mod mount;
 mod shake;
 mod wrap;
@@ -19,6 +20,7 @@ use crate::shell::quoted;
 const SCRIPT: &str = include_str!("../../templates/script.sh.j2");
 const MOUNT: &str = include_str!("../../templates/mount.sh.j2");
 const SYNC: &str = include_str!("../../templates/sync.sh.j2");
+const AUTOMATIC: &str = include_str!("../../templates/automatic.sh.j2");
 use crate::plan::words;
 use crate::runtime::LIB;
 
@@ -101,6 +103,8 @@ fn environment() -> Environment<'static> {
         .expect("templates/mount.sh.j2 parses");
     env.add_template("sync.sh", SYNC)
         .expect("templates/sync.sh.j2 parses");
+    env.add_template("automatic.sh", AUTOMATIC)
+        .expect("templates/automatic.sh.j2 parses");
     env
 }
 
@@ -213,6 +217,8 @@ struct RunView<'p> {
     ahead: Option<(Value, String)>,
     /// Needs no remote host: checked and run while they answer.
     early_phase: bool,
+    /// A remote side: skipped on a metered connection (`--not-metered`).
+    remote: bool,
 }
 
 /// One sync's functions (`templates/sync.sh.j2`).
@@ -494,6 +500,8 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
             }
         })
         .collect();
+    let remote: std::collections::HashSet<&str> =
+        plan.remote_syncs.iter().map(String::as_str).collect();
     let syncs: Vec<RunView> = plan
         .syncs
         .iter()
@@ -509,6 +517,7 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
             upstream_slug: s.schedule.upstream.as_deref(),
             ahead: ahead(plan, s),
             early_phase: s.early(),
+            remote: remote.contains(s.slug.as_str()),
         })
         .collect();
     let env = environment();
@@ -536,6 +545,7 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
             .to_string()
             + "\n",
     );
+    let automatic_block = automatic::block(&env, plan)?;
     let tmpl = env.get_template("script.sh")?;
     let context = minijinja::context! {
         exit => crate::exit::for_script(),
@@ -610,6 +620,8 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
         mounts => mounts,
         credentials => credentials,
         mount_block => mount_block,
+        automatic_block => automatic_block,
+        monitoring => plan.monitoring.is_some(),
         not_mounted => crate::plan::mount::NOT_MOUNTED,
         // Safe: constant text, replaced by the part of the runtime library
         // the script uses (see `shake`), inside a quoted here-document.
