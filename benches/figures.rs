@@ -9,9 +9,15 @@
 //!    time: the script and `nbkp run` against bare rsync over one
 //!    multiplexed SSH connection (target ≤ 1.10×, 1 SSH login).
 //! 4. `nbkp` start-up time and peak memory (targets ≤ 5 ms, ≤ 15 MiB).
+//! 5. Away from home (`absent`): three home hosts that do not answer (two
+//!    by address, one by a name whose DNS server does not answer, inside
+//!    `testbed::absent`'s namespace) and a local sync, default settings:
+//!    `nbkp run`, the script under dash and `nbkp preflight check` (target
+//!    ≤ 12 s), against the cost of asking the hosts one after another,
+//!    measured as the sum of the same run with each host alone.
 //!
-//! Prints figures; asserts nothing about speed. `NBKP_BENCH=compile,local,remote`
-//! picks some of them (default: all).
+//! Prints figures; asserts nothing about speed.
+//! `NBKP_BENCH=compile,local,remote,absent` picks some of them (default: all).
 
 #[path = "../tests/testbed/mod.rs"]
 mod testbed;
@@ -475,6 +481,87 @@ fn startup_and_memory(dir: &Path) {
     );
 }
 
+/// One run inside the namespace: its wall time, and when the local sync's
+/// file appeared (polled every 10 ms by a thread, not the command's waiter).
+fn away_run(
+    away: &testbed::absent::Away,
+    how: &str,
+    cfg: &Path,
+    copied: &Path,
+) -> (Duration, Option<Duration>) {
+    let _ = std::fs::remove_file(copied);
+    let mut cmd = match how {
+        "run" => {
+            let mut c = away.command(env!("CARGO_BIN_EXE_nbkp"));
+            c.arg("run").arg("-c").arg(cfg);
+            c
+        }
+        "preflight" => {
+            let mut c = away.command(env!("CARGO_BIN_EXE_nbkp"));
+            c.args(["preflight", "check", "-c"]).arg(cfg);
+            c
+        }
+        _ => {
+            let script = cfg.with_extension("sh");
+            quiet(nbkp().args(["sh", "-c"]).arg(cfg).arg("-o").arg(&script));
+            let mut c = away.command("dash");
+            c.arg(script);
+            c
+        }
+    };
+    let t = Instant::now();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = {
+        let (done, copied) = (done.clone(), copied.to_path_buf());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                if copied.exists() {
+                    return Some(t.elapsed());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            copied.exists().then(|| t.elapsed())
+        })
+    };
+    quiet(cmd.stdout(std::process::Stdio::null()));
+    let wall = t.elapsed();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    (wall, watch.join().unwrap())
+}
+
+fn absent_runs(dir: &Path) {
+    let away = testbed::absent::Away::start();
+    println!("\n5. Away from home: 3 absent hosts (2 by address, 1 by name, silent DNS) + 1 local sync, default connect-timeout 10 s");
+    println!("   one host at a time = the sum of the same run with each host alone (what asking them in turn costs)");
+    for how in ["run", "script", "preflight"] {
+        let case = dir.join(format!("away-{how}"));
+        let (cfg, copied) = testbed::absent::config(&case.join("all"), &[0, 1, 2]);
+        let (all, local) = away_run(&away, how, &cfg, &copied);
+        let mut alone = Vec::new();
+        for i in 0..3 {
+            let (cfg, copied) = testbed::absent::config(&case.join(format!("h{i}")), &[i]);
+            alone.push(away_run(&away, how, &cfg, &copied).0);
+        }
+        let sum: Duration = alone.iter().sum();
+        let each: Vec<String> = alone
+            .iter()
+            .map(|d| format!("{:.1}", d.as_secs_f64()))
+            .collect();
+        let local = match (how, local) {
+            ("preflight", _) => String::new(),
+            (_, Some(d)) => format!(", local sync done after {:.2} s", d.as_secs_f64()),
+            (_, None) => ", local sync not done".into(),
+        };
+        println!(
+            "   {how:<9}  all at once {:5.1} s (target <= 12 s){local}; one host at a time {:5.1} s ({} s alone); {:.2}x",
+            all.as_secs_f64(),
+            sum.as_secs_f64(),
+            each.join(" + "),
+            all.as_secs_f64() / sum.as_secs_f64()
+        );
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -498,5 +585,14 @@ fn main() {
     needs.push(Component::Rsync);
     if wanted("remote") && require(&needs) {
         remote_runs(dir.path());
+    }
+    let mut needs = testbed::absent::Away::COMPONENTS.to_vec();
+    needs.extend([
+        Component::Rsync,
+        Component::SshClient,
+        Component::Shell(testbed::Shell::Dash),
+    ]);
+    if wanted("absent") && require(&needs) {
+        absent_runs(dir.path());
     }
 }

@@ -852,3 +852,43 @@ fn waits_are_bounded() {
     assert_ne!(a, b);
     assert!(a.starts_with(&format!("x-{}-", std::process::id())));
 }
+
+// ---------------------------------------------------------------- absent --
+
+/// Inside `testbed::absent::Away`: a connection to a home host neither
+/// succeeds nor fails (its packets vanish), the host name's DNS server does
+/// not answer, and any other address has no route (nothing leaves).
+#[test]
+fn away_swallows_packets_to_home_hosts_and_dns_and_routes_nothing_else() {
+    use testbed::absent::{Away, HOSTS, NAME};
+    if !require(Away::COMPONENTS) || !require(&[Component::Shell(Shell::BashPosix)]) {
+        return;
+    }
+    let away = Away::start();
+    // bash's /dev/tcp: connect(2) with no timeout of its own; `timeout`
+    // ends it. 124 = still waiting after 2 s (neither refused nor unreachable).
+    let connect = |addr: &str| {
+        let mut c = away.command("timeout");
+        c.args(["2", "bash", "-c", &format!("exec 3<>/dev/tcp/{addr}/22")]);
+        testbed::run_timeout(&mut c, Duration::from_secs(20)).unwrap()
+    };
+    for h in HOSTS {
+        let out = connect(&h.to_string());
+        assert_eq!(out.status.code(), Some(124), "{h}: {out:?}");
+    }
+    let t = Instant::now();
+    let mut c = away.command("timeout");
+    c.args(["2", "getent", "hosts", NAME]);
+    let out = testbed::run_timeout(&mut c, Duration::from_secs(20)).unwrap();
+    assert_eq!(out.status.code(), Some(124), "getent: {out:?}");
+    assert!(t.elapsed() >= Duration::from_secs(2));
+    // No route: fails at once, nothing is sent (192.0.2.1 is TEST-NET-1).
+    let t = Instant::now();
+    let out = connect("192.0.2.1");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(t.elapsed() < Duration::from_secs(1));
+    let netns = away.netns().to_string();
+    drop(away);
+    assert!(!netns_exists(&netns));
+    assert!(!Path::new("/etc/netns").join(&netns).exists());
+}

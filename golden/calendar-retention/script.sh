@@ -35,7 +35,8 @@ nbkp_main() {
   nbkp_options ${1+"$@"}
   nbkp_start
   nbkp_conditions
-  # Preflight: each host answers all its probes at once, then every sync is checked.
+  # Preflight: every host is asked its probes at once (each remote host in a
+  # background job, bounded), then every sync is checked.
   nbkp_ask h0
   nbkp_pf_docs_to_usb; NBKP_PF_docs_to_usb=$?; nbkp_tally "$NBKP_PF_docs_to_usb"
   nbkp_fatal
@@ -246,13 +247,16 @@ nbkp_sh_msg() {
 }
 nbkp_ask() {
   nbkp_ans=$("nbkp_probes_$1" | nbkp_sh "$1" 2>/dev/null) || nbkp_ans=
+  nbkp_ask_take "$1" <<NBKP_EOF
+$nbkp_ans
+NBKP_EOF
+}
+nbkp_ask_take() {
   while read -r nbkp_k nbkp_v; do
     case $nbkp_k in '' | *[!0-9]*) continue ;; esac
     case $nbkp_v in '' | *[!A-Za-z0-9_.-]*) continue ;; esac
     eval "NBKP_$1_$nbkp_k=\$nbkp_v"
-  done <<NBKP_EOF
-$nbkp_ans
-NBKP_EOF
+  done
 }
 nbkp_fail() {
   if [ "$1" = 1 ]; then nbkp_log "ERROR: $NBKP_CUR: $2"; else nbkp_log "INACTIVE: $NBKP_CUR: $2"; fi

@@ -36,17 +36,27 @@ nbkp_main() {
   nbkp_options ${1+"$@"}
   nbkp_start
   nbkp_conditions
-  # Preflight: each host answers all its probes at once, then every sync is checked.
+  # Preflight: every host is asked its probes at once (each remote host in a
+  # background job, bounded), then every sync is checked.
   nbkp_session_open h1 3 4
+  nbkp_ask_start h1 11
   nbkp_ask h0
-  nbkp_ask h1
+  # Syncs that need no remote host are checked first and, unless
+  # ignore-none wants every answer first or one of them has an error that
+  # stops the run, run while the remote hosts answer.
   nbkp_pf_home_to_ssd; NBKP_PF_home_to_ssd=$?; nbkp_tally "$NBKP_PF_home_to_ssd"
+  NBKP_EARLY_RAN=0
+  if [ "$NBKP_STRICTNESS" = ignore-all ] || { [ "$NBKP_STRICTNESS" = ignore-inactive ] && [ "$NBKP_BROKEN" = 0 ]; }; then
+    NBKP_EARLY_RAN=1
+    nbkp_run home-to-ssd home_to_ssd "$NBKP_PF_home_to_ssd" none none home_to_nas h1
+  fi
+  nbkp_ask_end h1
   nbkp_unless_metered home-to-nas nbkp_pf_home_to_nas; NBKP_PF_home_to_nas=$?; nbkp_tally "$NBKP_PF_home_to_nas"
   nbkp_fatal
   if [ "$nbkp_fatal" -gt 0 ]; then nbkp_log "Aborting: preflight checks found errors in $nbkp_fatal sync(s)"; exit 1; fi
 
   # Syncs, in order: a sync whose upstream failed or was skipped is cancelled.
-  nbkp_run home-to-ssd home_to_ssd "$NBKP_PF_home_to_ssd" none none home_to_nas h1
+  if [ "$NBKP_EARLY_RAN" = 0 ]; then nbkp_run home-to-ssd home_to_ssd "$NBKP_PF_home_to_ssd" none none home_to_nas h1; fi
   nbkp_run home-to-nas home_to_nas "$NBKP_PF_home_to_nas" none none
   nbkp_summary
 }
@@ -310,7 +320,7 @@ nbkp_chan_open_h1() {
 nbkp_session_open() {
   if [ "$NBKP_METERED" = 1 ]; then : >"$NBKP_CTL/$1.dead"; return 0; fi
   mkfifo "$NBKP_CTL/$1.in" "$NBKP_CTL/$1.out" || { : >"$NBKP_CTL/$1.dead"; return 0; }
-  ( { nbkp_lib; exec cat "$NBKP_CTL/$1.in"; } 2>/dev/null | "nbkp_ssh_$1" sh -s >"$NBKP_CTL/$1.out" 2>/dev/null ) &
+  ( { nbkp_lib; exec cat "$NBKP_CTL/$1.in"; } 2>/dev/null | "nbkp_ssh_$1" sh -s >"$NBKP_CTL/$1.out" 2>/dev/null ) >/dev/null 2>&1 &
   eval "exec $2>\"\$NBKP_CTL/$1.in\" $3<\"\$NBKP_CTL/$1.out\""
 }
 nbkp_session() {
@@ -368,13 +378,41 @@ nbkp_sh_msg() {
 }
 nbkp_ask() {
   nbkp_ans=$("nbkp_probes_$1" | nbkp_sh "$1" 2>/dev/null) || nbkp_ans=
+  nbkp_ask_take "$1" <<NBKP_EOF
+$nbkp_ans
+NBKP_EOF
+}
+nbkp_ask_take() {
   while read -r nbkp_k nbkp_v; do
     case $nbkp_k in '' | *[!0-9]*) continue ;; esac
     case $nbkp_v in '' | *[!A-Za-z0-9_.-]*) continue ;; esac
     eval "NBKP_$1_$nbkp_k=\$nbkp_v"
-  done <<NBKP_EOF
-$nbkp_ans
-NBKP_EOF
+  done
+}
+nbkp_ask_start() {
+  (
+    nbkp_msg=$("nbkp_probes_$1")
+    if nbkp_sh_msg "$1" >"$NBKP_CTL/ask-$1.part"; then mv -f "$NBKP_CTL/ask-$1.part" "$NBKP_CTL/ask-$1"; fi
+    : >"$NBKP_CTL/ask-$1.end"
+  ) </dev/null >/dev/null 2>&1 &
+  nbkp_job=$!
+  (nbkp_watchdog "$nbkp_job" "$2" "$NBKP_CTL/ask-$1.end" "${3-}") </dev/null >/dev/null 2>&1 &
+  eval "NBKP_JOB_$1=\$nbkp_job NBKP_DOG_$1=\$!"
+}
+nbkp_watchdog() {
+  trap 'kill "$nbkp_sl" 2>/dev/null; exit 0' TERM
+  sleep "$2" &
+  nbkp_sl=$!
+  wait "$nbkp_sl" || return 0
+  [ -e "$3" ] || { [ -n "$4" ] && [ -e "$4" ]; } || kill "$1" 2>/dev/null
+}
+nbkp_ask_end() {
+  nbkp_job='' nbkp_dog=''
+  eval "nbkp_job=\$NBKP_JOB_$1 nbkp_dog=\$NBKP_DOG_$1"
+  wait "$nbkp_job"
+  kill "$nbkp_dog" 2>/dev/null
+  [ -e "$NBKP_CTL/ask-$1.end" ] || : >"$NBKP_CTL/$1.dead"
+  if [ -f "$NBKP_CTL/ask-$1" ]; then nbkp_ask_take "$1" <"$NBKP_CTL/ask-$1"; fi
 }
 nbkp_fail() {
   if [ "$1" = 1 ]; then nbkp_log "ERROR: $NBKP_CUR: $2"; else nbkp_log "INACTIVE: $NBKP_CUR: $2"; fi

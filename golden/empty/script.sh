@@ -34,7 +34,8 @@ nbkp_main() {
   nbkp_options ${1+"$@"}
   nbkp_start
   nbkp_conditions
-  # Preflight: each host answers all its probes at once, then every sync is checked.
+  # Preflight: every host is asked its probes at once (each remote host in a
+  # background job, bounded), then every sync is checked.
   nbkp_fatal
   if [ "$nbkp_fatal" -gt 0 ]; then nbkp_log "Aborting: preflight checks found errors in $nbkp_fatal sync(s)"; exit 1; fi
 

@@ -35,14 +35,16 @@ nbkp_main() {
   nbkp_options ${1+"$@"}
   nbkp_start
   nbkp_conditions
-  # Preflight: each host answers all its probes at once, then every sync is checked.
+  # Preflight: every host is asked its probes at once (each remote host in a
+  # background job, bounded), then every sync is checked.
   nbkp_session_open h1 3 4
   # The first sync's prepare goes with the probes (it acts only where the
   # destination's sentinels are; undone below if the sync does not run).
   NBKP_CARRY=a_to_b NBKP_CARRY_STYLE=colons \
       NBKP_CARRY_OP='nbkp_if_there /mnt/b/.nbkp-vol /mnt/b/.nbkp-dst -- nbkp_begin hard-link "${NBKP_DRY_RUN}" /mnt/b "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"'
-  nbkp_ask h1
+  nbkp_ask_start h1 11 "$NBKP_CTL/prep-a_to_b"
   NBKP_CARRY=
+  nbkp_ask_end h1
   nbkp_unless_metered a-to-b nbkp_pf_a_to_b; NBKP_PF_a_to_b=$?; nbkp_tally "$NBKP_PF_a_to_b"
   nbkp_fatal
   if [ "$nbkp_fatal" -gt 0 ] || ! nbkp_will_run a_to_b; then
@@ -250,7 +252,7 @@ nbkp_close_h1() {
 nbkp_session_open() {
   if [ "$NBKP_METERED" = 1 ]; then : >"$NBKP_CTL/$1.dead"; return 0; fi
   mkfifo "$NBKP_CTL/$1.in" "$NBKP_CTL/$1.out" || { : >"$NBKP_CTL/$1.dead"; return 0; }
-  ( { nbkp_lib; exec cat "$NBKP_CTL/$1.in"; } 2>/dev/null | "nbkp_ssh_$1" sh -s >"$NBKP_CTL/$1.out" 2>/dev/null ) &
+  ( { nbkp_lib; exec cat "$NBKP_CTL/$1.in"; } 2>/dev/null | "nbkp_ssh_$1" sh -s >"$NBKP_CTL/$1.out" 2>/dev/null ) >/dev/null 2>&1 &
   eval "exec $2>\"\$NBKP_CTL/$1.in\" $3<\"\$NBKP_CTL/$1.out\""
 }
 nbkp_session() {
@@ -300,10 +302,6 @@ nbkp_cleanup() {
 nbkp_here() {
   (set +u; eval "$nbkp_msg")
 }
-nbkp_sh() {
-  nbkp_msg=$(cat)
-  nbkp_sh_msg "$1"
-}
 nbkp_sh_msg() {
   if [ "$NBKP_METERED" = 1 ] && [ "$1" != h0 ]; then return 255; fi
   case $1 in
@@ -311,15 +309,37 @@ nbkp_sh_msg() {
     h1) nbkp_session h1 3 4 ;;
   esac
 }
-nbkp_ask() {
-  nbkp_ans=$("nbkp_probes_$1" | nbkp_sh "$1" 2>/dev/null) || nbkp_ans=
+nbkp_ask_take() {
   while read -r nbkp_k nbkp_v; do
     case $nbkp_k in '' | *[!0-9]*) continue ;; esac
     case $nbkp_v in '' | *[!A-Za-z0-9_.-]*) continue ;; esac
     eval "NBKP_$1_$nbkp_k=\$nbkp_v"
-  done <<NBKP_EOF
-$nbkp_ans
-NBKP_EOF
+  done
+}
+nbkp_ask_start() {
+  (
+    nbkp_msg=$("nbkp_probes_$1")
+    if nbkp_sh_msg "$1" >"$NBKP_CTL/ask-$1.part"; then mv -f "$NBKP_CTL/ask-$1.part" "$NBKP_CTL/ask-$1"; fi
+    : >"$NBKP_CTL/ask-$1.end"
+  ) </dev/null >/dev/null 2>&1 &
+  nbkp_job=$!
+  (nbkp_watchdog "$nbkp_job" "$2" "$NBKP_CTL/ask-$1.end" "${3-}") </dev/null >/dev/null 2>&1 &
+  eval "NBKP_JOB_$1=\$nbkp_job NBKP_DOG_$1=\$!"
+}
+nbkp_watchdog() {
+  trap 'kill "$nbkp_sl" 2>/dev/null; exit 0' TERM
+  sleep "$2" &
+  nbkp_sl=$!
+  wait "$nbkp_sl" || return 0
+  [ -e "$3" ] || { [ -n "$4" ] && [ -e "$4" ]; } || kill "$1" 2>/dev/null
+}
+nbkp_ask_end() {
+  nbkp_job='' nbkp_dog=''
+  eval "nbkp_job=\$NBKP_JOB_$1 nbkp_dog=\$NBKP_DOG_$1"
+  wait "$nbkp_job"
+  kill "$nbkp_dog" 2>/dev/null
+  [ -e "$NBKP_CTL/ask-$1.end" ] || : >"$NBKP_CTL/$1.dead"
+  if [ -f "$NBKP_CTL/ask-$1" ]; then nbkp_ask_take "$1" <"$NBKP_CTL/ask-$1"; fi
 }
 nbkp_fail() {
   if [ "$1" = 1 ]; then nbkp_log "ERROR: $NBKP_CUR: $2"; else nbkp_log "INACTIVE: $NBKP_CUR: $2"; fi

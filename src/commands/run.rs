@@ -99,9 +99,13 @@ pub fn strictness(arg: StrictnessArg) -> Strictness {
 /// The final table: one row per sync.
 fn summary(report: &Report) -> String {
     if report.aborted {
-        let mut out = String::from(
-            "Nothing ran: preflight found errors (see above). Fix them, or see -S/--strictness.\n",
-        );
+        // Syncs that needed no remote host may have run before the remote
+        // hosts answered (see docs/running.md).
+        let mut out = String::from(if report.results.is_empty() {
+            "Nothing ran: preflight found errors (see above). Fix them, or see -S/--strictness.\n"
+        } else {
+            "Only the syncs that need no remote host ran: preflight found errors (see above). Fix them, or see -S/--strictness.\n"
+        });
         for p in report.preflight.iter().filter(|p| p.status != "active") {
             let errors: Vec<&str> = p.errors.iter().map(|e| e.message.as_str()).collect();
             out.push_str(&format!("  {}: {}\n", p.sync_slug, errors.join("; ")));

@@ -485,6 +485,7 @@ mod tests {
             probes: vec![],
             session_fds: None,
             waiting_session: None,
+            probe_bound: None,
         };
         let w: Vec<String> = find_argv(&local, Arg::lit("/b/snapshots/S/"))
             .iter()

@@ -370,6 +370,7 @@ mod tests {
             probes: vec![],
             session_fds: None,
             waiting_session: None,
+            probe_bound: None,
         }];
         let w: Vec<String> = rsync_argv(
             &sync(),
@@ -406,6 +407,7 @@ mod tests {
             probes: vec![],
             session_fds: None,
             waiting_session: None,
+            probe_bound: None,
         }];
         let mut remote = hosts[0].clone();
         remote.ssh = Some(SshCommand::new(&ep, "h1"));

@@ -30,7 +30,7 @@ impl Session {
         Session::start(argv(host.waiting_session.as_ref()?, values))
     }
 
-    fn start(args: Vec<String>) -> Option<Session> {
+    pub(super) fn start(args: Vec<String>) -> Option<Session> {
         let errors = tempfile::tempfile().ok()?;
         let mut child = crate::credentials::scrubbed(Command::new(&args[0]))
             .args(&args[1..])
@@ -133,6 +133,11 @@ impl Channels {
         if let Some(s) = Session::open(host, values) {
             self.open.insert(index, s);
         }
+    }
+
+    /// Keeps `session` as sync `index`'s (opened elsewhere).
+    pub fn insert(&mut self, index: usize, session: Session) {
+        self.open.entry(index).or_insert(session);
     }
 
     /// Sync `index`'s session if it is still there, else a new one.

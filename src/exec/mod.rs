@@ -253,6 +253,24 @@ pub struct Executor<'p> {
     opens_first_channel: bool,
 }
 
+/// The probes of a run: answers by host and probe index, the remote hosts
+/// still out, and the values of the first sync's prepare sent with them.
+struct Probing {
+    answers: Vec<Vec<Option<String>>>,
+    asking: Vec<(usize, hosts::Asking)>,
+    early_values: Option<Values>,
+}
+
+/// Syncs checked so far: their preflight entries and codes, and how many
+/// are broken and inactive.
+#[derive(Default)]
+struct Checks {
+    preflight: Vec<Preflight>,
+    codes: HashMap<String, u8>,
+    broken: usize,
+    inactive: usize,
+}
+
 /// A sync whose commit runs during the next sync's rsync.
 struct Deferred {
     index: usize,
@@ -382,9 +400,57 @@ impl<'p> Executor<'p> {
         out
     }
 
+    /// The run: every host asked at once; where some syncs need no remote
+    /// host (the plan's `SyncPlan::early`), those are checked first and,
+    /// unless the strictness is `ignore-none`, run while the remote hosts'
+    /// probes are still out; then the others, once every host has answered
+    /// or reached its bound. Each phase keeps the plan's order, and the
+    /// report lists the syncs in the plan's order.
     fn run_inner(&mut self, base: &Values) -> Report {
         self.opens_first_channel = true;
-        let (mut report, codes) = self.check_all(base);
+        let mut probing = self.start_probes(base);
+        let all: Vec<usize> = (0..self.plan.syncs.len()).collect();
+        let early: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|&i| self.plan.syncs[i].early())
+            .collect();
+        // The early syncs are checked first whenever there are both kinds
+        // (the script's order too); they run first unless the strictness
+        // wants every answer first or one of them has an error that stops
+        // the run.
+        let phased = !early.is_empty() && early.len() < all.len();
+        let mut checks = Checks::default();
+        let mut status: HashMap<String, Status> = HashMap::new();
+        let mut results: Vec<SyncResult> = Vec::new();
+        let mut done: Vec<usize> = Vec::new();
+        if phased {
+            self.check(&early, &probing.answers, &mut checks);
+            let go = match self.options.strictness {
+                Strictness::IgnoreInactive => checks.broken == 0,
+                Strictness::IgnoreAll => true,
+                Strictness::IgnoreNone => false,
+            };
+            if go {
+                let mut partial = self.empty_report();
+                partial.preflight = checks.preflight.clone();
+                self.sync_all(&early, &mut partial, &checks.codes, &mut status, base);
+                results = partial.results;
+                done = early.clone();
+                // Nothing made ahead for an early sync outlives its phase.
+                self.abort_unused_prepared(|i| done.contains(&i));
+            }
+        }
+        self.finish_probes(&mut probing, base);
+        let rest: Vec<usize> = if phased {
+            all.iter().copied().filter(|i| !early.contains(i)).collect()
+        } else {
+            all.clone()
+        };
+        self.check(&rest, &probing.answers, &mut checks);
+        let codes = checks.codes.clone();
+        let mut report = self.report_of(checks);
+        report.results = results;
         if report.aborted {
             // The first sync's prepare, if it went with the probes, is undone.
             self.abort_unused_prepared(|_| true);
@@ -392,109 +458,171 @@ impl<'p> Executor<'p> {
                 "Aborting: preflight checks found errors in {} sync(s)",
                 report.fatal
             ));
+            self.in_plan_order(&mut report);
             return report;
         }
-        self.sync_all(&mut report, &codes, base);
+        let to_run: Vec<usize> = all.into_iter().filter(|i| !done.contains(i)).collect();
+        self.sync_all(&to_run, &mut report, &codes, &mut status, base);
+        self.finish_syncs(&mut report);
+        self.in_plan_order(&mut report);
         report
     }
 
-    /// Every host's probes, then every sync's checks.
+    /// Every host's probes, then every sync's checks (in the plan's order).
     fn check_all(&mut self, base: &Values) -> (Report, HashMap<String, u8>) {
-        self.flush_log();
-        let first = self
-            .plan
+        let mut probing = self.start_probes(base);
+        self.finish_probes(&mut probing, base);
+        let all: Vec<usize> = (0..self.plan.syncs.len()).collect();
+        let mut checks = Checks::default();
+        self.check(&all, &probing.answers, &mut checks);
+        let codes = checks.codes.clone();
+        (self.report_of(checks), codes)
+    }
+
+    /// The first sync whose channel opens during the probes, and its host.
+    fn first_channel(&self) -> Option<(usize, usize)> {
+        self.plan
             .first_channel
             .filter(|_| self.opens_first_channel)
-            .and_then(|i| Some((i, self.plan.syncs[i].channel.as_ref()?.host)));
-        let mut answers: Vec<Vec<Option<String>>> = Vec::new();
-        for i in 0..self.plan.hosts.len() {
-            let host = &self.plan.hosts[i];
-            let early = first.filter(|&(_, h)| h == i).zip(host.ssh.as_ref());
-            // The first sync's prepare goes with its host's probes, where the
-            // plan says so: it acts only where the destination's sentinels
-            // are, and is undone if the checks keep the sync from running.
-            let early_prepare = self
-                .plan
-                .syncs
-                .first()
-                .and_then(|s| Some(s).zip(s.prepare_with_probes.as_ref()))
-                .filter(|(_, call)| self.opens_first_channel && call.host == i);
-            let mut early_values = base.clone();
-            let early_message = early_prepare.map(|(sync, call)| {
-                early_values.candidate =
-                    clock::snapshot_name(SystemTime::now(), sync.snapshot_format);
-                hosts::op_message(call, &early_values)
-            });
-            let mut early_answer = None;
-            let then = early_message.as_deref().map(|m| (m, &mut early_answer));
+            .and_then(|i| Some((i, self.plan.syncs[i].channel.as_ref()?.host)))
+    }
+
+    /// The first sync's prepare, when it goes with its host's probes (where
+    /// the plan says so): it acts only where the destination's sentinels
+    /// are, and is undone if the checks keep the sync from running.
+    fn early_prepare(&self) -> Option<(&'p SyncPlan, &'p OpCall)> {
+        let plan = self.plan;
+        plan.syncs
+            .first()
+            .and_then(|s| Some(s).zip(s.prepare_with_probes.as_ref()))
+            .filter(|_| self.opens_first_channel)
+    }
+
+    /// Starts every remote host's probes at once (each in its own thread,
+    /// bounded by its `probe_bound`), then answers this machine's.
+    fn start_probes(&mut self, base: &Values) -> Probing {
+        self.flush_log();
+        let plan = self.plan;
+        let first = self.first_channel();
+        let early_prepare = self.early_prepare();
+        let mut probing = Probing {
+            answers: plan
+                .hosts
+                .iter()
+                .map(|h| vec![None; h.probes.len()])
+                .collect(),
+            asking: Vec::new(),
+            early_values: None,
+        };
+        for (i, host) in plan.hosts.iter().enumerate() {
+            let Some(ssh) = &host.ssh else {
+                continue;
+            };
+            let then = early_prepare
+                .filter(|(_, call)| call.host == i)
+                .map(|(sync, call)| {
+                    let mut v = base.clone();
+                    v.candidate = clock::snapshot_name(SystemTime::now(), sync.snapshot_format);
+                    let message = hosts::op_message(call, &v);
+                    probing.early_values = Some(v);
+                    message
+                });
             // The first sync's session opens as soon as its host's shared
             // connection is up (its control socket exists), while the
             // host's shell starts and answers the probes; it runs nothing
             // unless that sync runs. (Before the socket exists, ssh would
             // make a second connection of its own.)
-            let channels = &mut self.channels;
-            let socket = early.map(|(_, ssh)| expand(&ssh.control_socket, base).concat());
-            answers.push(self.hosts.ask_then(
-                i,
-                base,
-                &mut || match (early, &socket) {
-                    (Some(((sync, _), _)), Some(socket)) => {
-                        let up = std::path::Path::new(socket).exists();
-                        if up {
-                            channels.open_ahead(sync, host, base);
-                        }
-                        up
-                    }
-                    _ => true,
-                },
-                then,
-            ));
-            if let (Some((sync, _)), Some(answer)) = (early_prepare, early_answer) {
-                if answer.code == Some(0) {
+            let early = first.filter(|&(_, h)| h == i).and_then(|_| {
+                Some(hosts::EarlyChannel {
+                    socket: expand(&ssh.control_socket, base).concat(),
+                    argv: argv(host.waiting_session.as_ref()?, base),
+                })
+            });
+            probing
+                .asking
+                .push((i, self.hosts.ask_start(i, base, then, early)));
+        }
+        for (i, host) in plan.hosts.iter().enumerate() {
+            if host.ssh.is_none() {
+                probing.answers[i] = self.hosts.ask(i, base);
+            }
+        }
+        probing
+    }
+
+    /// Waits for the remote hosts' probes (each answers or reaches its
+    /// bound), keeping the first sync's session and prepare if they came.
+    fn finish_probes(&mut self, probing: &mut Probing, base: &Values) {
+        self.flush_log();
+        let plan = self.plan;
+        let first = self.first_channel();
+        let early_prepare = self.early_prepare();
+        for (i, asking) in std::mem::take(&mut probing.asking) {
+            let (answers, then, channel) = self.hosts.ask_finish(asking);
+            let first_here = first.filter(|&(_, h)| h == i);
+            if let (Some((sync, _)), Some(session)) = (first_here, channel) {
+                self.channels.insert(sync, session);
+            }
+            if let (Some((sync, call)), Some(answer)) = (early_prepare, then) {
+                if call.host == i && answer.code == Some(0) {
+                    let mut values = probing.early_values.take().unwrap_or_else(|| base.clone());
                     let mut result =
                         skipped(&sync.slug, self.options.dry_run, "rsync", String::new());
-                    self.report(sync, &answer.output, &mut early_values, &mut result);
+                    self.report(sync, &answer.output, &mut values, &mut result);
                     self.prepared = Some(Prepared {
                         index: 0,
-                        values: early_values,
+                        values,
                         result,
                         outcome: Ok(()),
                     });
                 }
             }
-            let reachable = answers[i]
-                .first()
-                .is_some_and(|a| a.as_deref() == Some("1"));
+            let reachable = answers.first().is_some_and(|a| a.as_deref() == Some("1"));
             // Not opened yet (the answer came first): now, if the host answered.
-            if let Some((sync, _)) = first.filter(|&(_, h)| h == i && reachable) {
-                self.channels.open_ahead(sync, host, base);
+            if let Some((sync, _)) = first_here.filter(|_| reachable) {
+                self.channels.open_ahead(sync, &plan.hosts[i], base);
             }
+            probing.answers[i] = answers;
         }
-        let mut preflight = Vec::new();
-        let mut codes: HashMap<String, u8> = HashMap::new();
-        let (mut broken, mut inactive) = (0, 0);
-        for sync in &self.plan.syncs {
-            let (code, errors) = self.evaluate(sync, &answers);
+    }
+
+    /// The checks of syncs `indices`, in that order, added to `checks`.
+    fn check(&mut self, indices: &[usize], answers: &[Vec<Option<String>>], checks: &mut Checks) {
+        let plan = self.plan;
+        for &i in indices {
+            let sync = &plan.syncs[i];
+            let (code, errors) = self.evaluate(sync, answers);
             match code {
-                1 => broken += 1,
-                2 | 3 => inactive += 1,
+                1 => checks.broken += 1,
+                2 | 3 => checks.inactive += 1,
                 _ => {}
             }
-            codes.insert(sync.slug.clone(), code);
+            checks.codes.insert(sync.slug.clone(), code);
             let status = match code {
                 0 => "active",
                 1 => "broken",
                 2 => "inactive",
                 _ => "pending",
             };
-            let warnings = clock_warning(sync, &answers).into_iter().collect();
-            preflight.push(Preflight {
+            let warnings = clock_warning(sync, answers).into_iter().collect();
+            checks.preflight.push(Preflight {
                 sync_slug: sync.slug.clone(),
                 status,
                 errors,
                 warnings,
             });
         }
+    }
+
+    /// The preflight's report once every sync is checked: the excluded
+    /// syncs added, and whether the strictness lets the run go on.
+    fn report_of(&mut self, checks: Checks) -> Report {
+        let Checks {
+            mut preflight,
+            broken,
+            mut inactive,
+            ..
+        } = checks;
         for ex in &self.plan.excluded_syncs {
             self.log(&format!("SKIPPED {}: {}", ex.slug, ex.reason));
             inactive += 1;
@@ -514,29 +642,62 @@ impl<'p> Executor<'p> {
             Strictness::IgnoreInactive => broken,
             Strictness::IgnoreAll => 0,
         };
-        let report = Report {
-            dry_run: self.options.dry_run,
-            strictness: self.options.strictness,
+        let mut report = Report {
             preflight,
             aborted: fatal > 0,
             fatal,
+            ..self.empty_report()
+        };
+        self.in_plan_order(&mut report);
+        report
+    }
+
+    fn empty_report(&self) -> Report {
+        Report {
+            dry_run: self.options.dry_run,
+            strictness: self.options.strictness,
+            preflight: Vec::new(),
+            aborted: false,
+            fatal: 0,
             interrupted: false,
             results: Vec::new(),
             mounts: Vec::new(),
             umounts: Vec::new(),
-        };
-        (report, codes)
+        }
     }
 
-    /// The syncs, in order, after a preflight that allows them.
-    fn sync_all(&mut self, report: &mut Report, codes: &HashMap<String, u8>, base: &Values) {
-        let mut status: HashMap<String, Status> = HashMap::new();
-        for (index, sync) in self.plan.syncs.iter().enumerate() {
+    /// The report's syncs in the plan's order (excluded syncs last), however
+    /// the phases ran them.
+    fn in_plan_order(&self, report: &mut Report) {
+        let plan = self.plan;
+        let position = |slug: &str| {
+            plan.syncs
+                .iter()
+                .position(|s| s.slug == slug)
+                .unwrap_or(usize::MAX)
+        };
+        report.preflight.sort_by_key(|p| position(&p.sync_slug));
+        report.results.sort_by_key(|r| position(&r.sync_slug));
+    }
+
+    /// Syncs `indices`, in that order, after a preflight that allows them;
+    /// `status` records how each ended, for the syncs downstream.
+    fn sync_all(
+        &mut self,
+        indices: &[usize],
+        report: &mut Report,
+        codes: &HashMap<String, u8>,
+        status: &mut HashMap<String, Status>,
+        base: &Values,
+    ) {
+        let plan = self.plan;
+        for &index in indices {
+            let sync = &plan.syncs[index];
             if let Some(next) = sync.schedule.opens_channel_of {
-                self.open_channel(next, codes, &status, base);
+                self.open_channel(next, codes, status, base);
             }
             if self.interrupted.load(Ordering::SeqCst) {
-                self.conclude_deferred(report, &mut status);
+                self.conclude_deferred(report, status);
                 report.interrupted = true;
                 self.log(&format!("SKIPPED {}: the run was interrupted", sync.slug));
                 report.results.push(skipped(
@@ -562,23 +723,28 @@ impl<'p> Executor<'p> {
             let overlapped = sync
                 .schedule
                 .overlaps_next
-                .filter(|&next| self.will_run(next, codes, &status));
+                .filter(|&next| self.will_run(next, codes, status));
             self.prepare_next = overlapped.map(|next| (next, base.clone()));
             self.commit_later = overlapped.is_some();
-            let ran = self.run_sync(sync, codes[&sync.slug], &status, &errors, base);
+            let ran = self.run_sync(sync, codes[&sync.slug], status, &errors, base);
             self.prepare_next = None;
             self.commit_later = false;
             // The previous sync's commit ran during this rsync (or runs now):
             // its result comes first.
-            self.conclude_deferred(report, &mut status);
+            self.conclude_deferred(report, status);
             if let Some((st, result)) = ran {
                 status.insert(sync.slug.clone(), st);
                 self.ui.sync_result(&result);
                 report.results.push(result);
             }
-            self.abort_unused_prepared(|i| i <= index);
+            self.abort_unused_prepared(|i| i == index);
         }
-        self.conclude_deferred(report, &mut status);
+        self.conclude_deferred(report, status);
+    }
+
+    /// After the last sync: what was prepared and not used is undone, the
+    /// excluded syncs are reported, and the run's outcome is logged.
+    fn finish_syncs(&mut self, report: &mut Report) {
         self.abort_unused_prepared(|_| true);
         self.channels.close_all();
         for ex in &self.plan.excluded_syncs {
@@ -635,7 +801,8 @@ impl<'p> Executor<'p> {
                 None | Some(Status::Ok) | Some(Status::Pending)
             )
         });
-        checks && upstream && !self.interrupted.load(Ordering::SeqCst)
+        let handled = status.contains_key(&sync.slug);
+        checks && upstream && !handled && !self.interrupted.load(Ordering::SeqCst)
     }
 
     /// Runs the commit of the sync whose rsync finished before this one's

@@ -166,6 +166,7 @@ pub fn lower(
             probes: Vec::new(),
             session_fds: None,
             waiting_session: None,
+            probe_bound: None,
         }],
         probe_index: vec![HashMap::default()],
         groups: Vec::new(),
@@ -204,6 +205,7 @@ pub fn lower(
     if let Some(names) = &options.mounts_only {
         lw.all_mounts(names)?;
     }
+    waits_for(&lw.hosts, &lw.groups, &mut syncs);
     // Each channel opens one sync ahead: while the previous sync runs (the
     // first once its host's connection is up, during the probes). One at a time stays well under
     // sshd's default of 10 sessions per connection.
@@ -212,7 +214,9 @@ pub fn lower(
         if syncs[i].channel.is_some() {
             syncs[i - 1].schedule.opens_channel_of = Some(i);
         }
-        if may_overlap(&syncs[i - 1], &syncs[i]) {
+        // Early syncs run in a phase of their own (see `SyncPlan::early`):
+        // only syncs of one phase overlap.
+        if may_overlap(&syncs[i - 1], &syncs[i]) && syncs[i - 1].early() == syncs[i].early() {
             syncs[i - 1].schedule.overlaps_next = Some(i);
             if may_carry_prepare(&lw.hosts, &syncs[i - 1], &syncs[i]) {
                 syncs[i - 1].schedule.commit_carries_prepare_of = Some(i);
@@ -278,6 +282,43 @@ pub fn lower(
         mounts: lw.mounts,
         credentials: any_encrypted.then_some(lw.credentials),
     })
+}
+
+/// Each sync's `waits_for`: the remote hosts its checks ask, its
+/// operations run on, and its upstream waits for (an upstream comes first
+/// in the order).
+fn waits_for(hosts: &[Host], groups: &[CheckGroup], syncs: &mut [SyncPlan]) {
+    let mut by_slug: HashMap<String, Vec<usize>> = HashMap::new();
+    for sync in syncs.iter_mut() {
+        let mut wanted: Vec<usize> = Vec::new();
+        for step in &sync.checks {
+            let layers = match step {
+                CheckStep::Group(id) => groups[*id].layers.as_slice(),
+                CheckStep::Layer(l) => std::slice::from_ref(l),
+            };
+            wanted.extend(
+                layers
+                    .iter()
+                    .flat_map(|l| l.checks.iter().map(|c| c.probe.host)),
+            );
+        }
+        let ops = [
+            &sync.prepare,
+            &sync.commit,
+            &sync.abort,
+            &sync.prepare_with_probes,
+        ];
+        wanted.extend(ops.into_iter().flatten().map(|c| c.host));
+        wanted.extend(sync.channel.as_ref().map(|c| c.host));
+        if let Some(up) = &sync.schedule.upstream {
+            wanted.extend(by_slug.get(up).into_iter().flatten().copied());
+        }
+        wanted.retain(|&h| hosts[h].ssh.is_some());
+        wanted.sort_unstable();
+        wanted.dedup();
+        by_slug.insert(sync.slug.clone(), wanted.clone());
+        sync.waits_for = wanted;
+    }
 }
 
 /// Whether `next`'s prepare may go to its host with `current`'s commit
@@ -478,6 +519,7 @@ impl<'c> Lowering<'c> {
             ssh: Some(ssh),
             probes: vec![Probe::Reachable],
             session_fds,
+            probe_bound: Some(ssh::probe_bound(ep)),
         });
         self.probe_index
             .push(HashMap::from_iter([(Probe::Reachable, 0)]));
@@ -1676,6 +1718,7 @@ impl<'c> Lowering<'c> {
                 upstream,
                 ..Schedule::default()
             },
+            waits_for: Vec::new(),
             checks: layers,
             snapshots,
             prepare,

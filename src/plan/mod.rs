@@ -102,6 +102,21 @@ pub struct Host {
     /// sync's rsync (see `channel`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting_session: Option<Vec<Arg>>,
+    /// For a remote host: how many seconds its probes may take, name
+    /// resolution and connection included, before both back-ends give up
+    /// on it (its `connect-timeout`, its proxy hops' and a margin; see
+    /// [`ssh::probe_bound`]). ssh's own `ConnectTimeout` does not cover
+    /// name resolution, so the back-ends enforce this themselves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe_bound: Option<u32>,
+}
+
+impl SyncPlan {
+    /// Checked and run before the remote hosts answer (unless the
+    /// strictness is `ignore-none`, which wants every answer first).
+    pub fn early(&self) -> bool {
+        self.waits_for.is_empty()
+    }
 }
 
 /// One question asked of a host during preflight. Each answer is a short
@@ -361,6 +376,11 @@ pub struct SyncPlan {
     /// What may run before what, and what shares a round trip.
     #[serde(flatten)]
     pub schedule: Schedule,
+    /// The remote hosts whose answers this sync's checks (or its
+    /// upstream's) need. A sync that needs none is checked and run while
+    /// the remote hosts' probes are still out (see [`SyncPlan::early`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waits_for: Vec<usize>,
     pub checks: Vec<CheckStep>,
     pub snapshots: SnapshotPlan,
     /// Before rsync: prepare the destination (orphan cleanup, the new

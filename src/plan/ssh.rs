@@ -12,6 +12,22 @@ use crate::shell::quote;
 /// bridge the gap between a sync's steps; the run closes it explicitly.
 pub const CONTROL_PERSIST_SECONDS: u32 = 60;
 
+/// Seconds added to a host's connect timeouts to bound its probes: the
+/// login, starting `sh` and answering take well under a second once
+/// connected.
+pub const PROBE_MARGIN_SECONDS: u32 = 1;
+
+/// How long a host's probes may take: its own `connect-timeout`, each
+/// proxy hop's (they connect one after another), and the margin.
+pub fn probe_bound(ep: &Endpoint) -> u32 {
+    ep.options.connect_timeout
+        + ep.hops
+            .iter()
+            .map(|h| h.options.connect_timeout)
+            .sum::<u32>()
+        + PROBE_MARGIN_SECONDS
+}
+
 /// An endpoint with `~/.ssh/config` values filled in where the config left
 /// them unset (spec §4.4), and its proxy hops, first hop first.
 #[derive(Debug, Clone, PartialEq)]
@@ -237,5 +253,16 @@ mod tests {
             core_args(&e).join(" "),
             "-o ConnectTimeout=3 -o BatchMode=yes -o Compression=yes -o ServerAliveInterval=60"
         );
+    }
+
+    #[test]
+    fn a_probe_is_bounded_by_every_hop_s_connect_timeout_plus_the_margin() {
+        let mut t = ep("t", "nas");
+        assert_eq!(probe_bound(&t), 10 + PROBE_MARGIN_SECONDS);
+        let mut hop = ep("b", "bastion");
+        hop.options.connect_timeout = 5;
+        t.options.connect_timeout = 3;
+        t.hops = vec![hop.clone(), hop];
+        assert_eq!(probe_bound(&t), 3 + 5 + 5 + PROBE_MARGIN_SECONDS);
     }
 }

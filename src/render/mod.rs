@@ -132,6 +132,8 @@ struct HostView {
     /// Descriptors of the long-lived shell, when the plan gives one.
     fd_in: Option<u8>,
     fd_out: Option<u8>,
+    /// Seconds its probes may take (the plan's `probe_bound`).
+    probe_bound: Option<u32>,
     /// Safe: built by `words::probe_script`, which quotes every value; it
     /// goes into a quoted here-document and is run by `sh -s`.
     probes: Value,
@@ -213,6 +215,8 @@ struct RunView<'p> {
     upstream_slug: Option<&'p str>,
     /// The later sync whose session opens when this one starts, and its host.
     ahead: Option<(Value, String)>,
+    /// Needs no remote host: checked and run while they answer.
+    early_phase: bool,
     /// A remote side: skipped on a metered connection (`--not-metered`).
     remote: bool,
 }
@@ -489,6 +493,7 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
                 destination: h.ssh.as_ref().map(|s| s.destination.clone()),
                 fd_in: h.session_fds.map(|f| f.0),
                 fd_out: h.session_fds.map(|f| f.1),
+                probe_bound: h.probe_bound,
                 eof: Value::from_safe_string(terminator("NBKP_EOF", &body)),
                 probed: !h.probes.is_empty(),
                 probes: Value::from_safe_string(body),
@@ -511,6 +516,7 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
                 .map(|u| ident(&u.replace('-', "_"))),
             upstream_slug: s.schedule.upstream.as_deref(),
             ahead: ahead(plan, s),
+            early_phase: s.early(),
             remote: remote.contains(s.slug.as_str()),
         })
         .collect();
@@ -581,6 +587,8 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
                 .collect::<Vec<_>>()
                 .join(" ")
         ),
+        // Some syncs need no remote host and some do: two phases.
+        phased => plan.syncs.iter().any(|s| s.early()) && plan.syncs.iter().any(|s| !s.early()),
         syncs => syncs,
         sync_functions => sync_functions,
         groups => plan

@@ -31,6 +31,7 @@
 //! bounded. See `docs/testing.md`.
 #![allow(dead_code)]
 
+pub mod absent;
 pub mod delay;
 pub mod fixtures;
 pub mod remote;
