@@ -33,6 +33,7 @@ fn executor(args: &DisksArgs) -> Result<(crate::plan::Plan, RunOptions), i32> {
         progress: "none".into(),
         strictness: Strictness::IgnoreInactive,
         stream_rsync: false,
+        jobs: 1,
     };
     Ok((plan, run))
 }

@@ -35,6 +35,7 @@ pub fn run_recording_to(args: &RunArgs, state_file: Option<std::path::PathBuf>) 
         progress: args.progress.mode().to_string(),
         strictness: strictness(args.strictness),
         stream_rsync: args.output == OutputFormat::Human && args.progress.mode() != "none",
+        jobs: args.jobs.map_or(plan.default_jobs, |j| j as usize),
     };
     let ui: Box<dyn Ui> = if args.output == OutputFormat::Human && std::io::stderr().is_terminal() {
         Box::new(TerminalUi::default())

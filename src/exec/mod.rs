@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub strictness: Strictness,
     /// Let rsync write to this terminal instead of capturing its output.
     pub stream_rsync: bool,
+    /// How many syncs may run at once (1: in order, one at a time).
+    pub jobs: usize,
 }
 
 /// One failed check.
