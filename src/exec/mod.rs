@@ -6,6 +6,7 @@
 mod channels;
 mod child_exit;
 pub mod clock;
+mod concurrent;
 mod daemon;
 mod hooks;
 pub mod hosts;
@@ -528,6 +529,10 @@ impl<'p> Executor<'p> {
 
     /// The syncs, in order, after a preflight that allows them.
     fn sync_all(&mut self, report: &mut Report, codes: &HashMap<String, u8>, base: &Values) {
+        if self.options.jobs > 1 && self.plan.lanes.len() > 1 {
+            self.sync_lanes(report, codes, base);
+            return self.end_syncs(report);
+        }
         let mut status: HashMap<String, Status> = HashMap::new();
         for (index, sync) in self.plan.syncs.iter().enumerate() {
             if let Some(next) = sync.schedule.opens_channel_of {
@@ -577,6 +582,12 @@ impl<'p> Executor<'p> {
             self.abort_unused_prepared(|i| i <= index);
         }
         self.conclude_deferred(report, &mut status);
+        self.end_syncs(report);
+    }
+
+    /// After the syncs: what was prepared and not used is undone, the
+    /// excluded syncs are reported, and the run's last line.
+    fn end_syncs(&mut self, report: &mut Report) {
         self.abort_unused_prepared(|_| true);
         self.channels.close_all();
         for ex in &self.plan.excluded_syncs {
@@ -763,13 +774,14 @@ impl<'p> Executor<'p> {
         (code, errors)
     }
 
-    fn run_sync(
+    /// Whether a sync is attempted: its upstream's outcome and its
+    /// preflight decide; when not, its status and result.
+    fn gate(
         &mut self,
         sync: &SyncPlan,
         code: u8,
         status: &HashMap<String, Status>,
         errors: &str,
-        base: &Values,
     ) -> Option<(Status, SyncResult)> {
         let dry = self.options.dry_run;
         let slug = sync.slug.as_str();
@@ -839,6 +851,21 @@ impl<'p> Executor<'p> {
                 ));
             }
         }
+        None
+    }
+
+    fn run_sync(
+        &mut self,
+        sync: &SyncPlan,
+        code: u8,
+        status: &HashMap<String, Status>,
+        errors: &str,
+        base: &Values,
+    ) -> Option<(Status, SyncResult)> {
+        if let Some(done) = self.gate(sync, code, status, errors) {
+            return Some(done);
+        }
+        let slug = sync.slug.as_str();
         self.log(&format!("Starting sync: {slug}"));
         let index = self
             .plan
