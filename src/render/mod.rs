@@ -209,6 +209,10 @@ struct RunView<'p> {
     upstream_slug: Option<&'p str>,
     /// The later sync whose session opens when this one starts, and its host.
     ahead: Option<(Value, String)>,
+    /// Its lane, when there are several (see `plan::lanes`).
+    lane: usize,
+    /// Its upstream is in another lane: it waits for that one's result.
+    cross: bool,
 }
 
 /// One sync's functions (`templates/sync.sh.j2`).
@@ -503,6 +507,28 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
                 .map(|u| ident(&u.replace('-', "_"))),
             upstream_slug: s.schedule.upstream.as_deref(),
             ahead: ahead(plan, s),
+            lane: s.schedule.lane.unwrap_or(0),
+            cross: s.schedule.upstream.as_ref().is_some_and(|u| {
+                plan.syncs
+                    .iter()
+                    .find(|o| &o.slug == u)
+                    .is_some_and(|o| o.schedule.lane != s.schedule.lane)
+            }),
+        })
+        .collect();
+    // (lane, destination volume here) for the device check.
+    let mut seen: Vec<(usize, &Arg)> = Vec::new();
+    let lane_devices: Vec<(usize, Value)> = plan
+        .syncs
+        .iter()
+        .filter_map(|s| {
+            let dst = s.schedule.devices.as_ref()?.destination.as_ref()?;
+            let key = (s.schedule.lane?, dst);
+            if seen.contains(&key) {
+                return None;
+            }
+            seen.push(key);
+            Some((key.0, shell_words(vec![dst.clone()])))
         })
         .collect();
     let env = environment();
@@ -572,6 +598,9 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
                 .join(" ")
         ),
         syncs => syncs,
+        lanes => if plan.lanes.len() > 1 { plan.lanes.len() } else { 0 },
+        default_jobs => plan.default_jobs,
+        lane_devices => lane_devices,
         sync_functions => sync_functions,
         groups => plan
             .check_groups
