@@ -37,7 +37,7 @@ struct Running {
 /// How starting a sync went.
 enum Start {
     Running(Box<Running>),
-    Done(Status, SyncResult),
+    Done(Status, Box<SyncResult>),
 }
 
 impl Executor<'_> {
@@ -106,6 +106,7 @@ impl Executor<'_> {
                 match self.start(i, codes[&sync.slug], &status, &errors, base) {
                     Start::Running(r) => running.push(r),
                     Start::Done(st, result) => {
+                        let result = *result;
                         status.insert(sync.slug.clone(), st);
                         self.ui.sync_result(&result);
                         done[i] = Some(result);
@@ -207,7 +208,7 @@ impl Executor<'_> {
     ) -> Start {
         let sync = &self.plan.syncs[index];
         if let Some((st, result)) = self.gate(sync, code, status, errors) {
-            return Start::Done(st, result);
+            return Start::Done(st, Box::new(result));
         }
         let slug = sync.slug.as_str();
         self.log(&format!("Starting sync: {slug}"));
@@ -298,7 +299,7 @@ impl Executor<'_> {
             Err(e) => {
                 result.output = format!("cannot run {}: {e}", args[0]);
                 let (st, result) = self.finish(index, v, result, -1);
-                Start::Done(st, result)
+                Start::Done(st, Box::new(result))
             }
         }
     }
@@ -353,7 +354,7 @@ impl Executor<'_> {
             result = self.commit(sync, &mut values, result);
         }
         match self.after(index, values, result) {
-            Start::Done(st, result) => (st, result),
+            Start::Done(st, result) => (st, *result),
             Start::Running(_) => unreachable!("after never starts a sync"),
         }
     }
@@ -391,7 +392,7 @@ impl Executor<'_> {
 
     fn concluded(&mut self, slug: &str, result: SyncResult) -> Start {
         let (st, result) = self.conclude(slug, result);
-        Start::Done(st, result)
+        Start::Done(st, Box::new(result))
     }
 }
 

@@ -107,9 +107,9 @@ pub fn lanes(
     wide_hosts.dedup();
     for h in wide_hosts {
         let mut roots: Vec<usize> = Vec::new();
-        for i in 0..syncs.len() {
+        for (i, w) in wide.iter().enumerate() {
             let r = find(&mut parent, i);
-            if wide[i].contains(&h) && !roots.contains(&r) {
+            if w.contains(&h) && !roots.contains(&r) {
                 roots.push(r);
             }
         }
@@ -126,7 +126,7 @@ pub fn lanes(
     let mut out: Vec<Lane> = Vec::new();
     let mut root_lane: Vec<Option<usize>> = vec![None; syncs.len()];
     let mut of = Vec::with_capacity(syncs.len());
-    for i in 0..syncs.len() {
+    for (i, k) in keys.iter().enumerate() {
         let r = find(&mut parent, i);
         let lane = *root_lane[r].get_or_insert_with(|| {
             out.push(Lane {
@@ -136,9 +136,9 @@ pub fn lanes(
             out.len() - 1
         });
         out[lane].syncs.push(i);
-        for k in &keys[i] {
-            if !out[lane].resources.contains(k) {
-                out[lane].resources.push(k.clone());
+        for key in k {
+            if !out[lane].resources.contains(key) {
+                out[lane].resources.push(key.clone());
             }
         }
         of.push(lane);
