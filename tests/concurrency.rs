@@ -504,3 +504,94 @@ fn every_shell_runs_the_lanes() {
         one_writer_per_drive(&w.transfers(), &shell.to_string());
     }
 }
+
+/// The plan's lanes (`nbkp sh --plan`) of a config: each lane's syncs by name.
+fn plan_lanes(config: &str) -> Vec<Vec<String>> {
+    let dir = testbed::temp_dir("lanes");
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(&cfg, config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nbkp"))
+        .args(["sh", "--plan", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<String> = plan["syncs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["slug"].as_str().unwrap().to_string())
+        .collect();
+    match plan.get("lanes") {
+        None => vec![names],
+        Some(lanes) => lanes
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                l["syncs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| names[i.as_u64().unwrap() as usize].clone())
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+/// Volumes `src` (local), `a`, `b` (local), `one`, `two`, `three` (on
+/// `nas`, whose endpoint line is `nas`), and `syncs`.
+fn lanes_config(nas: &str, syncs: &str) -> String {
+    format!(
+        "ssh-endpoints:\n  nas: {nas}\n  other: {{host: 10.0.0.43}}\nvolumes:\n  src: {{type: local, path: /data/src}}\n  \
+         a: {{type: local, path: /data/a}}\n  b: {{type: local, path: /data/b}}\n  \
+         one: {{type: remote, ssh-endpoint: nas, path: /srv/one}}\n  two: {{type: remote, ssh-endpoint: nas, path: /srv/two}}\n  \
+         three: {{type: remote, ssh-endpoint: nas, path: /srv/three}}\n  far: {{type: remote, ssh-endpoint: other, path: /srv/far}}\n\
+         sync-endpoints:\n  p1: {{volume: src, subdir: p1}}\n  p2: {{volume: src, subdir: p2}}\n  p3: {{volume: src, subdir: p3}}\n  \
+         p4: {{volume: src, subdir: p4}}\n  a1: {{volume: a, subdir: a1}}\n  a2: {{volume: a, subdir: a2}}\n  b1: {{volume: b}}\n  \
+         d1: {{volume: one}}\n  d2: {{volume: two}}\n  d3: {{volume: three}}\n  f1: {{volume: far}}\n\
+         syncs:\n{syncs}"
+    )
+}
+
+#[test]
+fn lanes_follow_the_resource_rule() {
+    let lanes = |nas: &str, syncs: &str| plan_lanes(&lanes_config(nas, syncs));
+    // One writer per drive: two endpoints of volume a share a lane.
+    assert_eq!(
+        lanes(
+            "{host: 10.0.0.42}",
+            "  x1: {source: p1, destination: a1}\n  x2: {source: p2, destination: b1}\n  x3: {source: p3, destination: a2}\n"
+        ),
+        [vec!["x1", "x3"], vec!["x2"]]
+    );
+    // One sync at a time per host by default, whatever its volumes; other
+    // hosts are other lanes; pulls hold the host too.
+    assert_eq!(
+        lanes(
+            "{host: 10.0.0.42}",
+            "  u1: {source: p1, destination: d1}\n  u2: {source: p2, destination: d2}\n  \
+             u3: {source: p3, destination: f1}\n  back: {source: d3, destination: a1}\n"
+        ),
+        [vec!["u1", "u2", "back"], vec!["u3"]]
+    );
+    // max-parallel-syncs: 2 folds the host's lanes into two.
+    assert_eq!(
+        lanes(
+            "{host: 10.0.0.42, max-parallel-syncs: 2}",
+            "  u1: {source: p1, destination: d1}\n  u2: {source: p2, destination: d2}\n  u3: {source: p3, destination: d3}\n"
+        ),
+        [vec!["u1", "u3"], vec!["u2"]]
+    );
+    // Syncs with hooks share a lane (the user's commands may touch anything).
+    assert_eq!(
+        lanes(
+            "{host: 10.0.0.42}",
+            "  x1: {source: p1, destination: a1, hooks: {before: [[\"true\"]]}}\n  x2: {source: p2, destination: b1, hooks: {after: [[\"true\"]]}}\n  \
+             x3: {source: p3, destination: d1}\n"
+        ),
+        [vec!["x1", "x2"], vec!["x3"]]
+    );
+}

@@ -134,6 +134,9 @@ struct HostView {
     /// Whether anything is asked of the host.
     probed: bool,
     eof: Value,
+    /// Syncs of several lanes use its long-lived shell (it allows more
+    /// than one sync at once): one message at a time.
+    shared: bool,
 }
 
 #[derive(Serialize)]
@@ -473,10 +476,27 @@ fn sync_functions_of_all(env: &Environment<'_>, plan: &Plan) -> Result<Value, Er
 /// [`script`], written to `out` as it is rendered (a large script is
 /// never held whole in memory).
 pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error> {
+    let lanes_of_host = |host: usize| {
+        let mut lanes: Vec<usize> = plan
+            .syncs
+            .iter()
+            .filter(|s| {
+                [&s.prepare, &s.commit, &s.abort]
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c.host == host)
+            })
+            .filter_map(|s| s.schedule.lane)
+            .collect();
+        lanes.sort_unstable();
+        lanes.dedup();
+        lanes.len()
+    };
     let hosts: Vec<HostView> = plan
         .hosts
         .iter()
-        .map(|h| {
+        .enumerate()
+        .map(|(i, h)| {
             let body = words::probe_script(&h.probes);
             HostView {
                 id: h.id.clone(),
@@ -490,6 +510,7 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
                 eof: Value::from_safe_string(terminator("NBKP_EOF", &body)),
                 probed: !h.probes.is_empty(),
                 probes: Value::from_safe_string(body),
+                shared: h.session_fds.is_some() && lanes_of_host(i) > 1,
             }
         })
         .collect();
