@@ -362,7 +362,7 @@ impl Executor<'_> {
     /// The closing hooks (as `attempt` runs them), then the sync's status.
     fn after(&mut self, index: usize, mut v: Values, mut result: SyncResult) -> Start {
         let sync = &self.plan.syncs[index];
-        self.ui.sync_finished();
+        self.ui.sync_ended(&sync.slug);
         if !sync.hooks.is_empty() && !self.interrupted.load(Ordering::SeqCst) {
             if result.rsync_exit_code >= 0 {
                 v.rsync_exit = result.rsync_exit_code.to_string();

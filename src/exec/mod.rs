@@ -187,6 +187,11 @@ pub trait Ui {
         self.log(line);
     }
     fn sync_finished(&mut self) {}
+    /// Sync `slug` has ended, when several run at once (`sync_finished`
+    /// ends the one sync running otherwise).
+    fn sync_ended(&mut self, _slug: &str) {
+        self.sync_finished()
+    }
     /// A sync's result is final (attempted or not); `nbkp run` records
     /// completed syncs for `nbkp status` here.
     fn sync_result(&mut self, _result: &SyncResult) {}
