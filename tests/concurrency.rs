@@ -51,15 +51,52 @@ impl World {
     /// files `bytes` long), the config (with `bwlimit` when given), the
     /// sentinels, the script and the rsync wrapper.
     fn new(a_kib: usize, sizes: [usize; 4], bwlimit: Option<u32>) -> World {
+        World::with_source(None, a_kib, sizes, bwlimit)
+    }
+
+    /// [`World::new`] with the source on a loop-mounted ext4 drive whose
+    /// disk says it is rotational (`Some(true)`) or not, instead of tmpfs.
+    fn with_source(
+        rotational: Option<bool>,
+        a_kib: usize,
+        sizes: [usize; 4],
+        bwlimit: Option<u32>,
+    ) -> World {
         let dir = testbed::temp_dir("jobs");
         let mut w = World {
             dir,
             mounts: Vec::new(),
         };
         let root = w.root();
+        if let Some(rotational) = rotational {
+            let image = root.join("src.img");
+            testbed::check(Command::new("truncate").args(["-s", "32M"]).arg(&image));
+            testbed::check(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image));
+            let m = root.join("src");
+            std::fs::create_dir_all(&m).unwrap();
+            testbed::check(
+                Command::new("mount")
+                    .args(["-o", "loop"])
+                    .arg(&image)
+                    .arg(&m),
+            );
+            w.mounts.push(m.clone());
+            let device =
+                testbed::check(Command::new("findmnt").args(["-n", "-o", "SOURCE"]).arg(&m));
+            let name = device.trim().trim_start_matches("/dev/").to_string();
+            std::fs::write(
+                format!("/sys/block/{name}/queue/rotational"),
+                if rotational { "1" } else { "0" },
+            )
+            .unwrap();
+        }
         // The source is a drive too: on a rotational disk (as this
         // machine's may report itself), its readers would run one at a time.
-        for (d, kib) in [("src", 4096), ("a", a_kib), ("b", 4096), ("c", 4096)] {
+        let source = rotational.is_none().then_some(("src", 4096));
+        for (d, kib) in source
+            .into_iter()
+            .chain([("a", a_kib), ("b", 4096), ("c", 4096)])
+        {
             let m = root.join(d);
             std::fs::create_dir_all(&m).unwrap();
             testbed::check(
@@ -594,4 +631,47 @@ fn lanes_follow_the_resource_rule() {
         ),
         [vec!["x1", "x2"], vec!["x3"]]
     );
+}
+
+#[test]
+fn a_rotational_source_disk_is_read_by_one_sync_at_a_time() {
+    if !require(&[
+        Component::Root,
+        Component::Rsync,
+        Component::Loop,
+        Component::Ext4,
+    ]) {
+        return;
+    }
+    let readers = |t: &[Transfer]| -> Vec<Transfer> {
+        t.iter()
+            .filter(|x| !x.dest.contains("/b/b2"))
+            .cloned()
+            .collect()
+    };
+    // Not rotational: its four readers overlap (one per destination drive).
+    let w = World::with_source(Some(false), 4096, [SLOW; 4], Some(200));
+    let out = w.run(Backend::Run, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r = readers(&w.transfers());
+    assert!(
+        r.iter().enumerate().any(|(i, x)| r[i + 1..]
+            .iter()
+            .any(|y| x.start < y.end && y.start < x.end)),
+        "nothing read the source at once: {r:#?}"
+    );
+    drop(w);
+    // Rotational: `nbkp run` reads it with one sync at a time.
+    let w = World::with_source(Some(true), 4096, [SLOW; 4], Some(200));
+    let out = w.run(Backend::Run, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut r = readers(&w.transfers());
+    assert_eq!(r.len(), 4, "{r:#?}");
+    r.sort_by_key(|x| x.start);
+    for pair in r.windows(2) {
+        assert!(
+            pair[0].end <= pair[1].start,
+            "two syncs read the disk at once: {r:#?}"
+        );
+    }
 }
