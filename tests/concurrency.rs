@@ -675,3 +675,156 @@ fn a_rotational_source_disk_is_read_by_one_sync_at_a_time() {
         );
     }
 }
+
+#[test]
+fn a_host_takes_one_sync_at_a_time_unless_it_allows_more() {
+    let mut needs = testbed::remote::RemoteHost::COMPONENTS.to_vec();
+    needs.push(Component::Root);
+    if !require(&needs) {
+        return;
+    }
+    let remote = testbed::remote::RemoteHost::start();
+    let ep = remote.endpoint();
+    let dir = testbed::temp_dir("jobs-host");
+    let root = dir.path();
+    let src = root.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    testbed::check(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+            .arg(&src),
+    );
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(src.clone());
+    std::fs::write(src.join(".nbkp-vol"), "").unwrap();
+    for i in 1..=2 {
+        std::fs::create_dir_all(src.join(format!("p{i}"))).unwrap();
+        std::fs::write(src.join(format!("p{i}/.nbkp-src")), "").unwrap();
+        let mut x: u64 = 7 + i;
+        let data: Vec<u8> = (0..SLOW)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        std::fs::write(src.join(format!("p{i}/f")), data).unwrap();
+    }
+    let vol = |n: &str| remote.root().join(n);
+    // The wrapper: when each rsync to the host starts and ends.
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = root.join("transfers.log");
+    let real = testbed::which("rsync").unwrap();
+    std::fs::write(
+        bin.join("rsync"),
+        format!(
+            "#!/bin/sh\nfor last; do :; done\ncase $last in *:*) ;; *) exec {real} \"$@\" ;; esac\n\
+             echo \"start $last $(date +%s%N)\" >>{log}\n{real} \"$@\"\nrc=$?\n\
+             echo \"end $last $(date +%s%N)\" >>{log}\nexit $rc\n",
+            real = real.display(),
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bin.join("rsync"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for allowed in [1, 2] {
+        let config = format!(
+            "ssh-endpoints:\n  nas: {{host: {}, port: {}, user: root, key: {}, max-parallel-syncs: {allowed}, \
+             connection-options: {{known-hosts-file: {}}}}}\n\
+             volumes:\n  src: {{type: local, path: {}}}\n  one: {{type: remote, ssh-endpoint: nas, path: {}}}\n  \
+             two: {{type: remote, ssh-endpoint: nas, path: {}}}\n\
+             sync-endpoints:\n  p1: {{volume: src, subdir: p1}}\n  p2: {{volume: src, subdir: p2}}\n  \
+             d1: {{volume: one}}\n  d2: {{volume: two}}\n\
+             syncs:\n  u1: {{source: p1, destination: d1, rsync-options: {{extra-options: [--bwlimit=200]}}}}\n  \
+             u2: {{source: p2, destination: d2, rsync-options: {{extra-options: [--bwlimit=200]}}}}\n",
+            ep.ip(),
+            ep.port(),
+            remote.key_path().display(),
+            remote.known_hosts().display(),
+            src.display(),
+            vol("one").display(),
+            vol("two").display()
+        );
+        let cfg = root.join("config.yaml");
+        std::fs::write(&cfg, config).unwrap();
+        let script = root.join("script.sh");
+        let out = Command::new(env!("CARGO_BIN_EXE_nbkp"))
+            .args(["sh", "-c"])
+            .arg(&cfg)
+            .arg("-o")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        for backend in [Backend::Run, Backend::Script(Shell::Dash)] {
+            let what = format!("{backend:?}, max-parallel-syncs {allowed}");
+            remote.run_remote_ok(&format!(
+                "rm -rf {0} {1} && mkdir -p {0} {1} && touch {0}/.nbkp-vol {0}/.nbkp-dst {1}/.nbkp-vol {1}/.nbkp-dst",
+                testbed::shq(vol("one")),
+                testbed::shq(vol("two"))
+            ));
+            let _ = std::fs::remove_file(&log);
+            let before = remote.login_count();
+            let mut c = match backend {
+                Backend::Run => {
+                    let mut c = Command::new(env!("CARGO_BIN_EXE_nbkp"));
+                    c.arg("run").arg("-c").arg(&cfg);
+                    c
+                }
+                Backend::Script(shell) => {
+                    let mut c = shell.command();
+                    c.arg(&script);
+                    c
+                }
+            };
+            c.env("PATH", &path);
+            let out = testbed::run_timeout(&mut c, Duration::from_secs(60)).unwrap();
+            assert!(out.status.success(), "{what}: {}", text(&out.stderr));
+            let lines = std::fs::read_to_string(&log).unwrap_or_default();
+            let at = |kind: &str, part: &str| -> u128 {
+                lines
+                    .lines()
+                    .find(|l| l.starts_with(kind) && l.contains(part))
+                    .and_then(|l| l.rsplit(' ').next())
+                    .unwrap_or_else(|| {
+                        panic!("{what}: no {kind} {part} in {lines}: {}", text(&out.stderr))
+                    })
+                    .parse()
+                    .unwrap()
+            };
+            let (s1, e1, s2, e2) = (
+                at("start", "/one"),
+                at("end", "/one"),
+                at("start", "/two"),
+                at("end", "/two"),
+            );
+            let overlap = s1 < e2 && s2 < e1;
+            assert_eq!(overlap, allowed > 1, "{what}: {lines}");
+            // Still one SSH connection per host per run.
+            std::thread::sleep(Duration::from_millis(300));
+            assert_eq!(remote.login_count() - before, 1, "{what}: SSH logins");
+            for (i, v) in [(1, "one"), (2, "two")] {
+                let got = remote.run_remote_ok(&format!("cksum < {}/f", testbed::shq(vol(v))));
+                let want = testbed::check(
+                    Command::new("sh")
+                        .arg("-c")
+                        .arg(format!("cksum < {}/p{i}/f", testbed::shq(&src))),
+                );
+                assert_eq!(got, want, "{what}: {v}");
+            }
+        }
+    }
+}
