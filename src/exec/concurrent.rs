@@ -48,10 +48,10 @@ impl Executor<'_> {
         report: &mut Report,
         codes: &HashMap<String, u8>,
         base: &Values,
+        lane: &[usize],
     ) {
         let plan = self.plan;
         let n = plan.syncs.len();
-        let lane = self.runtime_lanes(base);
         let position: HashMap<&str, usize> = plan
             .syncs
             .iter()
@@ -151,7 +151,7 @@ impl Executor<'_> {
 
     /// Each sync's lane for this run: the plan's, joined where two of them
     /// write one device or one reads a rotational disk another uses.
-    fn runtime_lanes(&self, base: &Values) -> Vec<usize> {
+    pub(super) fn runtime_lanes(&self, base: &Values) -> Vec<usize> {
         let syncs = &self.plan.syncs;
         let mut parent: Vec<usize> = (0..self.plan.lanes.len().max(1)).collect();
         fn find(p: &mut [usize], mut i: usize) -> usize {

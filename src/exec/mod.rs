@@ -535,8 +535,13 @@ impl<'p> Executor<'p> {
     /// The syncs, in order, after a preflight that allows them.
     fn sync_all(&mut self, report: &mut Report, codes: &HashMap<String, u8>, base: &Values) {
         if self.options.jobs > 1 && self.plan.lanes.len() > 1 {
-            self.sync_lanes(report, codes, base);
-            return self.end_syncs(report);
+            // Lanes this machine's devices join may leave one: then the
+            // sequential run, with its overlaps.
+            let lanes = self.runtime_lanes(base);
+            if lanes.iter().any(|&l| l != lanes[0]) {
+                self.sync_lanes(report, codes, base, &lanes);
+                return self.end_syncs(report);
+            }
         }
         let mut status: HashMap<String, Status> = HashMap::new();
         for (index, sync) in self.plan.syncs.iter().enumerate() {
