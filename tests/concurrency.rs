@@ -649,30 +649,33 @@ fn a_rotational_source_disk_is_read_by_one_sync_at_a_time() {
             .cloned()
             .collect()
     };
-    // Not rotational: its four readers overlap (one per destination drive).
-    let w = World::with_source(Some(false), 4096, [SLOW; 4], Some(200));
-    let out = w.run(Backend::Run, &[]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let r = readers(&w.transfers());
-    assert!(
-        r.iter().enumerate().any(|(i, x)| r[i + 1..]
-            .iter()
-            .any(|y| x.start < y.end && y.start < x.end)),
-        "nothing read the source at once: {r:#?}"
-    );
-    drop(w);
-    // Rotational: `nbkp run` reads it with one sync at a time.
-    let w = World::with_source(Some(true), 4096, [SLOW; 4], Some(200));
-    let out = w.run(Backend::Run, &[]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let mut r = readers(&w.transfers());
-    assert_eq!(r.len(), 4, "{r:#?}");
-    r.sort_by_key(|x| x.start);
-    for pair in r.windows(2) {
+    for backend in backends() {
+        let what = format!("{backend:?}");
+        // Not rotational: its four readers overlap (one per destination drive).
+        let w = World::with_source(Some(false), 4096, [SLOW; 4], Some(200));
+        let out = w.run(backend, &[]);
+        assert!(out.status.success(), "{what}: {}", text(&out.stderr));
+        let r = readers(&w.transfers());
         assert!(
-            pair[0].end <= pair[1].start,
-            "two syncs read the disk at once: {r:#?}"
+            r.iter().enumerate().any(|(i, x)| r[i + 1..]
+                .iter()
+                .any(|y| x.start < y.end && y.start < x.end)),
+            "{what}: nothing read the source at once: {r:#?}"
         );
+        drop(w);
+        // Rotational: one sync at a time reads it.
+        let w = World::with_source(Some(true), 4096, [SLOW; 4], Some(200));
+        let out = w.run(backend, &[]);
+        assert!(out.status.success(), "{what}: {}", text(&out.stderr));
+        let mut r = readers(&w.transfers());
+        assert_eq!(r.len(), 4, "{what}: {r:#?}");
+        r.sort_by_key(|x| x.start);
+        for pair in r.windows(2) {
+            assert!(
+                pair[0].end <= pair[1].start,
+                "{what}: two syncs read the disk at once: {r:#?}"
+            );
+        }
     }
 }
 

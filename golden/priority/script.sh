@@ -46,8 +46,9 @@ nbkp_main() {
   if [ "$nbkp_fatal" -gt 0 ]; then nbkp_log "Aborting: preflight checks found errors in $nbkp_fatal sync(s)"; exit 1; fi
 
   # Syncs sharing no drive or host run at once (see nbkp_lanes); in order
-  # with --jobs 1, or when two lanes' volumes turn out to be one device.
-  if [ "$NBKP_JOBS" -gt 1 ] && nbkp_devices_apart 0 /media/usb; then
+  # with --jobs 1, or when two lanes' volumes turn out to be on one device
+  # (written by both, or a rotational disk one of them reads).
+  if [ "$NBKP_JOBS" -gt 1 ] && nbkp_devices_apart 0 d /media/usb 0 s /home/me; then
     nbkp_lanes
   else
     # In order: a sync whose upstream failed or was skipped is cancelled.
@@ -312,15 +313,24 @@ nbkp_jobs() {
 }
 nbkp_devices_apart() {
   nbkp_seen=' '
-  while [ $# -ge 2 ]; do
-    nbkp_d=$(stat -c %d "$2" 2>/dev/null || stat -f %d "$2" 2>/dev/null) || nbkp_d=
-    case $nbkp_d in '' | *[!0-9]*) ;; *)
+  while [ $# -ge 3 ]; do
+    nbkp_d=$(stat -c %d "$3" 2>/dev/null || stat -f %d "$3" 2>/dev/null) || nbkp_d=
+    case $nbkp_d in '' | *[!0-9]*) nbkp_d= ;; esac
+    if [ -n "$nbkp_d" ] && [ "$2" = s ] && ! nbkp_rotational "$nbkp_d"; then nbkp_d=; fi
+    if [ -n "$nbkp_d" ]; then
       case $nbkp_seen in *" $nbkp_d:$1 "*) ;; *" $nbkp_d:"*) return 1 ;; esac
-      nbkp_seen="$nbkp_seen$nbkp_d:$1 " ;;
-    esac
-    shift 2
+      nbkp_seen="$nbkp_seen$nbkp_d:$1 "
+    fi
+    shift 3
   done
   return 0
+}
+nbkp_rotational() {
+  nbkp_maj=$((($1 >> 8) & 4095)) nbkp_min=$((($1 & 255) | (($1 >> 12) & 1048320)))
+  for nbkp_r in "/sys/dev/block/$nbkp_maj:$nbkp_min/queue/rotational" "/sys/dev/block/$nbkp_maj:$nbkp_min/../queue/rotational"; do
+    if [ -r "$nbkp_r" ]; then read -r nbkp_rv <"$nbkp_r"; [ "$nbkp_rv" = 1 ]; return; fi
+  done
+  return 1
 }
 nbkp_lanes() {
   nbkp_ws=$NBKP_JOBS

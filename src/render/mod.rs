@@ -537,19 +537,36 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
             }),
         })
         .collect();
-    // (lane, destination volume here) for the device check.
-    let mut seen: Vec<(usize, &Arg)> = Vec::new();
-    let lane_devices: Vec<(usize, Value)> = plan
+    // (lane, d or s, volume here) for the device check: each sync's
+    // destination volume, and its source volume (a resource when rotational).
+    let mut seen: Vec<(usize, &str, &Arg)> = Vec::new();
+    let lane_devices: Vec<(usize, Value, Value)> = plan
         .syncs
         .iter()
-        .filter_map(|s| {
-            let dst = s.schedule.devices.as_ref()?.destination.as_ref()?;
-            let key = (s.schedule.lane?, dst);
+        .flat_map(|s| {
+            let devices = s.schedule.devices.as_ref();
+            let dst = devices
+                .and_then(|d| d.destination.as_ref())
+                .map(|a| ("d", a));
+            let src = devices.and_then(|d| d.source.as_ref()).map(|a| ("s", a));
+            s.schedule.lane.into_iter().flat_map(move |lane| {
+                [dst, src]
+                    .into_iter()
+                    .flatten()
+                    .map(move |(k, a)| (lane, k, a))
+            })
+        })
+        .filter_map(|key| {
             if seen.contains(&key) {
                 return None;
             }
             seen.push(key);
-            Some((key.0, shell_words(vec![dst.clone()])))
+            // Safe: `d` or `s`.
+            Some((
+                key.0,
+                Value::from_safe_string(key.1.to_string()),
+                shell_words(vec![key.2.clone()]),
+            ))
         })
         .collect();
     let env = environment();
