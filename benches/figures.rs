@@ -16,8 +16,14 @@
 //!    ≤ 12 s), against the cost of asking the hosts one after another,
 //!    measured as the sum of the same run with each host alone.
 //!
+//! 6. Syncs at once (`jobs`, as root): five local syncs held to about 2 s
+//!    each by `--bwlimit`, two to one drive, two to two others, one chained
+//!    after the first (tmpfs drives), then three local → remote syncs to
+//!    three hosts: `--jobs 1` against the default, for `nbkp run` and the
+//!    script (target default ≤ 0.55× `--jobs 1`).
+//!
 //! Prints figures; asserts nothing about speed.
-//! `NBKP_BENCH=compile,local,remote,absent` picks some of them (default: all).
+//! `NBKP_BENCH=compile,local,remote,absent,jobs` picks some of them (default: all).
 
 #[path = "../tests/testbed/mod.rs"]
 mod testbed;
@@ -562,6 +568,169 @@ fn absent_runs(dir: &Path) {
     }
 }
 
+/// Incompressible bytes, so that `--bwlimit` holds.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15 ^ seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Wall time of `nbkp run` and of the script, `--jobs 1` and the default,
+/// on `cfg` (after `reset`), in the same run; each the median of `rounds`.
+fn jobs_figures(what: &str, cfg: &Path, rounds: usize, reset: &dyn Fn()) {
+    let script = cfg.with_extension("sh");
+    check(nbkp().args(["sh", "-c"]).arg(cfg).arg("-o").arg(&script));
+    let time = |cmd: &mut Command| {
+        reset();
+        let t = Instant::now();
+        quiet(cmd);
+        t.elapsed()
+    };
+    let mut fig: [Vec<Duration>; 4] = Default::default();
+    for _ in 0..rounds {
+        fig[0].push(time(nbkp().args(["run", "--jobs", "1", "-c"]).arg(cfg)));
+        fig[1].push(time(nbkp().args(["run", "-c"]).arg(cfg)));
+        fig[2].push(time(Command::new("sh").arg(&script).args(["--jobs", "1"])));
+        fig[3].push(time(Command::new("sh").arg(&script)));
+    }
+    let [r1, rd, s1, sd] = fig.map(median);
+    println!(
+        "{what}: nbkp run --jobs 1 {:.2} s, default {:.2} s ({:.2}×); script --jobs 1 {:.2} s, default {:.2} s ({:.2}×) (target ≤ 0.55×)",
+        r1.as_secs_f64(),
+        rd.as_secs_f64(),
+        rd.as_secs_f64() / r1.as_secs_f64(),
+        s1.as_secs_f64(),
+        sd.as_secs_f64(),
+        sd.as_secs_f64() / s1.as_secs_f64()
+    );
+}
+
+fn jobs_runs(dir: &Path) {
+    let base = dir.join("jobs");
+    let mut mounts = Vec::new();
+    for d in ["src", "a", "b", "c"] {
+        let m = base.join(d);
+        std::fs::create_dir_all(&m).unwrap();
+        check(
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+                .arg(&m),
+        );
+        mounts.push(m);
+    }
+    for i in 1..=4 {
+        let p = base.join(format!("src/p{i}"));
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("f"), noise(400 * 1024, i)).unwrap();
+    }
+    let b = base.display();
+    let slow = "rsync-options: {extra-options: [--bwlimit=200]}";
+    let cfg = base.join("five.yaml");
+    let mut y = format!("volumes:\n  src: {{type: local, path: {b}/src}}\n");
+    for v in ["a", "b", "c"] {
+        let _ = writeln!(y, "  {v}: {{type: local, path: {b}/{v}}}");
+    }
+    y.push_str("sync-endpoints:\n");
+    for (e, v) in [
+        ("p1", "src"),
+        ("p2", "src"),
+        ("p3", "src"),
+        ("p4", "src"),
+        ("a1", "a"),
+        ("a2", "a"),
+        ("b1", "b"),
+        ("c1", "c"),
+        ("b2", "b"),
+    ] {
+        let _ = writeln!(y, "  {e}: {{volume: {v}, subdir: {e}}}");
+    }
+    y.push_str("syncs:\n");
+    for (s, from, to) in [
+        ("s1", "p1", "a1"),
+        ("s2", "p2", "a2"),
+        ("s3", "p3", "b1"),
+        ("s4", "p4", "c1"),
+        ("s5", "a1", "b2"),
+    ] {
+        let _ = writeln!(y, "  {s}: {{source: {from}, destination: {to}, {slow}}}");
+    }
+    std::fs::write(&cfg, y).unwrap();
+    check(nbkp().args(["init", "-c"]).arg(&cfg));
+    let reset = || {
+        for d in ["a/a1", "a/a2", "b/b1", "c/c1", "b/b2"] {
+            let _ = std::fs::remove_file(base.join(d).join("f"));
+        }
+    };
+    jobs_figures(
+        "5 local syncs of ~2 s (2 to drive A, 1 to B, 1 to C, 1 chained A → B)",
+        &cfg,
+        3,
+        &reset,
+    );
+
+    // Three hosts, one sync each.
+    let hosts: Vec<RemoteHost> = (0..3).map(|_| RemoteHost::builder().start()).collect();
+    let mut y = String::from("ssh-endpoints:\n");
+    for (i, h) in hosts.iter().enumerate() {
+        let ep = h.endpoint();
+        let _ = writeln!(
+            y,
+            "  h{i}: {{host: {}, port: {}, user: root, key: {}, connection-options: {{known-hosts-file: {}}}}}",
+            ep.ip(),
+            ep.port(),
+            h.key_path().display(),
+            h.known_hosts().display()
+        );
+    }
+    let _ = writeln!(y, "volumes:\n  src: {{type: local, path: {b}/src}}");
+    for (i, h) in hosts.iter().enumerate() {
+        let _ = writeln!(
+            y,
+            "  r{i}: {{type: remote, ssh-endpoint: h{i}, path: {}}}",
+            h.root().join("vol").display()
+        );
+        h.run_remote_ok(&format!(
+            "mkdir -p {0}/d && touch {0}/.nbkp-vol {0}/d/.nbkp-dst",
+            shq(h.root().join("vol"))
+        ));
+    }
+    y.push_str("sync-endpoints:\n");
+    for i in 0..3 {
+        let _ = writeln!(
+            y,
+            "  p{}: {{volume: src, subdir: p{}}}\n  d{i}: {{volume: r{i}, subdir: d}}",
+            i + 1,
+            i + 1
+        );
+    }
+    y.push_str("syncs:\n");
+    for i in 0..3 {
+        let _ = writeln!(
+            y,
+            "  up{i}: {{source: p{}, destination: d{i}, {slow}}}",
+            i + 1
+        );
+    }
+    let cfg = base.join("three-hosts.yaml");
+    std::fs::write(&cfg, y).unwrap();
+    let reset = || {
+        for h in &hosts {
+            h.run_remote_ok(&format!("rm -f {}/d/f", shq(h.root().join("vol"))));
+        }
+    };
+    jobs_figures("3 local → remote syncs of ~2 s to 3 hosts", &cfg, 3, &reset);
+    drop(hosts);
+    for m in mounts.iter().rev() {
+        let _ = Command::new("umount").arg("-l").arg(m).status();
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -585,6 +754,9 @@ fn main() {
     needs.push(Component::Rsync);
     if wanted("remote") && require(&needs) {
         remote_runs(dir.path());
+    }
+    if wanted("jobs") && require(&needs) {
+        jobs_runs(dir.path());
     }
     let mut needs = testbed::absent::Away::COMPONENTS.to_vec();
     needs.extend([

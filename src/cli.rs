@@ -521,6 +521,10 @@ pub struct RunArgs {
     /// What stops a run
     #[arg(short = 'S', long, value_enum, default_value_t = StrictnessArg::IgnoreInactive)]
     pub strictness: StrictnessArg,
+    /// How many syncs run at once (1: one after the other) [default: one
+    /// per group of syncs sharing no drive or host, at most 4]
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: Option<u32>,
     /// Prune snapshots beyond max-snapshots after each successful sync [default]
     #[arg(long, overrides_with = "no_prune")]
     pub prune: bool,

@@ -129,6 +129,7 @@ fn examples_cover_every_config_field() {
         "location:",
         "locations:",
         "extends:",
+        "max-parallel-syncs:",
         "volumes:",
         "type: local",
         "type: remote",

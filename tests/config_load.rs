@@ -562,3 +562,19 @@ fn rsync_daemon_volumes_decode_with_their_defaults() {
     assert_eq!(t.shown(), "nas::archive");
     assert!(c.volumes["direct"].path.is_none());
 }
+
+#[test]
+fn max_parallel_syncs_defaults_to_one_and_is_inherited() {
+    let c = config(indoc! {"
+        ssh-endpoints:
+          nas: {host: nas, max-parallel-syncs: 3}
+          wan: {extends: nas, host: nas.example.org}
+          other: {host: other}
+        volumes:
+          r: {type: remote, ssh-endpoint: nas, ssh-endpoints: [nas, wan], path: /srv}
+          s: {type: remote, ssh-endpoint: other, path: /srv}
+    "});
+    assert_eq!(c.ssh_endpoints["nas"].max_parallel_syncs, 3);
+    assert_eq!(c.ssh_endpoints["wan"].max_parallel_syncs, 3);
+    assert_eq!(c.ssh_endpoints["other"].max_parallel_syncs, 1);
+}

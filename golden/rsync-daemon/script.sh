@@ -15,6 +15,7 @@
 #                          preflight found errors
 #   --on-ac-power          skip the run (exit 0) when on battery
 #   --not-metered          skip syncs with a remote side on a metered connection
+#   -j, --jobs N           how many syncs run at once (default 2; 1: in order)
 # Exit status: 0 when every attempted sync succeeded, 1 when one failed (or
 # preflight found errors), 3 when nothing failed but a destination was busy
 # (another nbkp run holds its lock; try again later).
@@ -29,6 +30,7 @@ NBKP_DRY_RUN=0 NBKP_PROGRESS_FLAGS='' NBKP_STRICTNESS=ignore-inactive
 NBKP_ON_AC_POWER=0 NBKP_NOT_METERED=0 NBKP_METERED=0
 NBKP_CANDIDATE='' NBKP_SNAPSHOT='' NBKP_LINK_DEST='' NBKP_CTL='' NBKP_STALE_LOCK=-
 NBKP_LOCKED=0 NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_BROKEN=0 NBKP_INACTIVE=0
+NBKP_JOBS=2 NBKP_IN_LANE=0
 
 # What the script does: check every sync, then run them in order. The syncs
 # follow, then the functions they call and the runtime library.
@@ -44,9 +46,16 @@ nbkp_main() {
   nbkp_fatal
   if [ "$nbkp_fatal" -gt 0 ]; then nbkp_log "Aborting: preflight checks found errors in $nbkp_fatal sync(s)"; exit 1; fi
 
-  # Syncs, in order: a sync whose upstream failed or was skipped is cancelled.
-  nbkp_run home-to-nas home_to_nas "$NBKP_PF_home_to_nas" none none
-  nbkp_run archive-to-restore archive_to_restore "$NBKP_PF_archive_to_restore" none none
+  # Syncs sharing no drive or host run at once (see nbkp_lanes); in order
+  # with --jobs 1, or when two lanes' volumes turn out to be on one device
+  # (written by both, or a rotational disk one of them reads).
+  if [ "$NBKP_JOBS" -gt 1 ] && nbkp_devices_apart 0 s /home/me 1 d /srv/restore; then
+    nbkp_lanes
+  else
+    # In order: a sync whose upstream failed or was skipped is cancelled.
+    nbkp_run home-to-nas home_to_nas "$NBKP_PF_home_to_nas" none none
+    nbkp_run archive-to-restore archive_to_restore "$NBKP_PF_archive_to_restore" none none
+  fi
   nbkp_summary
 }
 
@@ -148,7 +157,9 @@ nbkp_options() {
       --strictness=*) nbkp_strictness "${1#*=}" ;;
       --on-ac-power) NBKP_ON_AC_POWER=1 ;;
       --not-metered) NBKP_NOT_METERED=1 ;;
-      -h | --help) sed -n '6,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
+      -j | --jobs) [ $# -ge 2 ] || nbkp_usage_error "$1 needs a number"; nbkp_jobs "$2"; shift ;;
+      --jobs=*) nbkp_jobs "${1#*=}" ;;
+      -h | --help) sed -n '6,21s/^# \{0,1\}//p' "$0"; exit 0 ;;
       *) nbkp_usage_error "Unknown option: $1" ;;
     esac
     shift
@@ -161,6 +172,9 @@ nbkp_start() {
   NBKP_HOST=$( (hostname || uname -n) 2>/dev/null | tr -cd 'A-Za-z0-9.-')
   NBKP_BOOT=$(tr -cd 'A-Za-z0-9-' </proc/sys/kernel/random/boot_id 2>/dev/null)
   NBKP_LOCK_OWNER=${NBKP_HOST:-unknown}_${NBKP_BOOT:-noboot}_$$
+  NBKP_CTL=$(mktemp -d /tmp/nbkp.XXXXXX) || nbkp_usage_error "cannot create a private directory"
+  NBKP_MARK=@@nbkp-end-$$-$(date +%s)
+  trap '' PIPE
   trap nbkp_cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
@@ -237,6 +251,78 @@ nbkp_strictness() {
     ignore-none | ignore-inactive | ignore-all) NBKP_STRICTNESS=$1 ;;
     *) nbkp_usage_error "Unknown strictness: $1 (use 'ignore-inactive', 'ignore-none', or 'ignore-all')" ;;
   esac
+}
+nbkp_jobs() {
+  case $1 in
+    '' | *[!0-9]* | 0 | 0*) nbkp_usage_error "--jobs needs a whole number from 1: $1" ;;
+    *) NBKP_JOBS=$1 ;;
+  esac
+}
+nbkp_devices_apart() {
+  nbkp_seen=' '
+  while [ $# -ge 3 ]; do
+    nbkp_d=$(stat -c %d "$3" 2>/dev/null || stat -f %d "$3" 2>/dev/null) || nbkp_d=
+    case $nbkp_d in '' | *[!0-9]*) nbkp_d= ;; esac
+    if [ -n "$nbkp_d" ] && [ "$2" = s ] && ! nbkp_rotational "$nbkp_d"; then nbkp_d=; fi
+    if [ -n "$nbkp_d" ]; then
+      case $nbkp_seen in *" $nbkp_d:$1 "*) ;; *" $nbkp_d:"*) return 1 ;; esac
+      nbkp_seen="$nbkp_seen$nbkp_d:$1 "
+    fi
+    shift 3
+  done
+  return 0
+}
+nbkp_rotational() {
+  nbkp_maj=$((($1 >> 8) & 4095)) nbkp_min=$((($1 & 255) | (($1 >> 12) & 1048320)))
+  for nbkp_r in "/sys/dev/block/$nbkp_maj:$nbkp_min/queue/rotational" "/sys/dev/block/$nbkp_maj:$nbkp_min/../queue/rotational"; do
+    if [ -r "$nbkp_r" ]; then read -r nbkp_rv <"$nbkp_r"; [ "$nbkp_rv" = 1 ]; return; fi
+  done
+  return 1
+}
+nbkp_lanes() {
+  nbkp_ws=$NBKP_JOBS
+  if [ "$nbkp_ws" -gt 2 ]; then nbkp_ws=2; fi
+  nbkp_w=0 NBKP_WORKERS=
+  trap 'nbkp_halt 130' INT
+  trap 'nbkp_halt 143' TERM
+  while [ "$nbkp_w" -lt "$nbkp_ws" ]; do
+    nbkp_worker "$nbkp_w" "$nbkp_ws" &
+    NBKP_WORKERS="$NBKP_WORKERS $!"
+    nbkp_w=$((nbkp_w + 1))
+  done
+  for nbkp_p in $NBKP_WORKERS; do wait "$nbkp_p"; done
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  nbkp_result home_to_nas
+  nbkp_result archive_to_restore
+}
+nbkp_halt() {
+  trap '' INT TERM
+  : >"$NBKP_CTL/stop"
+  for nbkp_p in $NBKP_WORKERS; do wait "$nbkp_p"; done
+  exit "$1"
+}
+nbkp_worker() {
+  trap '' INT
+  NBKP_IN_LANE=1 NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_LOCKED=0
+  if [ $((0 % $2)) = "$1" ]; then
+    nbkp_step home-to-nas home_to_nas "$NBKP_PF_home_to_nas" none none
+  fi
+  if [ $((1 % $2)) = "$1" ]; then
+    nbkp_step archive-to-restore archive_to_restore "$NBKP_PF_archive_to_restore" none none
+  fi
+}
+nbkp_step() {
+  if [ -f "$NBKP_CTL/stop" ]; then nbkp_st=interrupted; else nbkp_run "$@"; fi
+  printf '%s %s %s %s\n' "$nbkp_st" "$NBKP_FAILURES" "$NBKP_SKIPPED" "$NBKP_LOCKED" >"$NBKP_CTL/st-$2.new"
+  mv "$NBKP_CTL/st-$2.new" "$NBKP_CTL/st-$2"
+  NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_LOCKED=0
+}
+nbkp_result() {
+  nbkp_s=interrupted nbkp_f=0 nbkp_k=0 nbkp_l=0
+  if [ -f "$NBKP_CTL/st-$1" ]; then read -r nbkp_s nbkp_f nbkp_k nbkp_l <"$NBKP_CTL/st-$1"; fi
+  eval "NBKP_ST_$1=\$nbkp_s"
+  NBKP_FAILURES=$((NBKP_FAILURES + nbkp_f)) NBKP_SKIPPED=$((NBKP_SKIPPED + nbkp_k)) NBKP_LOCKED=$((NBKP_LOCKED + nbkp_l))
 }
 nbkp_cleanup() {
   if [ -n "$NBKP_CTL" ]; then rm -rf "$NBKP_CTL"; fi

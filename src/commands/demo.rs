@@ -76,6 +76,7 @@ fn run_args(config: &Path) -> RunArgs {
         sync: Vec::new(),
         progress: ProgressArg::None,
         strictness: StrictnessArg::IgnoreInactive,
+        jobs: None,
         prune: false,
         no_prune: false,
         mount: Default::default(),

@@ -34,6 +34,7 @@ fn executor(args: &DisksArgs) -> Result<(crate::plan::Plan, RunOptions), i32> {
         strictness: Strictness::IgnoreInactive,
         stream_rsync: false,
         rsync_logs: None,
+        jobs: 1,
     };
     Ok((plan, run))
 }

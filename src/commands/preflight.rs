@@ -29,6 +29,7 @@ pub fn run(args: &PreflightArgs, troubleshoot: bool) -> i32 {
         strictness: super::run::strictness(args.strictness),
         stream_rsync: false,
         rsync_logs: None,
+        jobs: 1,
     };
     // The checks' own log lines would repeat what the report shows.
     let executor = match Executor::new(&plan, run, Box::new(LogUi(|_: &str| {}))) {

@@ -132,6 +132,10 @@ impl Ui for Recording {
         self.inner.sync_finished();
     }
 
+    fn sync_ended(&mut self, slug: &str) {
+        self.inner.sync_ended(slug);
+    }
+
     fn reads_rsync_output(&self) -> bool {
         self.inner.reads_rsync_output()
     }

@@ -48,6 +48,7 @@ pub fn run_recording_to(args: &RunArgs, state_file: Option<std::path::PathBuf>) 
         strictness: strictness(args.strictness),
         stream_rsync: args.output == OutputFormat::Human && args.progress.mode() != "none",
         rsync_logs: monitor.as_ref().and_then(|m| m.rsync_logs()),
+        jobs: args.jobs.map_or(plan.default_jobs, |j| j as usize),
     };
     let ui: Box<dyn Ui> = if args.output == OutputFormat::Human && std::io::stderr().is_terminal() {
         Box::new(TerminalUi::default())
@@ -182,24 +183,27 @@ impl Drop for HeldLog {
     }
 }
 
-/// On a terminal: a line showing which sync runs and, with `-p overall` or
-/// `-p full`, a bar fed from rsync's whole-transfer progress; log lines print
-/// above it.
+/// On a terminal: a line per running sync (several when syncs run at
+/// once) and, with `-p overall` or `-p full`, a bar fed from rsync's
+/// whole-transfer progress; log lines print above them.
 #[derive(Default)]
 struct TerminalUi {
-    bar: Option<indicatif::ProgressBar>,
+    multi: indicatif::MultiProgress,
+    /// The running syncs' lines, the latest last.
+    bars: Vec<(String, indicatif::ProgressBar)>,
 }
 
 impl Ui for TerminalUi {
     fn log(&mut self, line: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+        if self.bars.is_empty() {
+            eprintln!("{line}");
+        } else {
+            let _ = self.multi.println(line);
         }
     }
 
     fn sync_started(&mut self, slug: &str, index: usize, total: usize) {
-        let bar = indicatif::ProgressBar::new(100);
+        let bar = self.multi.add(indicatif::ProgressBar::new(100));
         let colour = std::env::var_os("NO_COLOR").is_none();
         let template = if colour {
             "{spinner:.cyan} [{prefix}] {msg:.bold} {wide_bar:.cyan/blue} {pos:>3}%"
@@ -212,18 +216,27 @@ impl Ui for TerminalUi {
         bar.set_prefix(format!("{index}/{total}"));
         bar.set_message(slug.to_string());
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        self.bar = Some(bar);
+        self.bars.push((slug.to_string(), bar));
     }
 
     fn transfer_progress(&mut self, percent: u8, _line: &str) {
-        if let Some(bar) = &self.bar {
+        if let Some((_, bar)) = self.bars.last() {
             bar.set_position(u64::from(percent));
         }
     }
 
     fn sync_finished(&mut self) {
-        if let Some(bar) = self.bar.take() {
+        if let Some((_, bar)) = self.bars.pop() {
             bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
+    }
+
+    fn sync_ended(&mut self, slug: &str) {
+        if let Some(i) = self.bars.iter().position(|(s, _)| s == slug) {
+            let (_, bar) = self.bars.remove(i);
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
         }
     }
 

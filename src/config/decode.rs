@@ -421,6 +421,7 @@ const SSH_KEYS: &[&str] = &[
     "location",
     "locations",
     "extends",
+    "max-parallel-syncs",
 ];
 
 /// Reads a field from the endpoint itself, else from what it inherited.
@@ -532,6 +533,11 @@ fn decode_ssh_endpoint(
         (None, Some((_, l))) => l,
         (None, None) => Some(Vec::new()),
     };
+    // How many syncs may use the host at once (see docs/concurrency.md).
+    let max_parallel_syncs = src
+        .get("max-parallel-syncs")
+        .map(|n| fields::int_in(n, &loc.at("max-parallel-syncs"), d, 1, 64))
+        .unwrap_or(Some(1));
     src.own.finish(SSH_KEYS, d);
     if d.items[errors_before..]
         .iter()
@@ -549,6 +555,7 @@ fn decode_ssh_endpoint(
         connection_options: connection_options?,
         proxy_jumps: proxy_jumps?,
         locations: locations?,
+        max_parallel_syncs: u32::try_from(max_parallel_syncs?).ok()?,
         extends: entry.parent.clone(),
         pos,
     })

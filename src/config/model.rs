@@ -83,6 +83,9 @@ pub struct SshEndpoint {
     /// First hop contacted first; from `proxy-jumps` or `[proxy-jump]`.
     pub proxy_jumps: Vec<Ref>,
     pub locations: Vec<String>,
+    /// How many syncs may use this host at once (`max-parallel-syncs`, 1).
+    #[serde(skip_serializing_if = "is_one")]
+    pub max_parallel_syncs: u32,
     /// The parent this endpoint was resolved from, if any.
     pub extends: Option<String>,
     #[serde(skip)]
@@ -475,4 +478,8 @@ pub fn join(base: &str, sub: Option<&str>) -> String {
         path.push_str(sub);
     }
     path
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }

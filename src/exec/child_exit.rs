@@ -53,6 +53,33 @@ impl ChildExit {
     }
 }
 
+/// Sleeps until one of `exits`' children exits (or a signal arrives, or
+/// `limit` passes); the caller then asks each with `try_wait`.
+pub fn wait_any(exits: &[&ChildExit], limit: Duration) {
+    #[cfg(target_os = "linux")]
+    {
+        let fds: Option<Vec<libc::pollfd>> = exits
+            .iter()
+            .map(|e| {
+                use std::os::fd::AsRawFd;
+                e.pidfd.as_ref().map(|fd| libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+            })
+            .collect();
+        if let Some(mut fds) = fds {
+            let ms = limit.as_millis().min(i32::MAX as u128) as i32;
+            // SAFETY: valid pollfds, for the length given.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+            return;
+        }
+    }
+    let _ = exits;
+    std::thread::sleep(limit.min(Duration::from_millis(5)));
+}
+
 /// Whether `from` has something to read (for a pidfd: its process has
 /// exited; for a pipe: data or its end) within `ms` milliseconds; a signal
 /// ends the wait early.

@@ -65,13 +65,13 @@ impl Executor<'_> {
     }
 
     /// Every `on-failure` hook runs, whatever the others did.
-    fn closing(&mut self, sync: &SyncPlan, status: &str, v: &mut Values) {
+    pub(super) fn closing(&mut self, sync: &SyncPlan, status: &str, v: &mut Values) {
         v.hook_status = status.into();
         let _ = self.hooks(sync, "on-failure", &sync.hooks.on_failure, v, false);
     }
 
     /// Runs a list of hooks; with `stop`, the first failure ends the list.
-    fn hooks(
+    pub(super) fn hooks(
         &mut self,
         sync: &SyncPlan,
         kind: &str,

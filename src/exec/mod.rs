@@ -6,6 +6,7 @@
 mod channels;
 mod child_exit;
 pub mod clock;
+mod concurrent;
 pub mod conditions;
 mod daemon;
 mod hooks;
@@ -49,6 +50,8 @@ pub struct RunOptions {
     /// A directory where each sync's rsync logs its totals (`<ident>`),
     /// for the metrics file; `None`: no log.
     pub rsync_logs: Option<std::path::PathBuf>,
+    /// How many syncs may run at once (1: in order, one at a time).
+    pub jobs: usize,
 }
 
 /// One failed check.
@@ -188,6 +191,11 @@ pub trait Ui {
         self.log(line);
     }
     fn sync_finished(&mut self) {}
+    /// Sync `slug` has ended, when several run at once (`sync_finished`
+    /// ends the one sync running otherwise).
+    fn sync_ended(&mut self, _slug: &str) {
+        self.sync_finished()
+    }
     /// A sync's result is final (attempted or not); `nbkp run` records
     /// completed syncs for `nbkp status` here.
     fn sync_result(&mut self, _result: &SyncResult) {}
@@ -419,6 +427,12 @@ impl<'p> Executor<'p> {
         // (the script's order too); they run first unless the strictness
         // wants every answer first or one of them has an error that stops
         // the run.
+        // Lanes at once (docs/concurrency.md) when the plan has several and
+        // this machine's devices keep them apart; then the syncs start as
+        // their lanes allow, after every answer.
+        // With lanes at once, the early syncs still run first (in order),
+        // then every other sync as its lane allows.
+        let lanes = self.concurrent_lanes(base);
         let phased = !early.is_empty() && early.len() < all.len();
         let mut checks = Checks::default();
         let mut status: HashMap<String, Status> = HashMap::new();
@@ -462,7 +476,10 @@ impl<'p> Executor<'p> {
             return report;
         }
         let to_run: Vec<usize> = all.into_iter().filter(|i| !done.contains(i)).collect();
-        self.sync_all(&to_run, &mut report, &codes, &mut status, base);
+        match lanes {
+            Some(lanes) => self.sync_lanes(&mut report, &codes, base, &lanes, &done, &mut status),
+            None => self.sync_all(&to_run, &mut report, &codes, &mut status, base),
+        }
         self.finish_syncs(&mut report);
         self.in_plan_order(&mut report);
         report
@@ -678,6 +695,17 @@ impl<'p> Executor<'p> {
         };
         report.preflight.sort_by_key(|p| position(&p.sync_slug));
         report.results.sort_by_key(|r| position(&r.sync_slug));
+    }
+
+    /// The lanes syncs run in at once, if more than one remains once this
+    /// machine's devices have joined those on one drive (else `None`: the
+    /// sequential run, with its overlaps).
+    fn concurrent_lanes(&self, base: &Values) -> Option<Vec<usize>> {
+        if self.options.jobs <= 1 || self.plan.lanes.len() <= 1 {
+            return None;
+        }
+        let lanes = self.runtime_lanes(base);
+        lanes.iter().any(|&l| l != lanes[0]).then_some(lanes)
     }
 
     /// Syncs `indices`, in that order, after a preflight that allows them;
@@ -932,13 +960,14 @@ impl<'p> Executor<'p> {
         (code, errors)
     }
 
-    fn run_sync(
+    /// Whether a sync is attempted: its upstream's outcome and its
+    /// preflight decide; when not, its status and result.
+    fn gate(
         &mut self,
         sync: &SyncPlan,
         code: u8,
         status: &HashMap<String, Status>,
         errors: &str,
-        base: &Values,
     ) -> Option<(Status, SyncResult)> {
         let dry = self.options.dry_run;
         let slug = sync.slug.as_str();
@@ -1008,6 +1037,21 @@ impl<'p> Executor<'p> {
                 ));
             }
         }
+        None
+    }
+
+    fn run_sync(
+        &mut self,
+        sync: &SyncPlan,
+        code: u8,
+        status: &HashMap<String, Status>,
+        errors: &str,
+        base: &Values,
+    ) -> Option<(Status, SyncResult)> {
+        if let Some(done) = self.gate(sync, code, status, errors) {
+            return Some(done);
+        }
+        let slug = sync.slug.as_str();
         self.log(&format!("Starting sync: {slug}"));
         let index = self
             .plan

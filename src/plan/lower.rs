@@ -262,6 +262,17 @@ pub fn lower(
         syncs.iter().filter_map(monitoring::snapshot_dir).collect(),
         transfer_logs,
     );
+    let (lanes, lane_of) = lanes::lanes(config, &lw.hosts, &lw.sites, &syncs);
+    let default_jobs = lanes::default_jobs(&lanes);
+    let lanes = if lanes.len() > 1 {
+        for (i, sync) in syncs.iter_mut().enumerate() {
+            sync.schedule.lane = Some(lane_of[i]);
+            sync.schedule.devices = Some(lanes::local_devices(&lw.sites, sync));
+        }
+        lanes
+    } else {
+        Vec::new()
+    };
     let uses_script_dir = options.relative_src || options.relative_dst;
     let init = init_ops(&lw.sites, options.allow_unmounted);
     let any_encrypted = lw.mounts.iter().any(|m| m.passphrase.is_some());
@@ -281,6 +292,8 @@ pub fn lower(
         first_channel,
         mounts: lw.mounts,
         credentials: any_encrypted.then_some(lw.credentials),
+        lanes,
+        default_jobs,
     })
 }
 

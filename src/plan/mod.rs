@@ -15,6 +15,7 @@ pub mod channel;
 pub mod conditions;
 pub mod daemon;
 pub mod hooks;
+pub mod lanes;
 pub mod lower;
 pub mod monitoring;
 pub mod mount;
@@ -73,6 +74,17 @@ pub struct Plan {
     /// Where their passphrases come from (when any is encrypted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<mount::CredentialPlan>,
+    /// Syncs that may run at the same time as other lanes' (see `lanes`);
+    /// empty when there is at most one lane.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lanes: Vec<lanes::Lane>,
+    /// How many syncs run at once unless `--jobs` says otherwise.
+    #[serde(skip_serializing_if = "is_one")]
+    pub default_jobs: usize,
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// A sync left out of the plan, and why.
@@ -363,6 +375,13 @@ pub struct Schedule {
     /// The previous sync's commit carries this sync's prepare.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub prepare_carried: bool,
+    /// Its lane (an index into `Plan::lanes`), when there are several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lane: Option<usize>,
+    /// Its local volumes, whose devices may join lanes at run time (when
+    /// there are several lanes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub devices: Option<lanes::LocalDevices>,
 }
 
 /// What one sync does, in order.

@@ -140,6 +140,9 @@ struct HostView {
     /// Whether anything is asked of the host.
     probed: bool,
     eof: Value,
+    /// Syncs of several lanes use its long-lived shell (it allows more
+    /// than one sync at once): one message at a time.
+    shared: bool,
 }
 
 #[derive(Serialize)]
@@ -219,6 +222,10 @@ struct RunView<'p> {
     early_phase: bool,
     /// A remote side: skipped on a metered connection (`--not-metered`).
     remote: bool,
+    /// Its lane, when there are several (see `plan::lanes`).
+    lane: usize,
+    /// Its upstream is in another lane: it waits for that one's result.
+    cross: bool,
 }
 
 /// One sync's functions (`templates/sync.sh.j2`).
@@ -479,10 +486,27 @@ fn sync_functions_of_all(env: &Environment<'_>, plan: &Plan) -> Result<Value, Er
 /// [`script`], written to `out` as it is rendered (a large script is
 /// never held whole in memory).
 pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error> {
+    let lanes_of_host = |host: usize| {
+        let mut lanes: Vec<usize> = plan
+            .syncs
+            .iter()
+            .filter(|s| {
+                [&s.prepare, &s.commit, &s.abort]
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c.host == host)
+            })
+            .filter_map(|s| s.schedule.lane)
+            .collect();
+        lanes.sort_unstable();
+        lanes.dedup();
+        lanes.len()
+    };
     let hosts: Vec<HostView> = plan
         .hosts
         .iter()
-        .map(|h| {
+        .enumerate()
+        .map(|(i, h)| {
             let body = words::probe_script(&h.probes);
             HostView {
                 id: h.id.clone(),
@@ -497,6 +521,7 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
                 eof: Value::from_safe_string(terminator("NBKP_EOF", &body)),
                 probed: !h.probes.is_empty(),
                 probes: Value::from_safe_string(body),
+                shared: h.session_fds.is_some() && lanes_of_host(i) > 1,
             }
         })
         .collect();
@@ -518,6 +543,45 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
             ahead: ahead(plan, s),
             early_phase: s.early(),
             remote: remote.contains(s.slug.as_str()),
+            lane: s.schedule.lane.unwrap_or(0),
+            cross: s.schedule.upstream.as_ref().is_some_and(|u| {
+                plan.syncs
+                    .iter()
+                    .find(|o| &o.slug == u)
+                    .is_some_and(|o| o.schedule.lane != s.schedule.lane)
+            }),
+        })
+        .collect();
+    // (lane, d or s, volume here) for the device check: each sync's
+    // destination volume, and its source volume (a resource when rotational).
+    let mut seen: Vec<(usize, &str, &Arg)> = Vec::new();
+    let lane_devices: Vec<(usize, Value, Value)> = plan
+        .syncs
+        .iter()
+        .flat_map(|s| {
+            let devices = s.schedule.devices.as_ref();
+            let dst = devices
+                .and_then(|d| d.destination.as_ref())
+                .map(|a| ("d", a));
+            let src = devices.and_then(|d| d.source.as_ref()).map(|a| ("s", a));
+            s.schedule.lane.into_iter().flat_map(move |lane| {
+                [dst, src]
+                    .into_iter()
+                    .flatten()
+                    .map(move |(k, a)| (lane, k, a))
+            })
+        })
+        .filter_map(|key| {
+            if seen.contains(&key) {
+                return None;
+            }
+            seen.push(key);
+            // Safe: `d` or `s`.
+            Some((
+                key.0,
+                Value::from_safe_string(key.1.to_string()),
+                shell_words(vec![key.2.clone()]),
+            ))
         })
         .collect();
     let env = environment();
@@ -590,6 +654,9 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
         // Some syncs need no remote host and some do: two phases.
         phased => plan.syncs.iter().any(|s| s.early()) && plan.syncs.iter().any(|s| !s.early()),
         syncs => syncs,
+        lanes => if plan.lanes.len() > 1 { plan.lanes.len() } else { 0 },
+        default_jobs => plan.default_jobs,
+        lane_devices => lane_devices,
         sync_functions => sync_functions,
         groups => plan
             .check_groups
