@@ -77,6 +77,9 @@ impl Ui for Timing {
     fn sync_finished(&mut self) {
         self.inner.sync_finished();
     }
+    fn sync_ended(&mut self, slug: &str) {
+        self.inner.sync_ended(slug);
+    }
     fn sync_result(&mut self, result: &SyncResult) {
         if let Ok(mut a) = self.attempts.lock() {
             if let Some((started, at)) = a.started.remove(&result.sync_slug) {
