@@ -527,6 +527,12 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
         .collect();
     let remote: std::collections::HashSet<&str> =
         plan.remote_syncs.iter().map(String::as_str).collect();
+    // Each sync's lane by name, for "is its upstream in another lane".
+    let lane_of: std::collections::HashMap<&str, Option<usize>> = plan
+        .syncs
+        .iter()
+        .map(|s| (s.slug.as_str(), s.schedule.lane))
+        .collect();
     let syncs: Vec<RunView> = plan
         .syncs
         .iter()
@@ -544,17 +550,17 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
             early_phase: s.early(),
             remote: remote.contains(s.slug.as_str()),
             lane: s.schedule.lane.unwrap_or(0),
-            cross: s.schedule.upstream.as_ref().is_some_and(|u| {
-                plan.syncs
-                    .iter()
-                    .find(|o| &o.slug == u)
-                    .is_some_and(|o| o.schedule.lane != s.schedule.lane)
-            }),
+            cross: s
+                .schedule
+                .upstream
+                .as_ref()
+                .and_then(|u| lane_of.get(u.as_str()))
+                .is_some_and(|&l| l != s.schedule.lane),
         })
         .collect();
     // (lane, d or s, volume here) for the device check: each sync's
     // destination volume, and its source volume (a resource when rotational).
-    let mut seen: Vec<(usize, &str, &Arg)> = Vec::new();
+    let mut seen: std::collections::HashSet<(usize, &str, &Arg)> = std::collections::HashSet::new();
     let lane_devices: Vec<(usize, Value, Value)> = plan
         .syncs
         .iter()
@@ -572,10 +578,9 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
             })
         })
         .filter_map(|key| {
-            if seen.contains(&key) {
+            if !seen.insert(key) {
                 return None;
             }
-            seen.push(key);
             // Safe: `d` or `s`.
             Some((
                 key.0,
