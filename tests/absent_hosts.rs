@@ -177,14 +177,7 @@ fn the_script_waits_one_timeout_for_three_absent_hosts_under_dash_and_bash() {
         let dir = tempfile::tempdir().unwrap();
         let (cfg, copied) = setup(dir.path());
         let script = dir.path().join("backup.sh");
-        let made = Command::new(env!("CARGO_BIN_EXE_nbkp"))
-            .args(["sh", "-c"])
-            .arg(&cfg)
-            .arg("-o")
-            .arg(&script)
-            .output()
-            .unwrap();
-        assert!(made.status.success(), "{made:?}");
+        testbed::write_script(&cfg, &script);
         let mut cmd = away.command(shell.program());
         cmd.args(shell.args()).arg(&script);
         let (out, wall, local) = timed(cmd, &copied);

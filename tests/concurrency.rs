@@ -764,14 +764,7 @@ fn a_host_takes_one_sync_at_a_time_unless_it_allows_more() {
         let cfg = root.join("config.yaml");
         std::fs::write(&cfg, config).unwrap();
         let script = root.join("script.sh");
-        let out = Command::new(env!("CARGO_BIN_EXE_nbkp"))
-            .args(["sh", "-c"])
-            .arg(&cfg)
-            .arg("-o")
-            .arg(&script)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        testbed::write_script(&cfg, &script);
         for backend in [Backend::Run, Backend::Script(Shell::Dash)] {
             let what = format!("{backend:?}, max-parallel-syncs {allowed}");
             remote.run_remote_ok(&format!(

@@ -20,8 +20,7 @@ use std::time::{Duration, SystemTime};
 use super::channels::Session;
 use super::child_exit::ChildExit;
 use super::values::{argv, expand, Values};
-use super::{skipped, Executor, Report, Status, SyncResult};
-use crate::plan::SnapshotPlan;
+use super::{preflight_errors, skipped, Executor, Report, Status, SyncResult};
 
 /// A sync whose rsync is running.
 struct Running {
@@ -95,27 +94,10 @@ impl Executor<'_> {
                 }
                 started[i] = true;
                 if self.interrupted.load(Ordering::SeqCst) {
-                    self.log(&format!("SKIPPED {}: the run was interrupted", sync.slug));
-                    done[i] = Some(skipped(
-                        &sync.slug,
-                        self.options.dry_run,
-                        "interrupted",
-                        "Not run: the run was interrupted".into(),
-                    ));
+                    done[i] = Some(self.not_run_interrupted(&sync.slug));
                     continue;
                 }
-                let errors = report
-                    .preflight
-                    .iter()
-                    .find(|p| p.sync_slug == sync.slug)
-                    .map(|p| {
-                        p.errors
-                            .iter()
-                            .map(|e| e.message.clone())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
-                    .unwrap_or_default();
+                let errors = preflight_errors(report, &sync.slug);
                 match self.start(i, codes[&sync.slug], status, &errors, base) {
                     Start::Running(r) => running.push(r),
                     Start::Done(st, result) => {
@@ -382,28 +364,7 @@ impl Executor<'_> {
         let sync = &self.plan.syncs[index];
         self.ui.sync_ended(&sync.slug);
         if !sync.hooks.is_empty() && !self.interrupted.load(Ordering::SeqCst) {
-            if result.rsync_exit_code >= 0 {
-                v.rsync_exit = result.rsync_exit_code.to_string();
-            }
-            if result.success {
-                v.hook_status = "completed".into();
-                if !matches!(sync.snapshots, SnapshotPlan::None) {
-                    v.hook_snapshot = v.snapshot.clone();
-                }
-                if let Err(e) = self.hooks(sync, "after", &sync.hooks.after, &mut v, true) {
-                    result.success = false;
-                    result.outcome = "failed";
-                    result.failure = Some("hook");
-                    result.detail = Some(e.message);
-                }
-            } else {
-                let status = if result.failure == Some("locked") {
-                    "skipped"
-                } else {
-                    "failed"
-                };
-                self.closing(sync, status, &mut v);
-            }
+            self.closing_hooks(sync, &mut v, &mut result);
         }
         self.concluded(&sync.slug, result)
     }

@@ -39,6 +39,20 @@ impl Executor<'_> {
         if self.interrupted.load(Ordering::SeqCst) {
             return result;
         }
+        self.closing_hooks(sync, &mut v, &mut result);
+        result
+    }
+
+    /// After the transfer: `after` when the sync completed (a failing one
+    /// fails the sync), else `on-failure`, with the sync's outcome in the
+    /// hooks' environment. Both back-ends of `nbkp run` (in order and
+    /// lanes at once) end a sync here.
+    pub(super) fn closing_hooks(
+        &mut self,
+        sync: &SyncPlan,
+        v: &mut Values,
+        result: &mut SyncResult,
+    ) {
         if result.rsync_exit_code >= 0 {
             v.rsync_exit = result.rsync_exit_code.to_string();
         }
@@ -47,7 +61,7 @@ impl Executor<'_> {
             if !matches!(sync.snapshots, SnapshotPlan::None) {
                 v.hook_snapshot = v.snapshot.clone();
             }
-            if let Err(e) = self.hooks(sync, "after", &sync.hooks.after, &mut v, true) {
+            if let Err(e) = self.hooks(sync, "after", &sync.hooks.after, v, true) {
                 result.success = false;
                 result.outcome = "failed";
                 result.failure = Some("hook");
@@ -59,9 +73,8 @@ impl Executor<'_> {
             } else {
                 "failed"
             };
-            self.closing(sync, status, &mut v);
+            self.closing(sync, status, v);
         }
-        result
     }
 
     /// Every `on-failure` hook runs, whatever the others did.

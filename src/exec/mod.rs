@@ -433,7 +433,7 @@ impl<'p> Executor<'p> {
         // With lanes at once, the early syncs still run first (in order),
         // then every other sync as its lane allows.
         let lanes = self.concurrent_lanes(base);
-        let phased = !early.is_empty() && early.len() < all.len();
+        let phased = self.plan.phased();
         let mut checks = Checks::default();
         let mut status: HashMap<String, Status> = HashMap::new();
         let mut results: Vec<SyncResult> = Vec::new();
@@ -697,6 +697,17 @@ impl<'p> Executor<'p> {
         report.results.sort_by_key(|r| position(&r.sync_slug));
     }
 
+    /// A sync not started because the run was interrupted (logged).
+    fn not_run_interrupted(&mut self, slug: &str) -> SyncResult {
+        self.log(&format!("SKIPPED {slug}: the run was interrupted"));
+        skipped(
+            slug,
+            self.options.dry_run,
+            "interrupted",
+            "Not run: the run was interrupted".into(),
+        )
+    }
+
     /// The lanes syncs run in at once, if more than one remains once this
     /// machine's devices have joined those on one drive (else `None`: the
     /// sequential run, with its overlaps).
@@ -727,27 +738,11 @@ impl<'p> Executor<'p> {
             if self.interrupted.load(Ordering::SeqCst) {
                 self.conclude_deferred(report, status);
                 report.interrupted = true;
-                self.log(&format!("SKIPPED {}: the run was interrupted", sync.slug));
-                report.results.push(skipped(
-                    &sync.slug,
-                    self.options.dry_run,
-                    "interrupted",
-                    "Not run: the run was interrupted".into(),
-                ));
+                let result = self.not_run_interrupted(&sync.slug);
+                report.results.push(result);
                 continue;
             }
-            let errors = report
-                .preflight
-                .iter()
-                .find(|p| p.sync_slug == sync.slug)
-                .map(|p| {
-                    p.errors
-                        .iter()
-                        .map(|e| e.message.clone())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
+            let errors = preflight_errors(report, &sync.slug);
             let overlapped = sync
                 .schedule
                 .overlaps_next
@@ -1515,6 +1510,22 @@ fn skipped(slug: &str, dry_run: bool, failure: &'static str, detail: String) -> 
         warnings: Vec::new(),
         success: false,
     }
+}
+
+/// Sync `slug`'s preflight errors, joined, for its failure detail.
+fn preflight_errors(report: &Report, slug: &str) -> String {
+    report
+        .preflight
+        .iter()
+        .find(|p| p.sync_slug == slug)
+        .map(|p| {
+            p.errors
+                .iter()
+                .map(|e| e.message.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -123,6 +123,15 @@ pub struct Host {
     pub probe_bound: Option<u32>,
 }
 
+impl Plan {
+    /// Syncs needing no remote host are checked and run first, while the
+    /// remote hosts answer: when the plan has both kinds (both back-ends
+    /// follow this).
+    pub fn phased(&self) -> bool {
+        self.syncs.iter().any(SyncPlan::early) && self.syncs.iter().any(|s| !s.early())
+    }
+}
+
 impl SyncPlan {
     /// Checked and run before the remote hosts answer (unless the
     /// strictness is `ignore-none`, which wants every answer first).

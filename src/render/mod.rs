@@ -657,7 +657,7 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
                 .join(" ")
         ),
         // Some syncs need no remote host and some do: two phases.
-        phased => plan.syncs.iter().any(|s| s.early()) && plan.syncs.iter().any(|s| !s.early()),
+        phased => plan.phased(),
         syncs => syncs,
         lanes => if plan.lanes.len() > 1 { plan.lanes.len() } else { 0 },
         default_jobs => plan.default_jobs,

@@ -599,3 +599,21 @@ pub fn faketime_library() -> String {
     }
     "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1".into()
 }
+
+/// `nbkp sh -c CONFIG -o SCRIPT` with this build's nbkp; panics with its
+/// stderr when it fails.
+pub fn write_script(config: &Path, script: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nbkp"))
+        .args(["sh", "-c"])
+        .arg(config)
+        .arg("-o")
+        .arg(script)
+        .output()
+        .expect("nbkp sh");
+    assert!(
+        out.status.success(),
+        "nbkp sh -c {}: {}",
+        config.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
