@@ -824,3 +824,148 @@ fn a_host_takes_one_sync_at_a_time_unless_it_allows_more() {
         }
     }
 }
+
+/// `nbkp run -p overall` with its stderr on a terminal (a pseudo-terminal
+/// 120 columns wide): everything it drew there, one entry per line drawn.
+fn run_on_a_terminal(w: &World, flags: &[&str]) -> (bool, Vec<String>) {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let (mut master, mut slave) = (0, 0);
+    let size = libc::winsize {
+        ws_row: 40,
+        ws_col: 120,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty writes two fds we then own; the other pointers may be null.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
+    };
+    assert_eq!(rc, 0, "openpty");
+    // SAFETY: both fds are open and owned here alone.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let mut c = w.command(Backend::Run, flags);
+    c.env("NO_COLOR", "1").stderr(slave);
+    let mut child = c.spawn().expect("nbkp run");
+    // The child holds the terminal's only other end: reading ends (EIO)
+    // when it exits.
+    drop(c);
+    let mut drawn = Vec::new();
+    let _ = std::fs::File::from(master).read_to_end(&mut drawn);
+    let ok = child.wait().expect("wait").success();
+    // A control sequence (CSI: ESC [ parameters final-byte; cursor moves
+    // between the lines) ends a line too.
+    let mut plain = Vec::new();
+    let mut bytes = drawn.into_iter();
+    while let Some(b) = bytes.next() {
+        if b == 0x1b {
+            if bytes.next() == Some(b'[') {
+                for b in bytes.by_ref() {
+                    if (0x40..=0x7e).contains(&b) {
+                        break;
+                    }
+                }
+            }
+            plain.push(b'\n');
+            continue;
+        }
+        plain.push(b);
+    }
+    let lines = String::from_utf8_lossy(&plain)
+        .split(['\r', '\n'])
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    (ok, lines)
+}
+
+/// The percentages sync `slug`'s lines show in `line` (a terminal line
+/// may hold several of the bars, each as wide as the terminal), e.g.
+/// `⠁ [2/5] s2 ===>   37%` → 37.
+fn shown_percents(line: &str, slug: &str) -> Vec<u8> {
+    line.split(&format!("] {slug} "))
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest
+                .trim_start_matches(['=', '>', ' '])
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            rest.contains(&format!("{digits}%"))
+                .then(|| digits.parse().ok())?
+        })
+        .collect()
+}
+
+#[test]
+fn on_a_terminal_each_running_sync_shows_its_progress_above_an_overall_line() {
+    if !ready() {
+        return;
+    }
+    let w = World::new(4096, [SLOW; 4], Some(200));
+    let (ok, lines) = run_on_a_terminal(&w, &["-p", "overall"]);
+    assert!(ok, "{lines:#?}");
+    // Several syncs at once (s2 waits for s1's drive, s5 for s1), each
+    // with its own percentage under way.
+    for slug in ["s1", "s3", "s4", "s5"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| shown_percents(l, slug).iter().any(|p| (1..100).contains(p))),
+            "no progress shown for {slug}: {lines:#?}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("syncs: 0/5 ended, 3 running")),
+        "no overall line with three syncs running: {lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("syncs: 4/5 ended, 1 running")),
+        "no overall line for the chained sync: {lines:#?}"
+    );
+}
+
+#[test]
+fn syncs_run_at_once_report_what_each_transferred_in_the_metrics() {
+    if !ready() {
+        return;
+    }
+    let w = World::new(4096, [100_000; 4], None);
+    let metrics = w.root().join("nbkp.prom");
+    let mut config = std::fs::read_to_string(w.config()).unwrap();
+    config.push_str(&format!(
+        "monitoring:\n  metrics-file: {}\n",
+        metrics.display()
+    ));
+    std::fs::write(w.config(), config).unwrap();
+    let out = w.run(Backend::Run, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = w.transfers();
+    assert!(
+        one_writer_per_drive(&t, "run"),
+        "nothing ran at once: {t:#?}"
+    );
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    for slug in ["s1", "s2", "s3", "s4", "s5"] {
+        let sample = format!("nbkp_sync_last_run_transferred_bytes{{sync=\"{slug}\"}} ");
+        let sent: f64 = prom
+            .lines()
+            .find_map(|l| l.strip_prefix(&sample))
+            .unwrap_or_else(|| panic!("no {sample} in {prom}"))
+            .trim()
+            .parse()
+            .unwrap();
+        // rsync's own totals: the 100 kB file and a little protocol.
+        assert!((100_000.0..120_000.0).contains(&sent), "{slug}: {sent}");
+    }
+}

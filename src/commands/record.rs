@@ -120,8 +120,8 @@ impl Ui for Recording {
         self.inner.sync_started(slug, index, total);
     }
 
-    fn transfer_progress(&mut self, percent: u8, line: &str) {
-        self.inner.transfer_progress(percent, line);
+    fn transfer_progress(&mut self, slug: &str, percent: u8, line: &str) {
+        self.inner.transfer_progress(slug, percent, line);
     }
 
     fn rsync_output(&mut self, line: &str) {

@@ -184,18 +184,81 @@ impl Drop for HeldLog {
 }
 
 /// On a terminal: a line per running sync (several when syncs run at
-/// once) and, with `-p overall` or `-p full`, a bar fed from rsync's
-/// whole-transfer progress; log lines print above them.
+/// once), each with its percentage when `-p overall` or `-p full` feeds it
+/// rsync's whole-transfer progress, and, when the run has several syncs, an
+/// overall line under them (how many have ended, how many run); log lines
+/// print above them.
 #[derive(Default)]
 struct TerminalUi {
     multi: indicatif::MultiProgress,
     /// The running syncs' lines, the latest last.
     bars: Vec<(String, indicatif::ProgressBar)>,
+    /// The overall line, from the first sync started until every sync has
+    /// a result; only when the run has more than one sync.
+    overall: Option<indicatif::ProgressBar>,
+    /// Syncs in the run, and how many have a result.
+    total: usize,
+    ended: usize,
+}
+
+impl TerminalUi {
+    fn style(template_colour: &str, template_plain: &str) -> Option<indicatif::ProgressStyle> {
+        let colour = std::env::var_os("NO_COLOR").is_none();
+        let template = if colour {
+            template_colour
+        } else {
+            template_plain
+        };
+        indicatif::ProgressStyle::with_template(template)
+            .ok()
+            .map(|s| s.progress_chars("=> "))
+    }
+
+    /// The overall line's text, e.g. "syncs: 2/5 ended, 2 running".
+    fn overall_message(&self) -> String {
+        format!(
+            "syncs: {}/{} ended, {} running",
+            self.ended,
+            self.total,
+            self.bars.len()
+        )
+    }
+
+    fn update_overall(&mut self) {
+        if self.total > 1 && self.overall.is_none() && self.ended < self.total {
+            let bar = self
+                .multi
+                .add(indicatif::ProgressBar::new(self.total as u64));
+            if let Some(style) =
+                Self::style("{msg:.bold} {wide_bar:.green/white}", "{msg} {wide_bar}")
+            {
+                bar.set_style(style);
+            }
+            self.overall = Some(bar);
+        }
+        let message = self.overall_message();
+        if let Some(bar) = &self.overall {
+            bar.set_position(self.ended as u64);
+            bar.set_message(message);
+            if self.ended >= self.total {
+                bar.finish_and_clear();
+                self.multi.remove(bar);
+                self.overall = None;
+            }
+        }
+    }
+
+    fn end_bar(&mut self, i: usize) {
+        let (_, bar) = self.bars.remove(i);
+        bar.finish_and_clear();
+        self.multi.remove(&bar);
+        self.update_overall();
+    }
 }
 
 impl Ui for TerminalUi {
     fn log(&mut self, line: &str) {
-        if self.bars.is_empty() {
+        if self.bars.is_empty() && self.overall.is_none() {
             eprintln!("{line}");
         } else {
             let _ = self.multi.println(line);
@@ -203,44 +266,63 @@ impl Ui for TerminalUi {
     }
 
     fn sync_started(&mut self, slug: &str, index: usize, total: usize) {
-        let bar = self.multi.add(indicatif::ProgressBar::new(100));
-        let colour = std::env::var_os("NO_COLOR").is_none();
-        let template = if colour {
-            "{spinner:.cyan} [{prefix}] {msg:.bold} {wide_bar:.cyan/blue} {pos:>3}%"
-        } else {
-            "{spinner} [{prefix}] {msg} {wide_bar} {pos:>3}%"
+        self.total = total;
+        // Above the overall line, which stays last.
+        let bar = match &self.overall {
+            Some(overall) => self
+                .multi
+                .insert_before(overall, indicatif::ProgressBar::new(100)),
+            None => self.multi.add(indicatif::ProgressBar::new(100)),
         };
-        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-            bar.set_style(style.progress_chars("=> "));
+        if let Some(style) = Self::style(
+            "{spinner:.cyan} [{prefix}] {msg:.bold} {wide_bar:.cyan/blue} {pos:>3}%",
+            "{spinner} [{prefix}] {msg} {wide_bar} {pos:>3}%",
+        ) {
+            bar.set_style(style);
         }
         bar.set_prefix(format!("{index}/{total}"));
         bar.set_message(slug.to_string());
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         self.bars.push((slug.to_string(), bar));
+        self.update_overall();
     }
 
-    fn transfer_progress(&mut self, percent: u8, _line: &str) {
-        if let Some((_, bar)) = self.bars.last() {
+    fn transfer_progress(&mut self, slug: &str, percent: u8, _line: &str) {
+        if let Some((_, bar)) = self.bars.iter().find(|(s, _)| s == slug) {
             bar.set_position(u64::from(percent));
         }
     }
 
     fn sync_finished(&mut self) {
-        if let Some((_, bar)) = self.bars.pop() {
-            bar.finish_and_clear();
-            self.multi.remove(&bar);
+        if !self.bars.is_empty() {
+            self.end_bar(self.bars.len() - 1);
         }
     }
 
     fn sync_ended(&mut self, slug: &str) {
         if let Some(i) = self.bars.iter().position(|(s, _)| s == slug) {
-            let (_, bar) = self.bars.remove(i);
-            bar.finish_and_clear();
-            self.multi.remove(&bar);
+            self.end_bar(i);
         }
+    }
+
+    fn sync_result(&mut self, _result: &crate::exec::SyncResult) {
+        self.ended += 1;
+        self.update_overall();
     }
 
     fn reads_rsync_output(&self) -> bool {
         true
+    }
+}
+
+impl Drop for TerminalUi {
+    /// A run that stops early (preflight, Ctrl-C) leaves no line drawn.
+    fn drop(&mut self) {
+        for (_, bar) in self.bars.drain(..) {
+            bar.finish_and_clear();
+        }
+        if let Some(bar) = self.overall.take() {
+            bar.finish_and_clear();
+        }
     }
 }

@@ -13,13 +13,13 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use super::channels::Session;
 use super::child_exit::ChildExit;
-use super::values::{argv, expand, Values};
+use super::values::{expand, Values};
 use super::{preflight_errors, skipped, Executor, Report, Status, SyncResult};
 
 /// A sync whose rsync is running.
@@ -30,6 +30,9 @@ struct Running {
     child: Child,
     exit: ChildExit,
     capture: Option<File>,
+    /// How much of `capture` the UI has seen, and the unfinished line.
+    shown: u64,
+    partial: Vec<u8>,
     session: Option<Session>,
 }
 
@@ -116,7 +119,16 @@ impl Executor<'_> {
                 continue;
             }
             self.flush_log();
-            wait_any(&running, Duration::from_millis(100));
+            let to_ui = self.options.stream_rsync && self.ui.reads_rsync_output();
+            wait_any(
+                &running,
+                Duration::from_millis(if to_ui { 50 } else { 100 }),
+            );
+            if to_ui {
+                for r in &mut running {
+                    self.show_progress(r);
+                }
+            }
             if self.interrupted.load(Ordering::SeqCst) {
                 for r in &mut running {
                     let _ = r.child.kill();
@@ -256,24 +268,17 @@ impl Executor<'_> {
             .channel
             .as_ref()
             .and_then(|c| self.channels.take(index, &self.plan.hosts[c.host], &v));
-        let args = match (&session, &sync.channel) {
-            (Some(_), Some(channel)) => argv(&channel.rsync, &v),
-            _ => argv(&sync.rsync, &v),
-        };
-        let mut cmd = crate::credentials::scrubbed(Command::new(&args[0]));
-        cmd.args(&args[1..]).stdin(Stdio::null());
-        if let Some(s) = &session {
-            s.attach(&mut cmd);
-        }
-        if let Err(message) = self.rsync_password(sync, &mut cmd) {
-            self.log(&format!("ERROR: {slug}: {message}"));
-            result.failure = Some("password");
-            result.detail = Some(message);
-            if let Some(abort) = &sync.abort {
-                let _ = self.op(sync, abort, &mut v, &mut result);
+        let (mut cmd, program) = match self.rsync_command(sync, &mut v, session.as_ref()) {
+            Ok(c) => c,
+            Err(message) => {
+                result.failure = Some("password");
+                result.detail = Some(message);
+                if let Some(abort) = &sync.abort {
+                    let _ = self.op(sync, abort, &mut v, &mut result);
+                }
+                return self.after(index, v, result);
             }
-            return self.after(index, v, result);
-        }
+        };
         // Several rsyncs at once: their output is kept, never interleaved.
         let capture = tempfile::tempfile().ok();
         if let Some(file) = &capture {
@@ -294,12 +299,43 @@ impl Executor<'_> {
                 exit: ChildExit::new(&child),
                 child,
                 capture,
+                shown: 0,
+                partial: Vec::new(),
                 session,
             })),
             Err(e) => {
-                result.output = format!("cannot run {}: {e}", args[0]);
+                result.output = format!("cannot run {program}: {e}");
                 let (st, result) = self.finish(index, v, result, -1);
                 Start::Done(st, Box::new(result))
+            }
+        }
+    }
+
+    /// The progress lines rsync has added to its kept output since the
+    /// last look, to the UI (rsync redraws its line with \r: split on
+    /// both). Read at an offset, so the output stays whole for `ended`.
+    fn show_progress(&mut self, r: &mut Running) {
+        use std::os::unix::fs::FileExt;
+        let Some(file) = &r.capture else {
+            return;
+        };
+        let slug = &self.plan.syncs[r.index].slug;
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = file.read_at(&mut buf, r.shown) {
+            if n == 0 {
+                break;
+            }
+            r.shown += n as u64;
+            for &b in &buf[..n] {
+                if b != b'\r' && b != b'\n' {
+                    r.partial.push(b);
+                    continue;
+                }
+                let line = String::from_utf8_lossy(&r.partial);
+                if let Some(p) = super::parse_progress(&line) {
+                    self.ui.transfer_progress(slug, p, line.trim());
+                }
+                r.partial.clear();
             }
         }
     }

@@ -183,9 +183,9 @@ pub trait Ui {
     fn log(&mut self, line: &str);
     /// Sync `index` (1-based) of `total` starts.
     fn sync_started(&mut self, _slug: &str, _index: usize, _total: usize) {}
-    /// rsync's whole-transfer progress (`--info=progress2`): percent done,
-    /// and its line.
-    fn transfer_progress(&mut self, _percent: u8, _line: &str) {}
+    /// Sync `slug`'s whole-transfer progress (`--info=progress2`): percent
+    /// done, and rsync's line.
+    fn transfer_progress(&mut self, _slug: &str, _percent: u8, _line: &str) {}
     /// Other text rsync printed, when the UI reads rsync's output.
     fn rsync_output(&mut self, line: &str) {
         self.log(line);
@@ -1117,25 +1117,15 @@ impl<'p> Executor<'p> {
             (Some(channel), Some(i)) => self.channels.take(i, &self.plan.hosts[channel.host], v),
             _ => None,
         };
-        if let Some(dir) = &self.options.rsync_logs {
-            v.rsync_log = format!("--log-file={}/{}", dir.display(), sync.ident);
-        }
-        let args = match (&session, &sync.channel) {
-            (Some(_), Some(channel)) => argv(&channel.rsync, v),
-            _ => argv(&sync.rsync, v),
+        let (cmd, program) = match self.rsync_command(sync, v, session.as_ref()) {
+            Ok(c) => c,
+            Err(message) => {
+                result.failure = Some("password");
+                result.detail = Some(message);
+                return result;
+            }
         };
-        let mut cmd = crate::credentials::scrubbed(Command::new(&args[0]));
-        cmd.args(&args[1..]).stdin(Stdio::null());
-        if let Some(s) = &session {
-            s.attach(&mut cmd);
-        }
-        if let Err(message) = self.rsync_password(sync, &mut cmd) {
-            self.log(&format!("ERROR: {}: {message}", sync.slug));
-            result.failure = Some("password");
-            result.detail = Some(message);
-            return result;
-        }
-        let (code, mut output) = self.run_rsync(cmd, &args[0], session.as_mut());
+        let (code, mut output) = self.run_rsync(&sync.slug, cmd, &program, session.as_mut());
         if let Some(s) = session {
             output.push_str(&s.finish());
         }
@@ -1297,11 +1287,40 @@ impl<'p> Executor<'p> {
         }
     }
 
+    /// Sync `sync`'s rsync, through `session` when there is one (a session
+    /// that could not start leaves rsync its own ssh), and its program's
+    /// name; or why it cannot run (the password), logged.
+    fn rsync_command(
+        &mut self,
+        sync: &SyncPlan,
+        v: &mut Values,
+        session: Option<&channels::Session>,
+    ) -> Result<(Command, String), String> {
+        if let Some(dir) = &self.options.rsync_logs {
+            v.rsync_log = format!("--log-file={}/{}", dir.display(), sync.ident);
+        }
+        let args = match (session, &sync.channel) {
+            (Some(_), Some(channel)) => argv(&channel.rsync, v),
+            _ => argv(&sync.rsync, v),
+        };
+        let mut cmd = crate::credentials::scrubbed(Command::new(&args[0]));
+        cmd.args(&args[1..]).stdin(Stdio::null());
+        if let Some(s) = session {
+            s.attach(&mut cmd);
+        }
+        if let Err(message) = self.rsync_password(sync, &mut cmd) {
+            self.log(&format!("ERROR: {}: {message}", sync.slug));
+            return Err(message);
+        }
+        Ok((cmd, args[0].clone()))
+    }
+
     /// Runs rsync: its output to the terminal, to the UI (which shows its
     /// progress), or captured (through a file, so waiting can be interrupted
     /// without a full pipe blocking it). SIGINT or SIGTERM stops it.
     fn run_rsync(
         &mut self,
+        slug: &str,
         mut cmd: Command,
         program: &str,
         session: Option<&mut channels::Session>,
@@ -1368,7 +1387,7 @@ impl<'p> Executor<'p> {
         let forward = |ui: &mut Box<dyn Ui + 'p>| {
             for line in rx.try_iter() {
                 match parse_progress(&line) {
-                    Some(p) => ui.transfer_progress(p, line.trim()),
+                    Some(p) => ui.transfer_progress(slug, p, line.trim()),
                     None => ui.rsync_output(&line),
                 }
             }
