@@ -407,6 +407,16 @@ fn a_failure_cancels_only_its_dependants() {
             );
         }
         assert!(log.contains("[nbkp] 2 sync(s) failed"), "{what}: {log}");
+        // rsync's own words about the full drive, named: whose they are
+        // is clear while others run.
+        assert!(
+            log.lines()
+                .any(|l| l.starts_with("s1: rsync") && l.contains("No space left on device")),
+            "{what}: {log}"
+        );
+        for line in log.lines().filter(|l| l.contains("rsync error")) {
+            assert!(line.starts_with("s1: "), "{what}: unnamed: {line}\n{log}");
+        }
         assert!(
             one_writer_per_drive(&w.transfers(), &what),
             "{what}: nothing ran at once"
@@ -967,5 +977,145 @@ fn syncs_run_at_once_report_what_each_transferred_in_the_metrics() {
             .unwrap();
         // rsync's own totals: the 100 kB file and a little protocol.
         assert!((100_000.0..120_000.0).contains(&sent), "{slug}: {sent}");
+    }
+}
+
+#[test]
+fn syncs_run_at_once_show_rsyncs_summary_named_and_no_progress_redraws_off_a_terminal() {
+    if !ready() {
+        return;
+    }
+    let w = World::new(4096, [16 * 1024; 4], None);
+    for backend in backends() {
+        for d in ["a/a2", "b/b1", "c/c1", "b/b2"] {
+            let _ = std::fs::remove_file(w.root().join(d).join("f"));
+        }
+        let what = format!("{backend:?}");
+        let out = w.run(backend, &["-p", "overall"]);
+        assert!(out.status.success(), "{what}: {}", text(&out.stderr));
+        let log = text(&out.stderr);
+        // --stats: each sync's totals, its lines named, whole.
+        for s in ["s1", "s2", "s3", "s4", "s5"] {
+            assert!(
+                log.lines()
+                    .any(|l| l.starts_with(&format!("{s}: Number of files:"))),
+                "{what}: no summary for {s}: {log}"
+            );
+        }
+        for line in log.lines() {
+            assert!(
+                line.starts_with("[nbkp]") || line.starts_with('s') && line.contains(": "),
+                "{what}: an unnamed line: {line:?}\n{log}"
+            );
+            // A progress redraw (`16.38K 100% ...`) is no line of a log.
+            assert!(
+                !line.contains('\r') && !line.contains("to-chk="),
+                "{what}: {line:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_script_keeps_the_same_rsync_lines_as_run() {
+    if testbed::which("sh").is_none() {
+        return;
+    }
+    // The script's nbkp_kept, from a script with lanes (`nbkp sh`).
+    let dir = testbed::temp_dir("kept");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "volumes:\n  a: {type: local, path: /a}\n  b: {type: local, path: /b}\n  c: {type: local, path: /c}\n\
+         sync-endpoints:\n  a: {volume: a}\n  b: {volume: b}\n  c: {volume: c}\n\
+         syncs:\n  ab: {source: a, destination: b}\n  ac: {source: a, destination: c}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nbkp"))
+        .args(["sh", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let script = text(&out.stdout);
+    let start = script
+        .find("nbkp_kept() {")
+        .expect("nbkp_kept in a script with lanes");
+    let body = &script[start..];
+    let function = &body[..body.find("\n}\n").unwrap() + 3];
+    // Generated outputs: rsync's kinds of lines, joined by LF, CR (its
+    // redraws) or CRLF, blank lines, tabs and spaces, % in other words.
+    let pieces = [
+        "rsync: [receiver] write failed on \"/a/f\": No space left on device (28)",
+        "         16.38K 100%   15.62MB/s    0:00:00 (xfr#1, to-chk=0/2)",
+        "     1,048,576  50%  100.00MB/s  0:00:01",
+        "Number of files: 2 (reg: 1, dir: 1)",
+        "disk 95% full",
+        "x 95%",
+        "\tleading tab and 12% in the second word",
+        "   ",
+        "",
+        "a\\b $HOME `x` * ?",
+        "100%",
+    ];
+    let seps = ["\n", "\r", "\r\n", "\n\n"];
+    let mut cases = Vec::new();
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for _ in 0..300 {
+        let mut output = String::new();
+        for _ in 0..(x % 6) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            output.push_str(pieces[(x % pieces.len() as u64) as usize]);
+            output.push_str(seps[((x >> 8) % seps.len() as u64) as usize]);
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if x % 3 == 0 {
+            output.pop(); // no newline at the end
+        }
+        cases.push(output);
+    }
+    let files = dir.path().join("cases");
+    std::fs::create_dir_all(&files).unwrap();
+    for (i, case) in cases.iter().enumerate() {
+        std::fs::write(files.join(i.to_string()), case).unwrap();
+    }
+    let driver = format!(
+        "{function}for f in \"$1\"/*; do NBKP_OUT=$f NBKP_CUR=${{f##*/}}; nbkp_kept; done\n"
+    );
+    let shells: Vec<Shell> = Shell::ALL
+        .iter()
+        .copied()
+        .filter(|s| s.is_available())
+        .collect();
+    for shell in shells {
+        let out = shell
+            .command()
+            .arg("-c")
+            .arg(&driver)
+            .arg("kept")
+            .arg(&files)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+        let mut got: Vec<String> = text(&out.stderr).lines().map(String::from).collect();
+        got.sort();
+        let mut want: Vec<String> = Vec::new();
+        for (i, case) in cases.iter().enumerate() {
+            want.extend(nbkp::kept_lines(case).map(|l| format!("{i}: {l}")));
+        }
+        want.sort();
+        assert_eq!(got, want, "{shell}");
+        // Shown once: the kept output is emptied.
+        assert!(
+            std::fs::read(files.join("0")).unwrap().is_empty(),
+            "{shell}"
+        );
+        for (i, case) in cases.iter().enumerate() {
+            std::fs::write(files.join(i.to_string()), case).unwrap();
+        }
     }
 }

@@ -175,8 +175,9 @@ nbkp_sync_step_1() {
   nbkp_candidate colons
   nbkp_op h0 'nbkp_begin hard-link "${NBKP_DRY_RUN}" /data/stage "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
   rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} \
-      ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} /data/src/ /data/stage/snapshots/.nbkp-partial-"${NBKP_SNAPSHOT}"/ </dev/null || { nbkp_rsync_failed $?; nbkp_op \
-      h0 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /data/stage "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+      ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} /data/src/ /data/stage/snapshots/.nbkp-partial-"${NBKP_SNAPSHOT}"/ </dev/null 2>&"${NBKP_RSYNC_ERR-2}" || { \
+      nbkp_rsync_failed $?; nbkp_op h0 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /data/stage "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_kept
   nbkp_op h0 'nbkp_commit hard-link "${NBKP_DRY_RUN}" /data/stage "${NBKP_SNAPSHOT}" "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=2' || { nbkp_op h0 \
       'nbkp_abort hard-link "${NBKP_DRY_RUN}" /data/stage "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
@@ -194,8 +195,9 @@ nbkp_pf_other() {
 nbkp_sync_other() {
   nbkp_op h0 'nbkp_lock_for "${NBKP_DRY_RUN}" /data/spare/main "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
   rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} /data/src/ \
-      /data/spare/main/ </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /data/spare/main "${NBKP_LOCK_OWNER}"'; return 1; \
-      }
+      /data/spare/main/ </dev/null 2>&"${NBKP_RSYNC_ERR-2}" || { nbkp_rsync_failed $?; nbkp_op h0 \
+      'nbkp_unlock_for "${NBKP_DRY_RUN}" /data/spare/main "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_kept
   nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /data/spare/main "${NBKP_LOCK_OWNER}"' || { nbkp_op h0 \
       'nbkp_unlock_for "${NBKP_DRY_RUN}" /data/spare/main "${NBKP_LOCK_OWNER}"'; return 1; }
 }
@@ -228,8 +230,9 @@ nbkp_sync_step_2() {
   nbkp_candidate colons
   nbkp_op h0 'nbkp_begin btrfs "${NBKP_DRY_RUN}" /data/final/out "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
   rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} /data/stage/latest/ \
-      /data/final/out/staging/ </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 \
+      /data/final/out/staging/ </dev/null 2>&"${NBKP_RSYNC_ERR-2}" || { nbkp_rsync_failed $?; nbkp_op h0 \
       'nbkp_abort btrfs "${NBKP_DRY_RUN}" /data/final/out "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_kept
   nbkp_op h0 'nbkp_commit btrfs "${NBKP_DRY_RUN}" /data/final/out "${NBKP_CANDIDATE}" "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=4' || { nbkp_op h0 \
       'nbkp_abort btrfs "${NBKP_DRY_RUN}" /data/final/out "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
@@ -251,8 +254,9 @@ nbkp_pf_step_3() {
 nbkp_sync_step_3() {
   nbkp_op h0 'nbkp_lock_for "${NBKP_DRY_RUN}" /data/final/copy "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
   rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} /data/final/out/latest/ \
-      /data/final/copy/ </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /data/final/copy "${NBKP_LOCK_OWNER}"'; return 1; \
-      }
+      /data/final/copy/ </dev/null 2>&"${NBKP_RSYNC_ERR-2}" || { nbkp_rsync_failed $?; nbkp_op h0 \
+      'nbkp_unlock_for "${NBKP_DRY_RUN}" /data/final/copy "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_kept
   nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /data/final/copy "${NBKP_LOCK_OWNER}"' || { nbkp_op h0 \
       'nbkp_unlock_for "${NBKP_DRY_RUN}" /data/final/copy "${NBKP_LOCK_OWNER}"'; return 1; }
 }
@@ -405,6 +409,8 @@ nbkp_halt() {
 nbkp_worker() {
   trap '' INT
   NBKP_IN_LANE=1 NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_LOCKED=0
+  NBKP_OUT=$NBKP_CTL/out-$1 NBKP_RSYNC_ERR=1
+  exec >>"$NBKP_OUT"
   if [ $((0 % $2)) = "$1" ]; then
     nbkp_step step-1 step_1 "$NBKP_PF_step_1" none none
   fi
@@ -420,6 +426,7 @@ nbkp_worker() {
   fi
 }
 nbkp_step() {
+  : >"$NBKP_OUT"
   if [ -f "$NBKP_CTL/stop" ]; then nbkp_st=interrupted; else nbkp_run "$@"; fi
   printf '%s %s %s %s\n' "$nbkp_st" "$NBKP_FAILURES" "$NBKP_SKIPPED" "$NBKP_LOCKED" >"$NBKP_CTL/st-$2.new"
   mv "$NBKP_CTL/st-$2.new" "$NBKP_CTL/st-$2"
@@ -549,6 +556,21 @@ $2"
 }
 nbkp_rsync_failed() {
   nbkp_log "ERROR: $NBKP_CUR: rsync exited with code $1"
+  nbkp_kept
+}
+nbkp_kept() {
+  [ -s "${NBKP_OUT-}" ] || return 0
+  tr '\r' '\n' <"$NBKP_OUT" | (
+    set -f
+    IFS=$(printf ' \t')
+    while IFS= read -r nbkp_l || [ -n "$nbkp_l" ]; do
+      # shellcheck disable=SC2086 # split into words on purpose
+      set -- $nbkp_l
+      case ${2-} in *%) continue ;; esac
+      if [ -n "$nbkp_l" ]; then printf '%s: %s\n' "$NBKP_CUR" "$nbkp_l" >&2; fi
+    done
+  )
+  : >"$NBKP_OUT"
 }
 nbkp_run() {
   NBKP_CUR=$1

@@ -151,8 +151,9 @@ nbkp_sync_home_to_ssd() {
   nbkp_candidate hyphens
   nbkp_op h0 'nbkp_begin hard-link "${NBKP_DRY_RUN}" /Volumes/ssd "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
   rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} \
-      ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} /Users/me/ /Volumes/ssd/snapshots/.nbkp-partial-"${NBKP_SNAPSHOT}"/ </dev/null || { nbkp_rsync_failed $?; nbkp_op \
-      h0 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /Volumes/ssd "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+      ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} /Users/me/ /Volumes/ssd/snapshots/.nbkp-partial-"${NBKP_SNAPSHOT}"/ </dev/null 2>&"${NBKP_RSYNC_ERR-2}" || { \
+      nbkp_rsync_failed $?; nbkp_op h0 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /Volumes/ssd "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_kept
   nbkp_op h0 'nbkp_commit hard-link "${NBKP_DRY_RUN}" /Volumes/ssd "${NBKP_SNAPSHOT}" "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=10' || { nbkp_op h0 \
       'nbkp_abort hard-link "${NBKP_DRY_RUN}" /Volumes/ssd "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
@@ -182,8 +183,9 @@ nbkp_sync_home_to_nas() {
       --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} \
       ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} --protect-args -e \
       "ssh -o ControlPath=${NBKP_CTL}/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes" /Users/me/ \
-      nas.lan:/srv/snapshots/.nbkp-partial-"${NBKP_SNAPSHOT}"/; fi </dev/null || { nbkp_rsync_failed $?; nbkp_op h1 \
+      nas.lan:/srv/snapshots/.nbkp-partial-"${NBKP_SNAPSHOT}"/; fi </dev/null 2>&"${NBKP_RSYNC_ERR-2}" || { nbkp_rsync_failed $?; nbkp_op h1 \
       'nbkp_abort hard-link "${NBKP_DRY_RUN}" /srv "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_kept
   nbkp_op h1 'nbkp_commit hard-link "${NBKP_DRY_RUN}" /srv "${NBKP_SNAPSHOT}" "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=10' || { nbkp_op h1 \
       'nbkp_abort hard-link "${NBKP_DRY_RUN}" /srv "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
@@ -347,6 +349,8 @@ nbkp_halt() {
 nbkp_worker() {
   trap '' INT
   NBKP_IN_LANE=1 NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_LOCKED=0
+  NBKP_OUT=$NBKP_CTL/out-$1 NBKP_RSYNC_ERR=1
+  exec >>"$NBKP_OUT"
   if [ $((0 % $2)) = "$1" ]; then
     if [ "$NBKP_EARLY_RAN" = 1 ]; then nbkp_ran home_to_ssd; else
       nbkp_step home-to-ssd home_to_ssd "$NBKP_PF_home_to_ssd" none none
@@ -357,6 +361,7 @@ nbkp_worker() {
   fi
 }
 nbkp_step() {
+  : >"$NBKP_OUT"
   if [ -f "$NBKP_CTL/stop" ]; then nbkp_st=interrupted; else nbkp_run "$@"; fi
   printf '%s %s %s %s\n' "$nbkp_st" "$NBKP_FAILURES" "$NBKP_SKIPPED" "$NBKP_LOCKED" >"$NBKP_CTL/st-$2.new"
   mv "$NBKP_CTL/st-$2.new" "$NBKP_CTL/st-$2"
@@ -559,6 +564,21 @@ $2"
 }
 nbkp_rsync_failed() {
   nbkp_log "ERROR: $NBKP_CUR: rsync exited with code $1"
+  nbkp_kept
+}
+nbkp_kept() {
+  [ -s "${NBKP_OUT-}" ] || return 0
+  tr '\r' '\n' <"$NBKP_OUT" | (
+    set -f
+    IFS=$(printf ' \t')
+    while IFS= read -r nbkp_l || [ -n "$nbkp_l" ]; do
+      # shellcheck disable=SC2086 # split into words on purpose
+      set -- $nbkp_l
+      case ${2-} in *%) continue ;; esac
+      if [ -n "$nbkp_l" ]; then printf '%s: %s\n' "$NBKP_CUR" "$nbkp_l" >&2; fi
+    done
+  )
+  : >"$NBKP_OUT"
 }
 nbkp_run() {
   NBKP_CUR=$1

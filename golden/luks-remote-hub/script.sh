@@ -399,7 +399,9 @@ nbkp_pf_docs_to_usb() {
 nbkp_sync_docs_to_usb() {
   nbkp_op h0 'nbkp_lock_for "${NBKP_DRY_RUN}" /mnt/usb/docs "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
   rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} /home/me/docs/ \
-      /mnt/usb/docs/ </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /mnt/usb/docs "${NBKP_LOCK_OWNER}"'; return 1; }
+      /mnt/usb/docs/ </dev/null 2>&"${NBKP_RSYNC_ERR-2}" || { nbkp_rsync_failed $?; nbkp_op h0 \
+      'nbkp_unlock_for "${NBKP_DRY_RUN}" /mnt/usb/docs "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_kept
   nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /mnt/usb/docs "${NBKP_LOCK_OWNER}"' || { nbkp_op h0 \
       'nbkp_unlock_for "${NBKP_DRY_RUN}" /mnt/usb/docs "${NBKP_LOCK_OWNER}"'; return 1; }
 }
@@ -429,8 +431,9 @@ nbkp_sync_docs_to_seagate() {
       8<"$NBKP_CTL/ch-docs_to_seagate.out"; else rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' \
       '--filter=P .nbkp-*' ${1+"$@"} ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} --protect-args -e \
       "ssh -o ControlPath=${NBKP_CTL}/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes" /home/me/docs/ \
-      backup@10.0.0.42:"${NBKP_MP_1}"/backups/docs/snapshots/.nbkp-partial-"${NBKP_SNAPSHOT}"/; fi </dev/null || { nbkp_rsync_failed $?; nbkp_op h1 \
-      'nbkp_abort hard-link "${NBKP_DRY_RUN}" "${NBKP_MP_1}"/backups/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+      backup@10.0.0.42:"${NBKP_MP_1}"/backups/docs/snapshots/.nbkp-partial-"${NBKP_SNAPSHOT}"/; fi </dev/null 2>&"${NBKP_RSYNC_ERR-2}" || { nbkp_rsync_failed \
+      $?; nbkp_op h1 'nbkp_abort hard-link "${NBKP_DRY_RUN}" "${NBKP_MP_1}"/backups/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_kept
   nbkp_op h1 'nbkp_commit hard-link "${NBKP_DRY_RUN}" "${NBKP_MP_1}"/backups/docs "${NBKP_SNAPSHOT}" "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=10' || { \
       nbkp_op h1 'nbkp_abort hard-link "${NBKP_DRY_RUN}" "${NBKP_MP_1}"/backups/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
@@ -466,8 +469,9 @@ nbkp_sync_seagate_to_wd() {
   nbkp_op h1 'nbkp_begin btrfs "${NBKP_DRY_RUN}" "${NBKP_MP_2}"/docs "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
   ssh -o ControlPath="${NBKP_CTL}"/h1 -o ControlMaster=auto -o ControlPersist=60 -o ConnectTimeout=10 -o BatchMode=yes backup@10.0.0.42 \
       "rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' $* ${NBKP_MP_1}/backups/docs/latest/ ${NBKP_MP_2}/docs/staging/" \
-      </dev/null || { nbkp_rsync_failed $?; nbkp_op h1 'nbkp_abort btrfs "${NBKP_DRY_RUN}" "${NBKP_MP_2}"/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; \
-      return 1; }
+      </dev/null 2>&"${NBKP_RSYNC_ERR-2}" || { nbkp_rsync_failed $?; nbkp_op h1 \
+      'nbkp_abort btrfs "${NBKP_DRY_RUN}" "${NBKP_MP_2}"/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_kept
   nbkp_op h1 'nbkp_commit btrfs "${NBKP_DRY_RUN}" "${NBKP_MP_2}"/docs "${NBKP_CANDIDATE}" "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=5' || { nbkp_op h1 \
       'nbkp_abort btrfs "${NBKP_DRY_RUN}" "${NBKP_MP_2}"/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
@@ -632,6 +636,8 @@ nbkp_halt() {
 nbkp_worker() {
   trap '' INT
   NBKP_IN_LANE=1 NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_LOCKED=0
+  NBKP_OUT=$NBKP_CTL/out-$1 NBKP_RSYNC_ERR=1
+  exec >>"$NBKP_OUT"
   if [ $((0 % $2)) = "$1" ]; then
     if [ "$NBKP_EARLY_RAN" = 1 ]; then nbkp_ran docs_to_usb; else
       nbkp_step docs-to-usb docs_to_usb "$NBKP_PF_docs_to_usb" none none
@@ -645,6 +651,7 @@ nbkp_worker() {
   fi
 }
 nbkp_step() {
+  : >"$NBKP_OUT"
   if [ -f "$NBKP_CTL/stop" ]; then nbkp_st=interrupted; else nbkp_run "$@"; fi
   printf '%s %s %s %s\n' "$nbkp_st" "$NBKP_FAILURES" "$NBKP_SKIPPED" "$NBKP_LOCKED" >"$NBKP_CTL/st-$2.new"
   mv "$NBKP_CTL/st-$2.new" "$NBKP_CTL/st-$2"
@@ -857,6 +864,21 @@ $2"
 }
 nbkp_rsync_failed() {
   nbkp_log "ERROR: $NBKP_CUR: rsync exited with code $1"
+  nbkp_kept
+}
+nbkp_kept() {
+  [ -s "${NBKP_OUT-}" ] || return 0
+  tr '\r' '\n' <"$NBKP_OUT" | (
+    set -f
+    IFS=$(printf ' \t')
+    while IFS= read -r nbkp_l || [ -n "$nbkp_l" ]; do
+      # shellcheck disable=SC2086 # split into words on purpose
+      set -- $nbkp_l
+      case ${2-} in *%) continue ;; esac
+      if [ -n "$nbkp_l" ]; then printf '%s: %s\n' "$NBKP_CUR" "$nbkp_l" >&2; fi
+    done
+  )
+  : >"$NBKP_OUT"
 }
 nbkp_run() {
   NBKP_CUR=$1

@@ -180,7 +180,8 @@ nbkp_sync_docs_to_usb() {
   if [ "$nbkp_qm" = exec ]; then exec "$@"; fi
   "$@"
 }
-nbkp_prio "$@"' nbkp-prio exec 19:3:- rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} /home/me/docs/ /media/usb/docs/snapshots/.nbkp-partial-"${NBKP_SNAPSHOT}"/ </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+nbkp_prio "$@"' nbkp-prio exec 19:3:- rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} ${NBKP_LINK_DEST:+"${NBKP_LINK_DEST}"} /home/me/docs/ /media/usb/docs/snapshots/.nbkp-partial-"${NBKP_SNAPSHOT}"/ </dev/null 2>&"${NBKP_RSYNC_ERR-2}" || { nbkp_rsync_failed $?; nbkp_op h0 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_kept
   nbkp_op h0 'nbkp_commit hard-link "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_SNAPSHOT}" "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=3 prio=19:3:-' || { \
       nbkp_op h0 'nbkp_abort hard-link "${NBKP_DRY_RUN}" /media/usb/docs "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
@@ -198,8 +199,9 @@ nbkp_pf_music_to_usb() {
 nbkp_sync_music_to_usb() {
   nbkp_op h0 'nbkp_lock_for "${NBKP_DRY_RUN}" /media/usb/music "${NBKP_LOCK_OWNER}" "${NBKP_STALE_LOCK}"' || return $?
   nice -n 10 rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} /home/me/music/ \
-      /media/usb/music/ </dev/null || { nbkp_rsync_failed $?; nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /media/usb/music "${NBKP_LOCK_OWNER}"'; return 1; \
-      }
+      /media/usb/music/ </dev/null 2>&"${NBKP_RSYNC_ERR-2}" || { nbkp_rsync_failed $?; nbkp_op h0 \
+      'nbkp_unlock_for "${NBKP_DRY_RUN}" /media/usb/music "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_kept
   nbkp_op h0 'nbkp_unlock_for "${NBKP_DRY_RUN}" /media/usb/music "${NBKP_LOCK_OWNER}"' || { nbkp_op h0 \
       'nbkp_unlock_for "${NBKP_DRY_RUN}" /media/usb/music "${NBKP_LOCK_OWNER}"'; return 1; }
 }
@@ -243,7 +245,8 @@ nbkp_sync_a_to_b() {
   if [ \"\$nbkp_qm\" = exec ]; then exec \"\$@\"; fi
   \"\$@\"
 }
-nbkp_prio \"\$@\"' nbkp-prio exec -:2:7 rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' $* /mnt/a/ /mnt/b/staging/" </dev/null || { nbkp_rsync_failed $?; nbkp_op h1 'nbkp_abort btrfs "${NBKP_DRY_RUN}" /mnt/b "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+nbkp_prio \"\$@\"' nbkp-prio exec -:2:7 rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' $* /mnt/a/ /mnt/b/staging/" </dev/null 2>&"${NBKP_RSYNC_ERR-2}" || { nbkp_rsync_failed $?; nbkp_op h1 'nbkp_abort btrfs "${NBKP_DRY_RUN}" /mnt/b "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
+  nbkp_kept
   nbkp_op h1 'nbkp_commit btrfs "${NBKP_DRY_RUN}" /mnt/b "${NBKP_CANDIDATE}" "${NBKP_CANDIDATE}" "${NBKP_LOCK_OWNER}" max=5 prio=-:2:7' || { nbkp_op h1 \
       'nbkp_abort btrfs "${NBKP_DRY_RUN}" /mnt/b "${NBKP_SNAPSHOT}" "${NBKP_LOCK_OWNER}"'; return 1; }
 }
@@ -408,6 +411,8 @@ nbkp_halt() {
 nbkp_worker() {
   trap '' INT
   NBKP_IN_LANE=1 NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_LOCKED=0
+  NBKP_OUT=$NBKP_CTL/out-$1 NBKP_RSYNC_ERR=1
+  exec >>"$NBKP_OUT"
   if [ $((0 % $2)) = "$1" ]; then
     if [ "$NBKP_EARLY_RAN" = 1 ]; then nbkp_ran docs_to_usb; else
       nbkp_step docs-to-usb docs_to_usb "$NBKP_PF_docs_to_usb" none none
@@ -423,6 +428,7 @@ nbkp_worker() {
   fi
 }
 nbkp_step() {
+  : >"$NBKP_OUT"
   if [ -f "$NBKP_CTL/stop" ]; then nbkp_st=interrupted; else nbkp_run "$@"; fi
   printf '%s %s %s %s\n' "$nbkp_st" "$NBKP_FAILURES" "$NBKP_SKIPPED" "$NBKP_LOCKED" >"$NBKP_CTL/st-$2.new"
   mv "$NBKP_CTL/st-$2.new" "$NBKP_CTL/st-$2"
@@ -604,6 +610,21 @@ $2"
 }
 nbkp_rsync_failed() {
   nbkp_log "ERROR: $NBKP_CUR: rsync exited with code $1"
+  nbkp_kept
+}
+nbkp_kept() {
+  [ -s "${NBKP_OUT-}" ] || return 0
+  tr '\r' '\n' <"$NBKP_OUT" | (
+    set -f
+    IFS=$(printf ' \t')
+    while IFS= read -r nbkp_l || [ -n "$nbkp_l" ]; do
+      # shellcheck disable=SC2086 # split into words on purpose
+      set -- $nbkp_l
+      case ${2-} in *%) continue ;; esac
+      if [ -n "$nbkp_l" ]; then printf '%s: %s\n' "$NBKP_CUR" "$nbkp_l" >&2; fi
+    done
+  )
+  : >"$NBKP_OUT"
 }
 nbkp_run() {
   NBKP_CUR=$1

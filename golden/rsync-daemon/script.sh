@@ -124,7 +124,8 @@ nbkp_pf_home_to_nas() {
 nbkp_sync_home_to_nas() {
   nbkp_pw=$(pass show 'nas/rsync daemon' </dev/null) || { nbkp_log "ERROR: $NBKP_CUR: the password command failed (exit $?)"; return 1; }
   RSYNC_PASSWORD=$nbkp_pw rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' ${1+"$@"} \
-      /home/me/Documents/ rsync://laptop@192.0.2.10:8873/backups/laptop/docs/ </dev/null || { nbkp_rsync_failed $?; return 1; }
+      /home/me/Documents/ rsync://laptop@192.0.2.10:8873/backups/laptop/docs/ </dev/null 2>&"${NBKP_RSYNC_ERR-2}" || { nbkp_rsync_failed $?; return 1; }
+  nbkp_kept
 }
 
 # archive-to-restore: 192.0.2.20::archive → /srv/restore
@@ -142,8 +143,9 @@ nbkp_pf_archive_to_restore() {
 }
 nbkp_sync_archive_to_restore() {
   RSYNC_PASSWORD=${RSYNC_PASSWORD-} rsync -a --delete --delete-excluded --partial-dir=.rsync-partial --safe-links '--filter=H .nbkp-*' '--filter=P .nbkp-*' \
-      ${1+"$@"} -e "ssh -o ConnectTimeout=10 -o BatchMode=yes -p 2222 -l admin" 192.0.2.20::archive/ /srv/restore/ </dev/null || { nbkp_rsync_failed $?; \
-      return 1; }
+      ${1+"$@"} -e "ssh -o ConnectTimeout=10 -o BatchMode=yes -p 2222 -l admin" 192.0.2.20::archive/ /srv/restore/ </dev/null 2>&"${NBKP_RSYNC_ERR-2}" || { \
+      nbkp_rsync_failed $?; return 1; }
+  nbkp_kept
 }
 
 # How: the functions the steps call (documented in nbkp's templates/).
@@ -305,6 +307,8 @@ nbkp_halt() {
 nbkp_worker() {
   trap '' INT
   NBKP_IN_LANE=1 NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_LOCKED=0
+  NBKP_OUT=$NBKP_CTL/out-$1 NBKP_RSYNC_ERR=1
+  exec >>"$NBKP_OUT"
   if [ $((0 % $2)) = "$1" ]; then
     nbkp_step home-to-nas home_to_nas "$NBKP_PF_home_to_nas" none none
   fi
@@ -313,6 +317,7 @@ nbkp_worker() {
   fi
 }
 nbkp_step() {
+  : >"$NBKP_OUT"
   if [ -f "$NBKP_CTL/stop" ]; then nbkp_st=interrupted; else nbkp_run "$@"; fi
   printf '%s %s %s %s\n' "$nbkp_st" "$NBKP_FAILURES" "$NBKP_SKIPPED" "$NBKP_LOCKED" >"$NBKP_CTL/st-$2.new"
   mv "$NBKP_CTL/st-$2.new" "$NBKP_CTL/st-$2"
@@ -358,6 +363,21 @@ nbkp_fail() {
 }
 nbkp_rsync_failed() {
   nbkp_log "ERROR: $NBKP_CUR: rsync exited with code $1"
+  nbkp_kept
+}
+nbkp_kept() {
+  [ -s "${NBKP_OUT-}" ] || return 0
+  tr '\r' '\n' <"$NBKP_OUT" | (
+    set -f
+    IFS=$(printf ' \t')
+    while IFS= read -r nbkp_l || [ -n "$nbkp_l" ]; do
+      # shellcheck disable=SC2086 # split into words on purpose
+      set -- $nbkp_l
+      case ${2-} in *%) continue ;; esac
+      if [ -n "$nbkp_l" ]; then printf '%s: %s\n' "$NBKP_CUR" "$nbkp_l" >&2; fi
+    done
+  )
+  : >"$NBKP_OUT"
 }
 nbkp_run() {
   NBKP_CUR=$1

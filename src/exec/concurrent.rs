@@ -378,16 +378,18 @@ impl Executor<'_> {
                 "ERROR: {}: rsync exited with code {code}",
                 sync.slug
             ));
-            for line in result.output.clone().lines() {
-                self.ui.log(&format!("{}: {line}", sync.slug));
-            }
+        }
+        for line in super::kept_lines(&result.output) {
+            self.ui.log(&format!("{}: {line}", sync.slug));
+        }
+        if code == 0 {
+            result = self.commit(sync, &mut values, result);
+        } else {
             if let Some(abort) = &sync.abort {
                 let _ = self.op(sync, abort, &mut values, &mut result);
             }
             result.failure = Some("rsync");
             result.detail = Some(format!("rsync exited with code {code}"));
-        } else {
-            result = self.commit(sync, &mut values, result);
         }
         match self.after(index, values, result) {
             Start::Done(st, result) => (st, *result),

@@ -234,6 +234,17 @@ pub fn parse_progress(line: &str) -> Option<u8> {
     Some(percent.min(100))
 }
 
+/// The lines rsync printed that a sync run alongside others shows when it
+/// ends, each named `SYNC: line`: every line (split on CR and LF) except
+/// empty ones and progress redraws (the second word ends with `%`). The
+/// script's `nbkp_kept` keeps the same lines (a test holds them equal).
+pub fn kept_lines(output: &str) -> impl Iterator<Item = &str> {
+    output.split(['\r', '\n']).filter(|line| {
+        let second = line.split([' ', '\t']).filter(|w| !w.is_empty()).nth(1);
+        !line.is_empty() && !second.is_some_and(|w| w.ends_with('%'))
+    })
+}
+
 pub struct Executor<'p> {
     plan: &'p Plan,
     options: RunOptions,

@@ -439,9 +439,10 @@ fn sync_functions(
     // Room for a few kilobytes a sync, so the text is seldom moved: pages
     // of it that are never written are never touched.
     let mut text = String::with_capacity(4096 * syncs.len());
+    let lanes = plan.lanes.len() > 1;
     for s in syncs {
         text.push_str(&tmpl.render(
-            minijinja::context! { s => sync_view(plan, s), exit => crate::exit::for_script() },
+            minijinja::context! { s => sync_view(plan, s), lanes, exit => crate::exit::for_script() },
         )?);
     }
     Ok(text)
