@@ -303,11 +303,15 @@ impl Bed {
     }
 
     /// Changes the source so each run has something new to carry: an
-    /// edit, a new file, a removed one, a new directory.
+    /// edit, a new file, a removed one, a new directory. The edit changes
+    /// the file's size too: two edits within one second of the same size
+    /// look unchanged to rsync's quick check (size and whole-second mtime),
+    /// in both tools alike.
     fn change_source(&self, n: usize) {
         let p = shq(&self.src);
         let mut cmd = format!(
-            "echo 'edit {n}' > {p}/a.txt && echo {n} > {p}/new-{n}.txt && rm -f {p}/new-{}.txt && mkdir -p {p}/dir-{n}/inner && echo x > {p}/dir-{n}/inner/f",
+            "echo 'edit {n}{}' > {p}/a.txt && echo {n} > {p}/new-{n}.txt && rm -f {p}/new-{}.txt && mkdir -p {p}/dir-{n}/inner && echo x > {p}/dir-{n}/inner/f",
+            ".".repeat(n),
             n.wrapping_sub(1)
         );
         if n == 2 {
