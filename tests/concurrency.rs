@@ -987,6 +987,15 @@ fn syncs_run_at_once_show_rsyncs_summary_named_and_no_progress_redraws_off_a_ter
         return;
     }
     let w = World::new(4096, [16 * 1024; 4], None);
+    // A sync with hooks runs its rsync through another function.
+    let config = std::fs::read_to_string(w.config()).unwrap().replace(
+        "s3: {source: p3, destination: b1}",
+        "s3: {source: p3, destination: b1, hooks: {after: [[/bin/true]]}}",
+    );
+    std::fs::write(w.config(), config).unwrap();
+    let out = w.nbkp(&["sh", "-c"], &[]);
+    assert!(out.status.success(), "sh: {}", text(&out.stderr));
+    std::fs::write(w.root().join("script.sh"), &out.stdout).unwrap();
     for backend in backends() {
         for d in ["a/a2", "b/b1", "c/c1", "b/b2"] {
             let _ = std::fs::remove_file(w.root().join(d).join("f"));
