@@ -411,19 +411,13 @@ nbkp_worker() {
   NBKP_IN_LANE=1 NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_LOCKED=0
   NBKP_OUT=$NBKP_CTL/out-$1 NBKP_RSYNC_ERR=1
   exec >>"$NBKP_OUT"
-  if [ $((0 % $2)) = "$1" ]; then
-    nbkp_step step-1 step_1 "$NBKP_PF_step_1" none none
-  fi
-  if [ $((1 % $2)) = "$1" ]; then
-    nbkp_step other other "$NBKP_PF_other" none none
-  fi
-  if [ $((2 % $2)) = "$1" ]; then
-    nbkp_await step_1
-    nbkp_step step-2 step_2 "$NBKP_PF_step_2" "${NBKP_ST_step_1-skipped}" step-1
-  fi
-  if [ $((2 % $2)) = "$1" ]; then
-    nbkp_step step-3 step_3 "$NBKP_PF_step_3" "${NBKP_ST_step_2-skipped}" step-2
-  fi
+  nbkp_mine 0 "$@" && nbkp_step step-1 step_1 "$NBKP_PF_step_1" none none
+  nbkp_mine 1 "$@" && nbkp_step other other "$NBKP_PF_other" none none
+  nbkp_mine 2 "$@" && { nbkp_await step_1; nbkp_step step-2 step_2 "$NBKP_PF_step_2" "${NBKP_ST_step_1-skipped}" step-1; }
+  nbkp_mine 2 "$@" && nbkp_step step-3 step_3 "$NBKP_PF_step_3" "${NBKP_ST_step_2-skipped}" step-2
+}
+nbkp_mine() {
+  [ $(($1 % $3)) = "$2" ]
 }
 nbkp_step() {
   : >"$NBKP_OUT"

@@ -351,14 +351,11 @@ nbkp_worker() {
   NBKP_IN_LANE=1 NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_LOCKED=0
   NBKP_OUT=$NBKP_CTL/out-$1 NBKP_RSYNC_ERR=1
   exec >>"$NBKP_OUT"
-  if [ $((0 % $2)) = "$1" ]; then
-    if [ "$NBKP_EARLY_RAN" = 1 ]; then nbkp_ran home_to_ssd; else
-      nbkp_step home-to-ssd home_to_ssd "$NBKP_PF_home_to_ssd" none none
-    fi
-  fi
-  if [ $((1 % $2)) = "$1" ]; then
-    nbkp_step home-to-nas home_to_nas "$NBKP_PF_home_to_nas" none none
-  fi
+  nbkp_mine 0 "$@" && nbkp_step_unless_ran home-to-ssd home_to_ssd "$NBKP_PF_home_to_ssd" none none
+  nbkp_mine 1 "$@" && nbkp_step home-to-nas home_to_nas "$NBKP_PF_home_to_nas" none none
+}
+nbkp_mine() {
+  [ $(($1 % $3)) = "$2" ]
 }
 nbkp_step() {
   : >"$NBKP_OUT"
@@ -366,6 +363,9 @@ nbkp_step() {
   printf '%s %s %s %s\n' "$nbkp_st" "$NBKP_FAILURES" "$NBKP_SKIPPED" "$NBKP_LOCKED" >"$NBKP_CTL/st-$2.new"
   mv "$NBKP_CTL/st-$2.new" "$NBKP_CTL/st-$2"
   NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_LOCKED=0
+}
+nbkp_step_unless_ran() {
+  if [ "$NBKP_EARLY_RAN" = 1 ]; then nbkp_ran "$2"; else nbkp_step "$@"; fi
 }
 nbkp_ran() {
   eval "nbkp_s=\${NBKP_ST_$1-skipped}"

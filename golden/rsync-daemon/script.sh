@@ -309,12 +309,11 @@ nbkp_worker() {
   NBKP_IN_LANE=1 NBKP_FAILURES=0 NBKP_SKIPPED=0 NBKP_LOCKED=0
   NBKP_OUT=$NBKP_CTL/out-$1 NBKP_RSYNC_ERR=1
   exec >>"$NBKP_OUT"
-  if [ $((0 % $2)) = "$1" ]; then
-    nbkp_step home-to-nas home_to_nas "$NBKP_PF_home_to_nas" none none
-  fi
-  if [ $((1 % $2)) = "$1" ]; then
-    nbkp_step archive-to-restore archive_to_restore "$NBKP_PF_archive_to_restore" none none
-  fi
+  nbkp_mine 0 "$@" && nbkp_step home-to-nas home_to_nas "$NBKP_PF_home_to_nas" none none
+  nbkp_mine 1 "$@" && nbkp_step archive-to-restore archive_to_restore "$NBKP_PF_archive_to_restore" none none
+}
+nbkp_mine() {
+  [ $(($1 % $3)) = "$2" ]
 }
 nbkp_step() {
   : >"$NBKP_OUT"
