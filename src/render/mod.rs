@@ -439,7 +439,8 @@ fn sync_functions(
     // Room for a few kilobytes a sync, so the text is seldom moved: pages
     // of it that are never written are never touched.
     let mut text = String::with_capacity(4096 * syncs.len());
-    let lanes = plan.lanes.len() > 1;
+    // The plan has lanes only when there are several.
+    let lanes = !plan.lanes.is_empty();
     for s in syncs {
         text.push_str(&tmpl.render(
             minijinja::context! { s => sync_view(plan, s), lanes, exit => crate::exit::for_script() },
@@ -660,7 +661,7 @@ pub fn script_to(plan: &Plan, mut out: impl std::io::Write) -> Result<(), Error>
         // Some syncs need no remote host and some do: two phases.
         phased => plan.phased(),
         syncs => syncs,
-        lanes => if plan.lanes.len() > 1 { plan.lanes.len() } else { 0 },
+        lanes => plan.lanes.len(),
         default_jobs => plan.default_jobs,
         lane_devices => lane_devices,
         sync_functions => sync_functions,
