@@ -41,6 +41,18 @@ pub fn work_dir() -> tempfile::TempDir {
         .expect("create the guest's directory")
 }
 
+/// The init line that brings back a checkout under `/tmp` (its binaries and
+/// the guest's files) over the guest's `/tmp`: the host's directory mounted
+/// again there.
+fn checkout_in_tmp() -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !dir.starts_with("/tmp") {
+        return String::new();
+    }
+    let d = super::shq(&dir.display().to_string());
+    format!("mkdir -p {d}; mount -t hostfs -o {d} hostfs {d}\n")
+}
+
 /// What one guest boot did.
 pub struct GuestRun {
     /// The guest command's exit code (`None`: the guest died).
@@ -99,7 +111,8 @@ pub fn run_guest(
     let rc = work.join("guest.rc");
     let _ = std::fs::remove_file(&rc);
     let init = format!(
-        "#!/bin/sh\nexport PATH=/usr/sbin:/usr/bin:/sbin:/bin\nmount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null\nmount -t tmpfs run /run; mount -t tmpfs media /media; mount -t tmpfs mnt /mnt; mount -t tmpfs tmp /tmp\n# The host root's home (shell start-up files, ssh config) stays out of the guest.\nmount -t tmpfs root-home /root\nfor m in cbc xts dm-crypt loop btrfs; do modprobe -d {modroot} $m 2>/dev/null; done\n# A bare devtmpfs has no /dev/stdin (udisksctl --key-file /dev/stdin needs it).\nmkdir -p /dev/pts; mount -t devpts -o ptmxmode=0666 devpts /dev/pts; [ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx\nln -sf /proc/self/fd /dev/fd; ln -sf /proc/self/fd/0 /dev/stdin; ln -sf /proc/self/fd/1 /dev/stdout; ln -sf /proc/self/fd/2 /dev/stderr\nip link set lo up 2>/dev/null\n{exports}{cmd} >{log} 2>&1 </dev/null; echo $? >{rc}\nsync; poweroff -f\n",
+        "#!/bin/sh\nexport PATH=/usr/sbin:/usr/bin:/sbin:/bin\nmount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null\nmount -t tmpfs run /run; mount -t tmpfs media /media; mount -t tmpfs mnt /mnt; mount -t tmpfs tmp /tmp\n{checkout}# The host root's home (shell start-up files, ssh config) stays out of the guest.\nmount -t tmpfs root-home /root\nfor m in cbc xts dm-crypt loop btrfs; do modprobe -d {modroot} $m 2>/dev/null; done\n# A bare devtmpfs has no /dev/stdin (udisksctl --key-file /dev/stdin needs it).\nmkdir -p /dev/pts; mount -t devpts -o ptmxmode=0666 devpts /dev/pts; [ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx\nln -sf /proc/self/fd /dev/fd; ln -sf /proc/self/fd/0 /dev/stdin; ln -sf /proc/self/fd/1 /dev/stdout; ln -sf /proc/self/fd/2 /dev/stderr\nip link set lo up 2>/dev/null\n{exports}{cmd} >{log} 2>&1 </dev/null; echo $? >{rc}\nsync; poweroff -f\n",
+        checkout = checkout_in_tmp(),
         modroot = q(&work.join("modroot").display().to_string()),
         log = q(&log.display().to_string()),
         rc = q(&rc.display().to_string()),
