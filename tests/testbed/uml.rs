@@ -49,7 +49,7 @@ fn checkout_in_tmp() -> String {
     if !dir.starts_with("/tmp") {
         return String::new();
     }
-    let d = super::shq(&dir.display().to_string());
+    let d = super::shq(dir.display().to_string());
     format!("mkdir -p {d}; mount -t hostfs -o {d} hostfs {d}\n")
 }
 
